@@ -1,0 +1,181 @@
+"""Settings: one frozen object, resolved once from defaults, a config file, FAKEWATCH_* variables and flags.
+
+Precedence, lowest to highest: built-in default < config file < environment < command-line flag.
+The config file is TOML with the same names as below (``database_url = "..."``); it is read from
+``FAKEWATCH_CONFIG`` or, if that is unset, ``$XDG_CONFIG_HOME/fakewatch/config.toml`` when it exists.
+
+This is the only module that reads ``os.environ``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from fakewatch.errors import ConfigError
+
+ENV_PREFIX = "FAKEWATCH_"
+
+
+def _xdg(name: str, fallback: str) -> Path:
+    value = os.environ.get(name)
+    return Path(value) if value else Path.home() / fallback
+
+
+def default_home() -> Path:
+    """Where fakewatch keeps its database and classifiers unless told otherwise."""
+    return _xdg("XDG_DATA_HOME", ".local/share") / "fakewatch"
+
+
+def _setting(default: Any, help: str) -> Any:
+    return field(default=default, metadata={"help": help})
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every knob fakewatch has. Each field's ``help`` is shown in ``fakewatch settings`` and the README."""
+
+    home: str = _setting("", "Data folder for the default database and the classifier registry "
+                             "(default: $XDG_DATA_HOME/fakewatch, i.e. ~/.local/share/fakewatch).")
+    database_url: str = _setting("", "SQLAlchemy URL of the results database "
+                                     "(default: sqlite:///HOME/fakewatch.db). PostgreSQL: "
+                                     "postgresql+psycopg://user:pass@host/db.")
+    classifier: str = _setting("", "Classifier to use: a version id from `fakewatch classifiers list` or a "
+                                   "path to a classifier directory (default: the active version).")
+    registry_dir: str = _setting("", "Where trained classifier versions are stored (default: HOME/classifiers).")
+    broker_url: str = _setting("", "Celery broker URL, e.g. redis://localhost:6379/0. Empty means embedded "
+                                   "mode: classify in-process, no servers.")
+    batch_size: int = _setting(256, "Images per classifier call (and per queued task in distributed mode).")
+    uncertain_margin: float = _setting(0.1, "Images whose calibrated p_fake lies within this distance of the "
+                                            "classifier's threshold get the label 'uncertain'. 0 disables.")
+    max_pixels: int = _setting(100_000_000, "Largest image (width x height) that is decoded; bigger ones are "
+                                            "recorded as error kind 'too_large' (decompression-bomb guard).")
+    max_file_bytes: int = _setting(200 * 1024 * 1024, "Largest file, in bytes, that is read; bigger ones are "
+                                                      "recorded as error kind 'too_large'.")
+    stability_delay: float = _setting(2.0, "Seconds a file's size and mtime must stay unchanged before the "
+                                           "watcher treats it as complete.")
+    polling: bool = _setting(False, "Watch by polling the file system instead of OS events (network shares).")
+    poll_interval: float = _setting(1.0, "Seconds between polls when polling is on.")
+    rescan_interval: float = _setting(300.0, "Seconds between the watcher's safety-net rescans of its folders "
+                                             "(0 disables).")
+    include: tuple[str, ...] = _setting((), "Glob patterns a file name must match to be scanned "
+                                            "(comma-separated in the environment; default: all).")
+    exclude: tuple[str, ...] = _setting((), "Glob patterns of file names or paths to ignore, on top of the "
+                                            "built-in temp/system-file list (comma-separated in the environment).")
+    train_input_size: int = _setting(32, "Square input size, in pixels, of newly trained classifiers.")
+    seed: int = _setting(1337, "Random seed for dataset splits, augmentation and weight initialisation.")
+    log_level: str = _setting("INFO", "Logging level: DEBUG, INFO, WARNING or ERROR.")
+
+    @property
+    def home_path(self) -> Path:
+        return Path(self.home).expanduser() if self.home else default_home()
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.home_path / 'fakewatch.db'}"
+
+    @property
+    def registry_path(self) -> Path:
+        return Path(self.registry_dir).expanduser() if self.registry_dir else self.home_path / "classifiers"
+
+    @property
+    def embedded(self) -> bool:
+        return not self.broker_url
+
+    def replace(self, **changes: Any) -> Settings:
+        return dataclasses.replace(self, **changes)
+
+
+def setting_fields() -> list[dataclasses.Field[Any]]:
+    return list(fields(Settings))
+
+
+def _coerce(name: str, raw: Any, default: Any) -> Any:
+    try:
+        if isinstance(default, bool):
+            if isinstance(raw, bool):
+                return raw
+            text = str(raw).strip().lower()
+            if text in ("1", "true", "yes", "on"):
+                return True
+            if text in ("0", "false", "no", "off", ""):
+                return False
+            raise ValueError(f"expected true/false, got {raw!r}")
+        if isinstance(default, tuple):
+            items = raw.split(",") if isinstance(raw, str) else list(raw)
+            return tuple(str(item).strip() for item in items if str(item).strip())
+        if isinstance(default, int):
+            return int(raw)
+        if isinstance(default, float):
+            return float(raw)
+        return str(raw)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"setting {name}: {exc}. Fix the value in the config file or "
+                          f"{ENV_PREFIX}{name.upper()}.") from exc
+
+
+def _config_file(env: Mapping[str, str]) -> Path | None:
+    explicit = env.get(ENV_PREFIX + "CONFIG")
+    if explicit:
+        path = Path(explicit).expanduser()
+        if not path.is_file():
+            raise ConfigError(f"config file {path} (from {ENV_PREFIX}CONFIG) does not exist.")
+        return path
+    base = Path(env["XDG_CONFIG_HOME"]) if env.get("XDG_CONFIG_HOME") else Path.home() / ".config"
+    candidate = base / "fakewatch" / "config.toml"
+    return candidate if candidate.is_file() else None
+
+
+def _read_config_file(path: Path) -> dict[str, Any]:
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc}") from exc
+
+
+def load_settings(overrides: Mapping[str, Any] | None = None,
+                  env: Mapping[str, str] | None = None) -> Settings:
+    """Resolve settings from defaults, config file, environment and ``overrides`` (flags; None = unset)."""
+    env = os.environ if env is None else env
+    known = {f.name: f.default for f in setting_fields()}
+    values: dict[str, Any] = {}
+    path = _config_file(env)
+    if path is not None:
+        for name, raw in _read_config_file(path).items():
+            if name not in known:
+                raise ConfigError(f"unknown setting {name!r} in {path}; see `fakewatch settings`.")
+            values[name] = _coerce(name, raw, known[name])
+    for name, default in known.items():
+        raw = env.get(ENV_PREFIX + name.upper())
+        if raw is not None:
+            values[name] = _coerce(name, raw, default)
+    for name, raw in (overrides or {}).items():
+        if name not in known:
+            raise ConfigError(f"unknown setting {name!r}")
+        if raw is not None:
+            values[name] = _coerce(name, raw, known[name])
+    settings = Settings(**values)
+    _validate(settings)
+    return settings
+
+
+def _validate(settings: Settings) -> None:
+    if settings.batch_size < 1:
+        raise ConfigError("batch_size must be at least 1.")
+    if not 0 <= settings.uncertain_margin < 0.5:
+        raise ConfigError("uncertain_margin must be between 0 and 0.5.")
+    if settings.max_pixels < 1 or settings.max_file_bytes < 1:
+        raise ConfigError("max_pixels and max_file_bytes must be positive.")
+    if settings.stability_delay < 0 or settings.poll_interval <= 0:
+        raise ConfigError("stability_delay must be >= 0 and poll_interval > 0.")
+    if settings.train_input_size < 16:
+        raise ConfigError("train_input_size must be at least 16 pixels.")
+    if settings.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        raise ConfigError("log_level must be DEBUG, INFO, WARNING or ERROR.")

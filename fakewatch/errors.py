@@ -1,0 +1,74 @@
+"""The fakewatch exception tree.
+
+    FakewatchError                 base of everything fakewatch raises on purpose
+    ├── ConfigError                a setting or config file is invalid
+    ├── DatasetError               a training/evaluation folder has no usable layout or images
+    ├── ImageError                 one file cannot become classifier input (recorded on its row)
+    │   ├── UnsupportedImage       kind "unsupported": not an image, or a format we do not decode
+    │   ├── CorruptImage           kind "corrupt": an image format, but truncated or damaged
+    │   ├── TooLargeImage          kind "too_large": over max_file_bytes or max_pixels
+    │   ├── EmptyFile              kind "empty": zero bytes
+    │   └── UnreadableFile         kind "unreadable": permissions, vanished, loop, I/O error
+    ├── ClassifierError            a classifier version cannot be used
+    │   ├── ClassifierNotFound     no such version id or path
+    │   └── IncompatibleClassifier card missing, malformed, or disagreeing with the weights
+    └── QueueError                 the broker cannot be reached or refused a message
+
+Messages say what happened and what to do about it.
+"""
+
+from __future__ import annotations
+
+
+class FakewatchError(Exception):
+    """Base class for errors fakewatch raises deliberately."""
+
+
+class ConfigError(FakewatchError):
+    """A setting, flag or config file is invalid."""
+
+
+class DatasetError(FakewatchError):
+    """A dataset folder cannot be used for training or evaluation."""
+
+
+class ImageError(FakewatchError):
+    """A file cannot be turned into classifier input. ``kind`` is what the database records."""
+
+    kind = "error"
+
+
+class UnsupportedImage(ImageError):
+    kind = "unsupported"
+
+
+class CorruptImage(ImageError):
+    kind = "corrupt"
+
+
+class TooLargeImage(ImageError):
+    kind = "too_large"
+
+
+class EmptyFile(ImageError):
+    kind = "empty"
+
+
+class UnreadableFile(ImageError):
+    kind = "unreadable"
+
+
+class ClassifierError(FakewatchError):
+    """A classifier version cannot be loaded or used."""
+
+
+class ClassifierNotFound(ClassifierError):
+    """No classifier with the requested version id or path exists."""
+
+
+class IncompatibleClassifier(ClassifierError):
+    """The classifier's card is missing, malformed, or does not match its weights."""
+
+
+class QueueError(FakewatchError):
+    """The task queue cannot be reached or rejected a message."""

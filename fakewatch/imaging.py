@@ -1,0 +1,168 @@
+"""The one path from file bytes to classifier input, shared by training, evaluation and scanning.
+
+bytes -> :func:`sniff` (magic bytes, not the extension) -> header size check (decompression-bomb guard)
+-> OpenCV decode to 8-bit RGB (EXIF orientation applied; grey, alpha, 16-bit, CMYK and palette images
+converted; first frame of animations) -> :func:`resize_for` the classifier's :class:`InputSpec`.
+
+Arrays stay uint8 RGB; scaling to [0, 1] happens inside the classifier, so the spec stored with the
+weights is the whole contract.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+from PIL import Image as PILImage
+
+from fakewatch.errors import (
+    CorruptImage,
+    EmptyFile,
+    ImageError,
+    TooLargeImage,
+    UnreadableFile,
+    UnsupportedImage,
+)
+
+SPEC_FORMAT = 1
+
+_MAGIC: tuple[tuple[bytes, str], ...] = (
+    (b"\xff\xd8\xff", "jpeg"),
+    (b"\x89PNG\r\n\x1a\n", "png"),
+    (b"GIF87a", "gif"),
+    (b"GIF89a", "gif"),
+    (b"BM", "bmp"),
+    (b"II*\x00", "tiff"),
+    (b"MM\x00*", "tiff"),
+)
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """What the classifier expects; stored in every classifier card."""
+
+    size: int = 32
+    color_order: str = "RGB"
+    dtype: str = "uint8"
+    scaling: str = "divide by 255 inside the classifier"
+    resize: str = "cv2.INTER_AREA, whole frame to size x size"
+    format_version: int = SPEC_FORMAT
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> InputSpec:
+        return cls(**data)
+
+
+def sniff(head: bytes) -> str | None:
+    """Image type from the first bytes of a file, or None if it is not a supported image."""
+    for magic, kind in _MAGIC:
+        if head.startswith(magic):
+            return kind
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "webp"
+    return None
+
+
+def read_bytes(path: str | Path, max_file_bytes: int) -> bytes:
+    """Read a file whole, turning I/O trouble into the matching :class:`ImageError`."""
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read(max_file_bytes + 1)
+    except FileNotFoundError as exc:
+        raise UnreadableFile(f"{path}: file vanished before it could be read") from exc
+    except PermissionError as exc:
+        raise UnreadableFile(f"{path}: permission denied; give the scanning user read access") from exc
+    except OSError as exc:
+        raise UnreadableFile(f"{path}: {exc.strerror or exc}") from exc
+    if len(data) > max_file_bytes:
+        raise TooLargeImage(f"{path}: larger than max_file_bytes={max_file_bytes}")
+    return data
+
+
+def _check_dimensions(data: bytes, max_pixels: int) -> None:
+    """Refuse images whose header announces more than ``max_pixels`` before anything is decoded."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with PILImage.open(io.BytesIO(data)) as header:
+                width, height = header.size
+    except PILImage.DecompressionBombError as exc:
+        raise TooLargeImage(f"image header announces a decompression bomb: {exc}") from exc
+    except Exception as exc:  # Pillow raises many types for damaged headers
+        raise CorruptImage(f"cannot read image header: {exc}") from exc
+    if width * height > max_pixels:
+        raise TooLargeImage(f"{width}x{height} pixels is over max_pixels={max_pixels}")
+
+
+def _check_complete(data: bytes, kind: str) -> None:
+    """Catch truncation that decoders would silently paint grey."""
+    if kind == "jpeg" and b"\xff\xd9" not in data[-4096:]:
+        raise CorruptImage("truncated JPEG: no end-of-image marker")
+    if kind == "png" and b"IEND" not in data[-64:]:
+        raise CorruptImage("truncated PNG: no IEND chunk")
+
+
+def decode(data: bytes, max_pixels: int = 100_000_000) -> np.ndarray:
+    """Decode image bytes to an HxWx3 uint8 RGB array, or raise an :class:`ImageError`."""
+    if not data:
+        raise EmptyFile("zero-byte file")
+    kind = sniff(data[:16])
+    if kind is None:
+        raise UnsupportedImage("not a JPEG, PNG, WebP, BMP, TIFF or GIF image (checked by content)")
+    _check_dimensions(data, max_pixels)
+    _check_complete(data, kind)
+    buffer = np.frombuffer(data, dtype=np.uint8)
+    try:
+        rgb = cv2.imdecode(buffer, cv2.IMREAD_COLOR_RGB)
+    except cv2.error as exc:
+        raise CorruptImage(f"{kind} decoder failed: {exc}") from exc
+    if rgb is None or rgb.size == 0:
+        raise CorruptImage(f"damaged {kind} data: the decoder could not read it")
+    return rgb
+
+
+def resize_for(rgb: np.ndarray, spec: InputSpec) -> np.ndarray:
+    """Resize a decoded RGB image to the classifier's input size."""
+    if rgb.shape[0] == spec.size and rgb.shape[1] == spec.size:
+        return np.ascontiguousarray(rgb)
+    return cv2.resize(rgb, (spec.size, spec.size), interpolation=cv2.INTER_AREA)
+
+
+def load_input(data: bytes, spec: InputSpec, max_pixels: int = 100_000_000) -> np.ndarray:
+    """Bytes to the exact array the classifier sees: ``spec.size`` x ``spec.size`` x 3 uint8 RGB."""
+    return resize_for(decode(data, max_pixels), spec)
+
+
+def load_file(path: str | Path, spec: InputSpec, max_pixels: int = 100_000_000,
+              max_file_bytes: int = 200 * 1024 * 1024) -> np.ndarray:
+    """Read and prepare one file; raises :class:`ImageError` with a recorded kind on failure."""
+    try:
+        return load_input(read_bytes(path, max_file_bytes), spec, max_pixels)
+    except ImageError as exc:
+        if str(path) in str(exc):
+            raise
+        raise type(exc)(f"{path}: {exc}") from exc
+
+
+def encode_jpeg(rgb: np.ndarray, quality: int) -> bytes:
+    """Re-encode an RGB image as JPEG (used for robustness evaluation)."""
+    ok, buffer = cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality])
+    if not ok:
+        raise CorruptImage("JPEG encoder failed")
+    return buffer.tobytes()
+
+
+def encode_png(rgb: np.ndarray) -> bytes:
+    """Encode an RGB image losslessly as PNG."""
+    ok, buffer = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    if not ok:
+        raise CorruptImage("PNG encoder failed")
+    return buffer.tobytes()
