@@ -42,7 +42,7 @@ class TrainOptions:
     learning_rate: float = 1e-3
     patience: int = 5
     weights: str | None = None
-    width: int = 24
+    width: int = 16
     blocks: int = 1
     valid_fraction: float = 0.05
     test_fraction: float = 0.05
@@ -86,7 +86,7 @@ def fit(model: keras.Model, dataset: Dataset, options: TrainOptions, checkpoint:
     model.compile(
         optimizer=keras.optimizers.Adam(options.learning_rate),
         loss=keras.losses.BinaryCrossentropy(),
-        metrics=[keras.metrics.BinaryAccuracy(name="accuracy"), keras.metrics.AUC(name="auc")],
+        metrics=[keras.metrics.BinaryAccuracy(name="accuracy")],
     )
     callbacks = [
         keras.callbacks.EarlyStopping(monitor="val_loss", patience=options.patience, restore_best_weights=True),

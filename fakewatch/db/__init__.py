@@ -1,0 +1,1 @@
+"""The results database: tables, engine/session, queries and Alembic migrations."""

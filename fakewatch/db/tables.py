@@ -1,0 +1,100 @@
+"""SQLAlchemy tables. The database is the source of truth; the queue only carries image ids.
+
+    images    one row per path ever seen (status, errors, first/last seen); points at its content
+    contents  one row per distinct file content (sha256): the same bytes under two paths are one content
+    verdicts  one row per (content, classifier version): history kept when a new version re-scans
+    labels    analysts' judgements on images
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import (
+    BigInteger,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+STATUSES = ("pending", "done", "error", "skipped")
+VERDICT_LABELS = ("fake", "real", "uncertain")
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Content(Base):
+    __tablename__ = "contents"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    size: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+    verdicts: Mapped[list[Verdict]] = relationship(back_populates="content", order_by="Verdict.created_at")
+
+
+class Image(Base):
+    __tablename__ = "images"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    path: Mapped[str] = mapped_column(Text, unique=True)
+    content_id: Mapped[int | None] = mapped_column(ForeignKey("contents.id"), index=True)
+    size: Mapped[int | None] = mapped_column(BigInteger)
+    mtime: Mapped[float | None] = mapped_column(Float)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    error_kind: Mapped[str | None] = mapped_column(String(32))
+    error_message: Mapped[str | None] = mapped_column(Text)
+    first_seen: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    last_seen: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    queued_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    content: Mapped[Content | None] = relationship()
+
+    __table_args__ = (
+        Index("ix_images_status_queued", "status", "queued_at"),
+    )
+
+
+class Verdict(Base):
+    __tablename__ = "verdicts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    content_id: Mapped[int] = mapped_column(ForeignKey("contents.id"))
+    classifier: Mapped[str] = mapped_column(String(128))
+    label: Mapped[str] = mapped_column(String(16))
+    p_fake: Mapped[float] = mapped_column(Float)
+    confidence: Mapped[float] = mapped_column(Float)
+    threshold: Mapped[float] = mapped_column(Float)
+    elapsed_ms: Mapped[float] = mapped_column(Float)
+    host: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+    content: Mapped[Content] = relationship(back_populates="verdicts")
+
+    __table_args__ = (
+        UniqueConstraint("content_id", "classifier", name="uq_verdicts_content_classifier"),
+        Index("ix_verdicts_label_created", "label", "created_at"),
+        Index("ix_verdicts_created", "created_at"),
+        Index("ix_verdicts_content_created", "content_id", "created_at"),
+    )
+
+
+class Label(Base):
+    __tablename__ = "labels"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    image_id: Mapped[int] = mapped_column(ForeignKey("images.id"), index=True)
+    label: Mapped[str] = mapped_column(String(16))
+    author: Mapped[str] = mapped_column(String(255))
+    note: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

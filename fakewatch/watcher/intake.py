@@ -1,0 +1,115 @@
+"""Intake: find files, hash them, record them in the database, hand pending ids to a dispatcher.
+
+Used by `fakewatch scan`, the watcher (events, catch-up and rescans) and bulk enqueueing. The database
+row is written and committed before any id is dispatched, so nothing accepted is lost.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from fakewatch import imaging
+from fakewatch.config import Settings
+from fakewatch.db import queries
+from fakewatch.db.queries import FileRecord
+from fakewatch.db.session import Database
+from fakewatch.errors import ImageError
+from fakewatch.watcher.decisions import FileFilter
+
+log = logging.getLogger(__name__)
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".webp", ".bmp", ".dib", ".tif", ".tiff", ".gif")
+
+
+class Dispatcher(Protocol):
+    """Where pending image ids go: classified in-process (embedded) or queued (distributed)."""
+
+    def submit(self, ids: list[int], force: bool = False) -> None: ...
+
+
+def walk(paths: Iterable[str | Path], file_filter: FileFilter) -> Iterator[str]:
+    """Every candidate file under ``paths``, depth first, streaming. Directory symlinks are not followed
+    (no loops); file symlinks are yielded, so a broken or looping one is recorded as unreadable."""
+    for root in paths:
+        root = os.path.abspath(root)
+        if not os.path.isdir(root):
+            if file_filter.accepts(root):
+                yield root
+            continue
+        stack = [root]
+        while stack:
+            folder = stack.pop()
+            try:
+                with os.scandir(folder) as entries:
+                    children = sorted(entries, key=lambda entry: entry.name)
+            except OSError as exc:
+                log.warning("cannot list %s: %s", folder, exc)
+                continue
+            for entry in reversed(children):
+                if entry.is_dir(follow_symlinks=False):
+                    if not file_filter.ignored_dir(entry.name):
+                        stack.append(entry.path)
+                elif (entry.is_file() or entry.is_symlink()) and file_filter.accepts(entry.path):
+                    yield entry.path
+
+
+def count(paths: Iterable[str | Path], file_filter: FileFilter) -> int:
+    return sum(1 for _ in walk(paths, file_filter))
+
+
+def inspect(path: str, max_file_bytes: int) -> FileRecord | None:
+    """Stat, read and hash one file. None means "not an image, and not named like one": ignore it."""
+    try:
+        stat = os.stat(path)
+    except OSError as exc:
+        return FileRecord(path, None, None, error_kind="unreadable", error_message=f"{path}: {exc.strerror or exc}")
+    try:
+        data = imaging.read_bytes(path, max_file_bytes)
+    except ImageError as exc:
+        return FileRecord(path, stat.st_size, stat.st_mtime, error_kind=exc.kind, error_message=str(exc))
+    if data and imaging.sniff(data[:16]) is None and not path.lower().endswith(IMAGE_EXTENSIONS):
+        return None
+    return FileRecord(path, len(data), stat.st_mtime, sha256=hashlib.sha256(data).hexdigest())
+
+
+@dataclass
+class Intake:
+    """Records files and dispatches the ones that need a verdict."""
+
+    settings: Settings
+    database: Database
+    classifier_version: Callable[[], str]
+    dispatcher: Dispatcher
+    file_filter: FileFilter = field(default_factory=FileFilter)
+
+    def record(self, paths: list[str], force: bool = False) -> dict[str, tuple[int, str]]:
+        """Record ``paths`` in one transaction; returns path -> (id, status) of the ones recorded."""
+        records = [record for record in (inspect(path, self.settings.max_file_bytes) for path in paths) if record]
+        with self.database.session() as session, session.begin():
+            recorded = queries.record_files(session, records, self.classifier_version(), force)
+        return recorded
+
+    def process(self, paths: list[str], force: bool = False) -> dict[str, tuple[int, str]]:
+        """Record, then dispatch the pending ones (after the commit)."""
+        recorded = self.record(paths, force)
+        pending = [image_id for image_id, status in recorded.values() if status == "pending" or force]
+        if pending:
+            self.dispatcher.submit(sorted(pending), force)
+        return recorded
+
+
+def chunks(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    chunk: list[Any] = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk

@@ -1,0 +1,163 @@
+"""The watch daemon: watchdog events -> stability tracking -> intake, plus catch-up and safety-net rescans.
+
+Events only nominate files; a file is read once its size and mtime stay unchanged for the stability
+delay (re-checked on every tick, so slow writers are caught without relying on events). On start, a
+catch-up scan records what arrived while the daemon was down and re-dispatches rows left pending. A stop
+request ends the loop between batches: recorded work is finished or stays pending in the database.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from watchdog.events import FileSystemEvent, FileSystemEventHandler
+from watchdog.observers import Observer
+from watchdog.observers.polling import PollingObserver
+
+from fakewatch.db import queries
+from fakewatch.watcher.decisions import Observation, StabilityTracker
+from fakewatch.watcher.intake import Intake, chunks, walk
+
+log = logging.getLogger(__name__)
+TICK_SECONDS = 0.1
+
+
+class _Forward(FileSystemEventHandler):
+    def __init__(self, events: queue.Queue[FileSystemEvent]) -> None:
+        self.events = events
+
+    def on_any_event(self, event: FileSystemEvent) -> None:
+        if event.event_type in ("created", "modified", "moved", "deleted", "closed"):
+            self.events.put(event)
+
+
+def _observe(path: str) -> Observation | None:
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return None
+    return Observation(stat.st_size, stat.st_mtime)
+
+
+@dataclass
+class Watcher:
+    """Watches folders until ``stop`` is set."""
+
+    intake: Intake
+    folders: list[str]
+    stop: threading.Event = field(default_factory=threading.Event)
+    clock: Callable[[], float] = time.monotonic
+    on_batch: Callable[[dict[str, tuple[int, str]]], None] = lambda recorded: None
+
+    def __post_init__(self) -> None:
+        self.folders = [os.path.abspath(folder) for folder in self.folders]
+        self.settings = self.intake.settings
+        self.tracker = StabilityTracker(self.settings.stability_delay, self.clock)
+        self.events: queue.Queue[FileSystemEvent] = queue.Queue()
+        self.started = threading.Event()
+
+    def run(self) -> None:
+        observer = (PollingObserver(timeout=self.settings.poll_interval) if self.settings.polling else Observer())
+        for folder in self.folders:
+            observer.schedule(_Forward(self.events), folder, recursive=True)
+        observer.start()
+        try:
+            self.catch_up()
+            self.started.set()
+            self._loop()
+        finally:
+            observer.stop()
+            observer.join(timeout=5)
+            log.info("watcher stopped; %d files were still settling and will be found on the next start",
+                     len(list(self.tracker.waiting())))
+
+    def catch_up(self) -> None:
+        """Record files that arrived or changed while stopped; re-dispatch rows left pending."""
+        with self.intake.database.session() as session:
+            leftover = queries.pending_ids(session)
+        if leftover:
+            log.info("resuming %d images left pending", len(leftover))
+            self.intake.dispatcher.submit(leftover)
+        self.rescan()
+
+    def rescan(self) -> None:
+        """Walk the folders and take in every new or changed file (the safety net for missed events)."""
+        for chunk in chunks(walk(self.folders, self.intake.file_filter), self.settings.batch_size):
+            if self.stop.is_set():
+                return
+            stats = [(path, observation.size, observation.mtime)
+                     for path in chunk if (observation := _observe(path)) is not None]
+            with self.intake.database.session() as session:
+                settled = queries.unchanged(session, stats)
+            fresh = [path for path in chunk if path not in settled]
+            if fresh:
+                self.on_batch(self.intake.process(fresh))
+
+    def _loop(self) -> None:
+        next_rescan = self.clock() + self.settings.rescan_interval if self.settings.rescan_interval else None
+        while not self.stop.is_set():
+            self._drain_events()
+            for path in self.tracker.waiting():
+                observation = _observe(path)
+                if observation is None:
+                    self.tracker.forget(path)
+                else:
+                    self.tracker.observe(path, observation)
+            ready = self.tracker.ready()
+            for chunk in chunks(ready, self.settings.batch_size):
+                self.on_batch(self.intake.process(chunk))
+            if next_rescan is not None and self.clock() >= next_rescan:
+                self.rescan()
+                next_rescan = self.clock() + self.settings.rescan_interval
+            self.stop.wait(TICK_SECONDS)
+
+    def _drain_events(self) -> None:
+        while True:
+            try:
+                event = self.events.get_nowait()
+            except queue.Empty:
+                return
+            self._handle(event)
+
+    def _handle(self, event: FileSystemEvent) -> None:
+        source = os.fsdecode(event.src_path)
+        if event.event_type == "deleted":
+            self.tracker.forget(source)
+            with self.intake.database.session() as session, session.begin():
+                queries.mark_deleted(session, source)
+        elif event.event_type == "moved":
+            self._moved(source, os.fsdecode(event.dest_path), event.is_directory)
+        elif not event.is_directory:
+            self._nominate(source)
+
+    def _moved(self, source: str, destination: str, is_directory: bool) -> None:
+        self.tracker.forget(source)
+        inside = any(Path(destination).is_relative_to(folder) for folder in self.folders)
+        with self.intake.database.session() as session, session.begin():
+            if is_directory:
+                moved = queries.rename_tree(session, source, destination) if inside else 0
+                if not inside:
+                    queries.mark_deleted(session, source)
+            else:
+                moved = int(inside and self.intake.file_filter.accepts(destination)
+                            and queries.rename(session, source, destination))
+                if not inside:
+                    queries.mark_deleted(session, source)
+        if inside and not moved:
+            paths = walk([destination], self.intake.file_filter) if is_directory else [destination]
+            for path in paths:
+                self._nominate(path)
+
+    def _nominate(self, path: str) -> None:
+        if not self.intake.file_filter.accepts(path):
+            return
+        observation = _observe(path)
+        if observation is not None:
+            self.tracker.observe(path, observation)

@@ -1,0 +1,140 @@
+"""Classify a batch of image ids: the one code path behind embedded scans and Celery tasks.
+
+Rows are re-read from the database (the truth), contents that already have a verdict from the active
+classifier are skipped (so redelivered work writes nothing twice), each distinct content is decoded once
+through :mod:`fakewatch.imaging`, and the classifier runs on the whole batch in one call. A file that
+cannot be read is recorded on its row with its error kind; it never fails the batch.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import time
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+from sqlalchemy import select
+
+from fakewatch import imaging
+from fakewatch.classifier import Classifier, decide
+from fakewatch.config import Settings
+from fakewatch.db import queries
+from fakewatch.db.session import Database
+from fakewatch.db.tables import Image, Verdict
+from fakewatch.errors import ImageError
+
+log = logging.getLogger(__name__)
+HOST = socket.gethostname()
+
+
+@dataclass
+class BatchOutcome:
+    classified: int = 0  # images that got a new verdict
+    already_done: int = 0  # images whose content already had a verdict from this classifier
+    errors: int = 0
+    skipped: int = 0  # rows that were gone, deleted or not pending
+
+    def add(self, other: BatchOutcome) -> None:
+        self.classified += other.classified
+        self.already_done += other.already_done
+        self.errors += other.errors
+        self.skipped += other.skipped
+
+
+class Runtime:
+    """Holds a database and a classifier (loaded once, lazily) for classifying batches of ids."""
+
+    def __init__(self, settings: Settings, database: Database,
+                 classifier_factory: Callable[[], Classifier]) -> None:
+        self.settings = settings
+        self.database = database
+        self._factory = classifier_factory
+        self._classifier: Classifier | None = None
+        self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="decode")
+
+    @property
+    def classifier(self) -> Classifier:
+        if self._classifier is None:
+            self._classifier = self._factory()
+            log.info("classifier %s loaded", self._classifier.version)
+        return self._classifier
+
+    def _load(self, path: str) -> np.ndarray | ImageError:
+        try:
+            return imaging.load_file(path, self.classifier.spec, self.settings.max_pixels,
+                                     self.settings.max_file_bytes)
+        except ImageError as exc:
+            return exc
+
+    def classify_ids(self, ids: Sequence[int], force: bool = False) -> BatchOutcome:
+        """Classify the pending images among ``ids``; ``force`` re-classifies done ones too."""
+        outcome = BatchOutcome()
+        for start in range(0, len(ids), self.settings.batch_size):
+            outcome.add(self._classify_chunk(ids[start:start + self.settings.batch_size], force))
+        return outcome
+
+    def _classify_chunk(self, ids: Sequence[int], force: bool) -> BatchOutcome:
+        classifier = self.classifier  # one version for the whole chunk
+        outcome = BatchOutcome()
+        with self.database.session() as session, session.begin():
+            wanted = ("pending", "done", "error") if force else ("pending",)
+            images = session.scalars(select(Image).where(Image.id.in_(list(ids)), Image.status.in_(wanted),
+                                                         Image.deleted_at.is_(None))).all()
+            outcome.skipped = len(ids) - len(images)
+            by_content: dict[int, list[Image]] = defaultdict(list)
+            for image in images:
+                if image.content_id is not None:
+                    by_content[image.content_id].append(image)
+            done = set() if force else set(session.scalars(select(Verdict.content_id).where(
+                Verdict.content_id.in_(list(by_content)), Verdict.classifier == classifier.version)))
+            for content_id in done:
+                queries.set_status(session, [image.id for image in by_content.pop(content_id)], "done")
+                outcome.already_done += 1
+            self._classify_contents(session, by_content, classifier, force, outcome)
+        return outcome
+
+    def _classify_contents(self, session: object, by_content: dict[int, list[Image]], classifier: Classifier,
+                           force: bool, outcome: BatchOutcome) -> None:
+        started = time.perf_counter()
+        content_ids = list(by_content)
+        loaded = list(self._pool.map(lambda cid: self._load(by_content[cid][0].path), content_ids))
+        good = [(cid, array) for cid, array in zip(content_ids, loaded) if not isinstance(array, ImageError)]
+        for cid, error in zip(content_ids, loaded):
+            if isinstance(error, ImageError):
+                queries.set_status(session, [image.id for image in by_content[cid]], "error",  # type: ignore[arg-type]
+                                   error.kind, str(error))
+                outcome.errors += len(by_content[cid])
+        if not good:
+            return
+        p_fake = classifier.predict(np.stack([array for _, array in good]))
+        elapsed_ms = (time.perf_counter() - started) * 1000 / len(good)
+        now = queries.utcnow()
+        rows = []
+        for (cid, _), probability in zip(good, p_fake):
+            verdict = decide(float(probability), classifier.threshold, self.settings.uncertain_margin)
+            rows.append({"content_id": cid, "classifier": classifier.version, "label": verdict.label,
+                         "p_fake": verdict.p_fake, "confidence": verdict.confidence,
+                         "threshold": classifier.threshold, "elapsed_ms": elapsed_ms, "host": HOST,
+                         "created_at": now})
+        queries.write_verdicts(session, rows, replace=force)  # type: ignore[arg-type]
+        done_ids = [image.id for cid, _ in good for image in by_content[cid]]
+        queries.set_status(session, done_ids, "done")  # type: ignore[arg-type]
+        outcome.classified += len(done_ids)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False)
+
+
+class InProcess:
+    """Embedded-mode dispatcher: classify submitted ids right here, in this process."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self.outcome = BatchOutcome()
+
+    def submit(self, ids: list[int], force: bool = False) -> None:
+        self.outcome.add(self.runtime.classify_ids(ids, force))
