@@ -30,6 +30,8 @@ from fakewatch.errors import (
 )
 
 SPEC_FORMAT = 1
+# Pillow only reads headers here; the pixel limit is ours (max_pixels), so its own bomb check is off.
+PILImage.MAX_IMAGE_PIXELS = None
 
 _MAGIC: tuple[tuple[bytes, str], ...] = (
     (b"\xff\xd8\xff", "jpeg"),
@@ -94,12 +96,11 @@ def _check_dimensions(data: bytes, max_pixels: int) -> None:
             warnings.simplefilter("ignore")
             with PILImage.open(io.BytesIO(data)) as header:
                 width, height = header.size
-    except PILImage.DecompressionBombError as exc:
-        raise TooLargeImage(f"image header announces a decompression bomb: {exc}") from exc
     except Exception as exc:  # Pillow raises many types for damaged headers
         raise CorruptImage(f"cannot read image header: {exc}") from exc
     if width * height > max_pixels:
-        raise TooLargeImage(f"{width}x{height} pixels is over max_pixels={max_pixels}")
+        raise TooLargeImage(f"{width}x{height} pixels is over max_pixels={max_pixels} "
+                            f"(decompression-bomb guard; raise FAKEWATCH_MAX_PIXELS to allow it)")
 
 
 def _check_complete(data: bytes, kind: str) -> None:

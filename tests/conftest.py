@@ -1,0 +1,77 @@
+"""Shared fixtures: isolated settings, generated images, a tiny trained classifier."""
+
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+
+from fakewatch.config import Settings, load_settings
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return load_settings({"home": str(tmp_path / "home")}, env={})
+
+
+def smooth_image(rng: np.random.Generator, size: int = 32) -> np.ndarray:
+    """A 'real-looking' image: a smooth colour gradient."""
+    ramp = np.linspace(0, 1, size)
+    base = rng.uniform(40, 200, 3)
+    slope = rng.uniform(-40, 40, 3)
+    image = base + slope * (ramp[:, None, None] + ramp[None, :, None]) / 2
+    return np.clip(image, 0, 255).astype(np.uint8)
+
+
+def noisy_image(rng: np.random.Generator, size: int = 32) -> np.ndarray:
+    """A 'fake-looking' image: the same kind of gradient with strong high-frequency texture."""
+    image = smooth_image(rng, size).astype(np.float64) + rng.normal(0, 45, (size, size, 3))
+    return np.clip(image, 0, 255).astype(np.uint8)
+
+
+def write_image(path: Path, rgb: np.ndarray, fmt: str = "JPEG", **options: object) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    buffer = io.BytesIO()
+    Image.fromarray(rgb).save(buffer, fmt, **options)
+    path.write_bytes(buffer.getvalue())
+    return path
+
+
+def make_labelled_folder(root: Path, per_class: int = 100, seed: int = 0, size: int = 32) -> Path:
+    rng = np.random.default_rng(seed)
+    for index in range(per_class):
+        write_image(root / "real" / f"real_{index:04d}.jpg", smooth_image(rng, size), quality=95)
+        write_image(root / "fake" / f"fake_{index:04d}.jpg", noisy_image(rng, size), quality=95)
+    return root
+
+
+@pytest.fixture(scope="session")
+def labelled_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_labelled_folder(tmp_path_factory.mktemp("labelled"), per_class=100)
+
+
+@pytest.fixture(scope="session")
+def tiny_classifier(tmp_path_factory: pytest.TempPathFactory, labelled_folder: Path):  # type: ignore[no-untyped-def]
+    """A real classifier trained end to end on ~200 generated images (session-scoped: it costs seconds)."""
+    from fakewatch.registry import Registry
+    from fakewatch.training.train import TrainOptions, train
+
+    home = tmp_path_factory.mktemp("tiny-home")
+    registry = Registry(load_settings({"home": str(home)}, env={}))
+    options = TrainOptions(str(labelled_folder), arch="cnn", epochs=4, batch_size=32, patience=3, verbose=0,
+                           valid_fraction=0.2, test_fraction=0.2, learning_rate=2e-3)
+    return train(options, registry, log_progress=lambda message: None)
+
+
+def encode_png(array: np.ndarray) -> bytes:
+    ok, buffer = cv2.imencode(".png", array)
+    assert ok
+    return buffer.tobytes()

@@ -1,0 +1,60 @@
+from pathlib import Path
+
+import pytest
+
+from fakewatch.config import Settings, load_settings, setting_fields
+from fakewatch.errors import ConfigError
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+
+def test_defaults_need_no_servers(tmp_path: Path) -> None:
+    settings = load_settings({"home": str(tmp_path)}, env={})
+    assert settings.embedded
+    assert settings.resolved_database_url == f"sqlite:///{tmp_path / 'fakewatch.db'}"
+    assert settings.registry_path == tmp_path / "classifiers"
+
+
+def test_precedence_default_file_env_flag(tmp_path: Path) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text('batch_size = 64\nstability_delay = 5.0\nexclude = ["*.raw"]\n')
+    env = {"FAKEWATCH_CONFIG": str(config), "FAKEWATCH_STABILITY_DELAY": "3.5"}
+    settings = load_settings({"stability_delay": None}, env=env)
+    assert settings.batch_size == 64            # from the file
+    assert settings.stability_delay == 3.5      # environment beats the file
+    assert settings.exclude == ("*.raw",)
+    assert load_settings({"batch_size": 8}, env=env).batch_size == 8  # a flag beats everything
+
+
+def test_environment_values_are_coerced() -> None:
+    settings = load_settings(env={"FAKEWATCH_POLLING": "yes", "FAKEWATCH_INCLUDE": "*.jpg, *.png",
+                                  "FAKEWATCH_MAX_PIXELS": "1000"})
+    assert settings.polling is True
+    assert settings.include == ("*.jpg", "*.png")
+    assert settings.max_pixels == 1000
+
+
+@pytest.mark.parametrize("env", [{"FAKEWATCH_BATCH_SIZE": "many"}, {"FAKEWATCH_BATCH_SIZE": "0"},
+                                 {"FAKEWATCH_POLLING": "perhaps"}, {"FAKEWATCH_LOG_LEVEL": "LOUD"}])
+def test_bad_values_raise_config_error(env: dict[str, str]) -> None:
+    with pytest.raises(ConfigError):
+        load_settings(env=env)
+
+
+def test_unknown_key_in_config_file_is_reported(tmp_path: Path) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text("batch_sise = 3\n")
+    with pytest.raises(ConfigError, match="batch_sise"):
+        load_settings(env={"FAKEWATCH_CONFIG": str(config)})
+
+
+def test_settings_are_frozen() -> None:
+    with pytest.raises(Exception):
+        Settings().batch_size = 3  # type: ignore[misc]
+
+
+def test_every_setting_is_documented_in_readme() -> None:
+    text = README.read_text(encoding="utf-8")
+    for field in setting_fields():
+        assert f"FAKEWATCH_{field.name.upper()}" in text, f"FAKEWATCH_{field.name.upper()} missing from README"
+        assert field.metadata.get("help"), f"{field.name} has no help text"

@@ -1,0 +1,63 @@
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from fakewatch.errors import ClassifierNotFound, IncompatibleClassifier
+from fakewatch.registry import CARD_FILE, Registry, read_version, validate_card
+
+VALID = {"format_version": 1, "version": "v1", "architecture": "cnn",
+         "input_spec": {"size": 32, "color_order": "RGB", "dtype": "uint8", "scaling": "x", "resize": "y",
+                        "format_version": 1},
+         "threshold": 0.5, "temperature": 1.0, "training_data": {}, "metrics": {}, "created_at": "2026-01-01",
+         "parent": None, "weights_sha256": "0" * 64}
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"format_version": 99}, "format"),
+    ({"input_spec": {**VALID["input_spec"], "color_order": "BGR"}}, "input spec"),
+    ({"input_spec": {"size": 32, "colour": "RGB"}}, "malformed"),
+    ({"threshold": 1.5}, "threshold"),
+])
+def test_card_mismatch_raises(change: dict, message: str) -> None:
+    with pytest.raises(IncompatibleClassifier, match=message):
+        validate_card({**VALID, **change}, Path("/x"))
+
+
+def test_missing_fields_are_named() -> None:
+    card = dict(VALID)
+    del card["temperature"]
+    with pytest.raises(IncompatibleClassifier, match="temperature"):
+        validate_card(card, Path("/x"))
+
+
+def test_weights_must_match_card(tmp_path: Path) -> None:
+    folder = tmp_path / "v1"
+    folder.mkdir()
+    (folder / "classifier.keras").write_bytes(b"not the weights the card describes")
+    (folder / CARD_FILE).write_text(json.dumps(VALID))
+    with pytest.raises(IncompatibleClassifier, match="sha256"):
+        read_version(folder)
+
+
+def test_unknown_version(settings) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(ClassifierNotFound):
+        Registry(settings, builtin_dir=Path("/nonexistent")).find("no-such-version")
+
+
+def test_missing_card(tmp_path: Path, settings) -> None:  # type: ignore[no-untyped-def]
+    (tmp_path / "lonely").mkdir()
+    with pytest.raises(IncompatibleClassifier, match="card"):
+        Registry(settings).find(str(tmp_path / "lonely"))
+
+
+def test_activate_and_resolve(tmp_path: Path, settings, tiny_classifier) -> None:  # type: ignore[no-untyped-def]
+    copy = settings.registry_path / tiny_classifier.version
+    shutil.copytree(tiny_classifier.path, copy)
+    registry = Registry(settings, builtin_dir=tmp_path / "none")
+    with pytest.raises(ClassifierNotFound):
+        registry.active_version()
+    registry.activate(tiny_classifier.version)
+    assert registry.resolve().version == tiny_classifier.version
+    assert (settings.registry_path / "ACTIVE").read_text().strip() == tiny_classifier.version
