@@ -108,9 +108,9 @@ def settings_command(ctx: click.Context) -> None:
 @click.option("--input-size", type=int, help="Square input size in pixels. [FAKEWATCH_TRAIN_INPUT_SIZE, 32]")
 @click.option("--weights", type=click.Path(exists=True, dir_okay=False),
               help="Local ImageNet weights file for ResNet50 (input size >= 224). Nothing is downloaded.")
-@click.option("--width", type=int, default=16, show_default=True, help="Small ResNet: channels of the first stage.")
+@click.option("--width", type=int, default=24, show_default=True, help="Small ResNet: channels of the first stage.")
 @click.option("--blocks", type=int, default=1, show_default=True, help="Small ResNet: residual blocks per stage.")
-@click.option("--epochs", type=int, default=30, show_default=True, help="Most epochs (early stopping may end sooner).")
+@click.option("--epochs", type=int, default=18, show_default=True, help="Most epochs (early stopping may end sooner).")
 @click.option("--batch-size", type=int, default=128, show_default=True)
 @click.option("--learning-rate", type=float, default=1e-3, show_default=True)
 @click.option("--patience", type=int, default=5, show_default=True, help="Early-stopping patience (epochs).")
@@ -241,20 +241,9 @@ def _format_option(choices: tuple[str, ...], default: str) -> Callable[[Callable
 
 
 def _embedded(settings: Settings) -> tuple[Any, Any]:
-    """Wire the embedded mode: database, classifier runtime, in-process dispatcher, intake."""
-    from fakewatch.classifier import load as load_classifier
-    from fakewatch.db.session import Database
-    from fakewatch.watcher.decisions import FileFilter
-    from fakewatch.watcher.intake import Intake
-    from fakewatch.worker.runtime import InProcess, Runtime
+    from fakewatch import wiring
 
-    database = Database(settings.resolved_database_url)
-    version = Registry(settings).resolve()
-    runtime = Runtime(settings, database, lambda: load_classifier(version, settings.batch_size))
-    dispatcher = InProcess(runtime)
-    intake = Intake(settings, database, lambda: version.version, dispatcher,
-                    FileFilter(settings.include, settings.exclude))
-    return intake, runtime
+    return wiring.embedded(settings)
 
 
 def _emit_rows(rows: list[dict[str, Any]], output_format: str, quiet: bool) -> None:

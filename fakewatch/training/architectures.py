@@ -66,7 +66,7 @@ def _residual(x, filters: int, strides: int):  # type: ignore[no-untyped-def]
     return layers.ReLU()(layers.Add()([shortcut, y]))
 
 
-def build_small_resnet(spec: InputSpec, width: int = 16, blocks: int = 1) -> keras.Model:
+def build_small_resnet(spec: InputSpec, width: int = 24, blocks: int = 1) -> keras.Model:
     """CIFAR-style ResNet: a full-resolution stem, then three stages of ``blocks`` residual blocks.
 
     Early layers keep full resolution on purpose: generator fingerprints live in the highest frequencies.
@@ -95,7 +95,7 @@ def build_resnet50(spec: InputSpec, weights: str | None) -> keras.Model:
     return keras.Model(inputs, _head(x, "resnet50"), name="resnet50")
 
 
-def build(arch: str, spec: InputSpec, *, weights: str | None = None, width: int = 16,
+def build(arch: str, spec: InputSpec, *, weights: str | None = None, width: int = 24,
           blocks: int = 1) -> keras.Model:
     """Build an untrained classifier network for ``spec``."""
     if arch == "cnn":

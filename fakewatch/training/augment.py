@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-JPEG_PROBABILITY = 0.5
-JPEG_QUALITY = (50, 95)
-RESIZE_PROBABILITY = 0.2
-RESIZE_SCALE = (0.5, 0.9)
+JPEG_PROBABILITY = 0.4
+JPEG_QUALITY = (60, 95)
+RESIZE_PROBABILITY = 0.15
+RESIZE_SCALE = (0.6, 0.9)
 
 
 def _maybe(probability: float, apply, image):  # type: ignore[no-untyped-def]
@@ -28,8 +28,8 @@ def _shift(image: tf.Tensor, size: int) -> tf.Tensor:
 def _photometric(image: tf.Tensor) -> tf.Tensor:
     pixels = tf.cast(image, tf.float32)
     mean = tf.reduce_mean(pixels)
-    contrast = tf.random.uniform((), 0.9, 1.1)
-    brightness = tf.random.uniform((), -12.0, 12.0)
+    contrast = tf.random.uniform((), 0.92, 1.08)
+    brightness = tf.random.uniform((), -8.0, 8.0)
     pixels = (pixels - mean) * contrast + mean + brightness
     return tf.cast(tf.clip_by_value(tf.round(pixels), 0, 255), tf.uint8)
 

@@ -55,8 +55,15 @@ def walk(paths: Iterable[str | Path], file_filter: FileFilter) -> Iterator[str]:
                 if entry.is_dir(follow_symlinks=False):
                     if not file_filter.ignored_dir(entry.name):
                         stack.append(entry.path)
-                elif (entry.is_file() or entry.is_symlink()) and file_filter.accepts(entry.path):
+                elif _is_file_like(entry) and file_filter.accepts(entry.path):
                     yield entry.path
+
+
+def _is_file_like(entry: os.DirEntry[str]) -> bool:
+    """Regular files, and symlinks that do not lead to a folder (broken or looping ones included)."""
+    if entry.is_symlink():
+        return not os.path.isdir(entry.path)  # isdir is False for broken and looping links
+    return entry.is_file()
 
 
 def count(paths: Iterable[str | Path], file_filter: FileFilter) -> int:

@@ -1,0 +1,24 @@
+"""Composition root: builds the object graph for each mode from Settings.
+
+Embedded: SQLite (or any database), the classifier in this process, intake dispatching in-process.
+"""
+
+from __future__ import annotations
+
+from fakewatch.classifier import load as load_classifier
+from fakewatch.config import Settings
+from fakewatch.db.session import Database
+from fakewatch.registry import Registry
+from fakewatch.watcher.decisions import FileFilter
+from fakewatch.watcher.intake import Intake
+from fakewatch.worker.runtime import InProcess, Runtime
+
+
+def embedded(settings: Settings, database: Database | None = None) -> tuple[Intake, Runtime]:
+    """Intake whose dispatcher classifies in-process, and the runtime behind it (close it when done)."""
+    database = database or Database(settings.resolved_database_url)
+    version = Registry(settings).resolve()
+    runtime = Runtime(settings, database, lambda: load_classifier(version, settings.batch_size))
+    intake = Intake(settings, database, lambda: version.version, InProcess(runtime),
+                    FileFilter(settings.include, settings.exclude))
+    return intake, runtime

@@ -1,0 +1,84 @@
+import json
+import shutil
+from pathlib import Path
+
+from sqlalchemy import func, select
+
+from fakewatch.db.session import Database
+from fakewatch.db.tables import Content, Image, Verdict
+from tests.integration.conftest import write_photos
+from tests.integration.corpus import write_bad_corpus
+
+
+def _count(settings, table) -> int:  # type: ignore[no-untyped-def]
+    with Database(settings.resolved_database_url).session() as session:
+        return session.scalar(select(func.count()).select_from(table))
+
+
+def test_scan_records_verdicts_and_rerun_skips(tmp_path: Path, run_cli, env_settings, tiny_classifier) -> None:  # type: ignore[no-untyped-def]
+    photos = write_photos(tmp_path / "in", 30)
+    result = run_cli("scan", str(tmp_path / "in"))
+    assert "30 files" in result.output
+    assert _count(env_settings, Verdict) == 30
+    rows = [json.loads(line) for line in run_cli("results", "--format", "json").stdout.splitlines()]
+    assert {row["path"] for row in rows} == {str(path) for path in photos}
+    assert all(row["classifier"] == tiny_classifier.version and row["status"] == "done" for row in rows)
+    assert all(row["label"] in ("fake", "real", "uncertain") and 0 <= row["p_fake"] <= 1 for row in rows)
+    # the generated noisy images are the "fake" class the tiny classifier learned
+    noisy = [row for row in rows if int(Path(row["path"]).stem[-4:]) % 2]
+    assert sum(row["p_fake"] > 0.5 for row in noisy) >= 12
+
+    with Database(env_settings.resolved_database_url).session() as session:
+        before = {v.id: v.created_at for v in session.scalars(select(Verdict))}
+    run_cli("scan", str(tmp_path / "in"))
+    with Database(env_settings.resolved_database_url).session() as session:
+        after = {v.id: v.created_at for v in session.scalars(select(Verdict))}
+    assert after == before  # nothing re-classified
+
+    run_cli("scan", "--force", str(tmp_path / "in"))
+    with Database(env_settings.resolved_database_url).session() as session:
+        forced = {v.id: v.created_at for v in session.scalars(select(Verdict))}
+    assert set(forced) == set(before) and all(forced[key] > before[key] for key in before)
+
+
+def test_same_bytes_under_two_names_are_classified_once(tmp_path: Path, run_cli, env_settings) -> None:  # type: ignore[no-untyped-def]
+    (original,) = write_photos(tmp_path / "in", 1)
+    shutil.copy(original, tmp_path / "in" / "copy of it.jpg")
+    run_cli("scan", str(tmp_path / "in"))
+    assert _count(env_settings, Image) == 2
+    assert _count(env_settings, Content) == 1
+    assert _count(env_settings, Verdict) == 1
+    rows = [json.loads(line) for line in run_cli("results", "--format", "json").stdout.splitlines()]
+    assert len(rows) == 2 and rows[0]["label"] == rows[1]["label"] and rows[0]["sha256"] == rows[1]["sha256"]
+
+
+def test_bad_files_are_recorded_with_their_kind(tmp_path: Path, run_cli) -> None:  # type: ignore[no-untyped-def]
+    expected = write_bad_corpus(tmp_path / "bad")
+    result = run_cli("scan", "--format", "json", str(tmp_path / "bad"))
+    rows = {Path(row["path"]).name: row for row in map(json.loads, result.stdout.splitlines())}
+    assert set(rows) == set(expected)
+    for name, kind in expected.items():
+        if kind is None:
+            assert rows[name]["status"] == "done" and rows[name]["label"], name
+        else:
+            assert rows[name]["status"] == "error", name
+            assert rows[name]["error_kind"] == kind, (name, rows[name])
+            assert rows[name]["error"], name
+
+
+def test_non_images_without_image_names_are_ignored(tmp_path: Path, run_cli, env_settings) -> None:  # type: ignore[no-untyped-def]
+    folder = tmp_path / "mixed"
+    write_photos(folder, 2)
+    (folder / "notes.txt").write_text("hello")
+    (folder / "photo.unknown").write_bytes((folder / "img_0000.jpg").read_bytes())  # an image by content
+    run_cli("scan", str(folder))
+    with Database(env_settings.resolved_database_url).session() as session:
+        names = {Path(path).name for path in session.scalars(select(Image.path))}
+    assert names == {"img_0000.jpg", "img_0001.jpg", "photo.unknown"}
+
+
+def test_setup_error_exits_nonzero(tmp_path: Path, run_cli, env) -> None:  # type: ignore[no-untyped-def]
+    write_photos(tmp_path / "in", 1)
+    env["FAKEWATCH_CLASSIFIER"] = "no-such-classifier"
+    result = run_cli("scan", str(tmp_path / "in"), expect=2)
+    assert "no-such-classifier" in result.output
