@@ -140,11 +140,24 @@ def train(ctx: click.Context, data_dir: str, arch: str, input_size: int | None, 
         batch_size=batch_size, learning_rate=learning_rate, patience=patience, weights=weights, width=width,
         blocks=blocks, valid_fraction=valid_fraction, test_fraction=test_fraction, seed=settings.seed,
         uncertain_margin=settings.uncertain_margin, description=description,
-        command=shlex.join(["fakewatch", *sys.argv[1:]]), verbose=0 if ctx.obj["quiet"] else 1 if sys.stdout.isatty() else 2,
+        command=_reproduce(ctx, settings), verbose=0 if ctx.obj["quiet"] else 1 if sys.stdout.isatty() else 2,
     )
     version = run_training(options, Registry(settings), log_progress=click.echo, activate=activate)
     _print_summary(version.card)
     click.echo(f"published {version.version} to {version.path}" + (" (active)" if activate else ""))
+
+
+def _reproduce(ctx: click.Context, settings: Settings) -> str:
+    """The full `fakewatch train` command line that reproduces this run, defaults spelled out."""
+    params = {**ctx.params, "input_size": settings.train_input_size, "seed": settings.seed}
+    words = ["fakewatch", "train", params.pop("data_dir")]
+    for name, value in params.items():
+        flag = "--" + name.replace("_", "-")
+        if isinstance(value, bool):
+            words.append(flag if value else "--no-" + name.replace("_", "-"))
+        elif value not in (None, ""):
+            words += [flag, str(value)]
+    return shlex.join(words)
 
 
 @cli.command()
