@@ -40,6 +40,7 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/classifier_speed.py
 	$(BIN)/python bench/scan_speed.py
+	$(BIN)/python bench/watch_latency.py
 
 default-classifier: $(STAMP)
 	mkdir -p $(WORK)/cifake && tar -xzf $(CIFAKE) -C $(WORK)/cifake

@@ -59,9 +59,10 @@ def _content_ids(session: Session, records: Sequence[FileRecord]) -> dict[str, i
     if not sizes:
         return {}
     now = utcnow()
-    statement = _insert(session, Content).values(
-        [{"sha256": digest, "size": size, "created_at": now} for digest, size in sizes.items()])
-    session.execute(statement.on_conflict_do_nothing(index_elements=["sha256"]))
+    # executemany with one cached statement: compiling a giant multi-VALUES insert per batch is slow
+    statement = _insert(session, Content).on_conflict_do_nothing(index_elements=["sha256"])
+    session.execute(statement, [{"sha256": digest, "size": size, "created_at": now}
+                                for digest, size in sizes.items()])
     rows = session.execute(select(Content.sha256, Content.id).where(Content.sha256.in_(list(sizes))))
     return {row.sha256: row.id for row in rows}
 
@@ -89,12 +90,12 @@ def record_files(session: Session, records: Sequence[FileRecord], classifier: st
                      "status": status, "error_kind": record.error_kind, "error_message": record.error_message,
                      "first_seen": now, "last_seen": now, "queued_at": now if status == "pending" else None,
                      "deleted_at": None})
-    statement = _insert(session, Image).values(rows)
+    statement = _insert(session, Image)
     excluded = statement.excluded
     statement = statement.on_conflict_do_update(index_elements=["path"], set_={
         name: getattr(excluded, name) for name in ("content_id", "size", "mtime", "status", "error_kind",
                                                    "error_message", "last_seen", "queued_at", "deleted_at")})
-    session.execute(statement)
+    session.execute(statement, rows)
     paths = [row["path"] for row in rows]
     return {row.path: (row.id, row.status)
             for row in session.execute(select(Image.path, Image.id, Image.status).where(Image.path.in_(paths)))}
@@ -171,7 +172,7 @@ def write_verdicts(session: Session, rows: Sequence[dict[str, Any]], replace: bo
     """Insert verdicts; an existing one for the same content and classifier wins unless ``replace``."""
     if not rows:
         return
-    statement = _insert(session, Verdict).values(list(rows))
+    statement = _insert(session, Verdict)
     keys = ["content_id", "classifier"]
     if replace:
         excluded = statement.excluded
@@ -180,7 +181,7 @@ def write_verdicts(session: Session, rows: Sequence[dict[str, Any]], replace: bo
                                                        "elapsed_ms", "host", "created_at")})
     else:
         statement = statement.on_conflict_do_nothing(index_elements=keys)
-    session.execute(statement)
+    session.execute(statement, list(rows))
 
 
 def set_status(session: Session, ids: Iterable[int], status: str, error_kind: str | None = None,
