@@ -50,6 +50,15 @@ class Settings:
     registry_dir: str = _setting("", "Where trained classifier versions are stored (default: HOME/classifiers).")
     broker_url: str = _setting("", "Celery broker URL, e.g. redis://localhost:6379/0. Empty means embedded "
                                    "mode: classify in-process, no servers.")
+    queue: str = _setting("cpu", "Queue that classification tasks are sent to in distributed mode: cpu or gpu.")
+    task_batch: int = _setting(256, "Image ids per queued task in distributed mode.")
+    visibility_timeout: int = _setting(3600, "Seconds before Redis redelivers a task a worker took but never "
+                                             "acknowledged; longer than the slowest batch.")
+    task_soft_time_limit: int = _setting(600, "Seconds a classification task may run before it is asked to stop.")
+    task_time_limit: int = _setting(900, "Seconds after which a stuck task's worker process is killed.")
+    sweep_after: float = _setting(600.0, "Seconds an image may stay pending after being queued before the "
+                                         "sweeper queues it again (lost message, killed worker).")
+    sweep_interval: float = _setting(60.0, "Seconds between sweeps in a distributed-mode watcher (0 disables).")
     batch_size: int = _setting(256, "Images per classifier call (and per queued task in distributed mode).")
     uncertain_margin: float = _setting(0.1, "Images whose calibrated p_fake lies within this distance of the "
                                             "classifier's threshold get the label 'uncertain'. 0 disables.")
@@ -167,6 +176,15 @@ def load_settings(overrides: Mapping[str, Any] | None = None,
 
 
 def _validate(settings: Settings) -> None:
+    if settings.queue not in ("cpu", "gpu"):
+        raise ConfigError("queue must be cpu or gpu.")
+    if settings.task_batch < 1 or settings.visibility_timeout < 1 or settings.task_soft_time_limit < 1:
+        raise ConfigError("task_batch, visibility_timeout and task_soft_time_limit must be positive.")
+    if settings.task_time_limit <= settings.task_soft_time_limit:
+        raise ConfigError("task_time_limit must be longer than task_soft_time_limit.")
+    if settings.visibility_timeout <= settings.task_time_limit:
+        raise ConfigError("visibility_timeout must be longer than task_time_limit, or Redis redelivers "
+                          "tasks that are still running.")
     if settings.batch_size < 1:
         raise ConfigError("batch_size must be at least 1.")
     if not 0 <= settings.uncertain_margin < 0.5:

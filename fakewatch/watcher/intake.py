@@ -19,7 +19,7 @@ from fakewatch.config import Settings
 from fakewatch.db import queries
 from fakewatch.db.queries import FileRecord
 from fakewatch.db.session import Database
-from fakewatch.errors import ImageError
+from fakewatch.errors import ImageError, QueueError
 from fakewatch.watcher.decisions import FileFilter
 
 log = logging.getLogger(__name__)
@@ -107,7 +107,11 @@ class Intake:
         recorded = self.record(paths, force)
         pending = [image_id for image_id, status in recorded.values() if status == "pending" or force]
         if pending:
-            self.dispatcher.submit(sorted(pending), force)
+            try:
+                self.dispatcher.submit(sorted(pending), force)
+            except QueueError as exc:
+                # recorded rows stay pending: the sweeper (or the next start) queues them again
+                log.warning("%s; %d images stay pending", exc, len(pending))
         return recorded
 
 

@@ -55,6 +55,8 @@ class Watcher:
     stop: threading.Event = field(default_factory=threading.Event)
     clock: Callable[[], float] = time.monotonic
     on_batch: Callable[[dict[str, tuple[int, str]]], None] = lambda recorded: None
+    housekeeping: Callable[[], object] | None = None  # e.g. the distributed-mode sweeper
+    housekeeping_interval: float = 0.0
 
     def __post_init__(self) -> None:
         self.folders = [os.path.abspath(folder) for folder in self.folders]
@@ -102,6 +104,7 @@ class Watcher:
 
     def _loop(self) -> None:
         next_rescan = self.clock() + self.settings.rescan_interval if self.settings.rescan_interval else None
+        next_housekeeping = self.clock() + self.housekeeping_interval
         while not self.stop.is_set():
             self._drain_events()
             for path in self.tracker.waiting():
@@ -116,6 +119,9 @@ class Watcher:
             if next_rescan is not None and self.clock() >= next_rescan:
                 self.rescan()
                 next_rescan = self.clock() + self.settings.rescan_interval
+            if self.housekeeping is not None and self.housekeeping_interval > 0 and self.clock() >= next_housekeeping:
+                self.housekeeping()
+                next_housekeeping = self.clock() + self.housekeeping_interval
             self.stop.wait(TICK_SECONDS)
 
     def _drain_events(self) -> None:

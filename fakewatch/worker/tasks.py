@@ -1,0 +1,65 @@
+"""Celery tasks: thin wrappers over :class:`fakewatch.worker.runtime.Runtime`.
+
+The runtime (database engine and classifier) is created lazily in each worker process on its first task,
+never in the parent before forking: TensorFlow and CUDA do not survive a fork.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+from celery.exceptions import Reject
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+from fakewatch.config import Settings, load_settings
+from fakewatch.errors import ConfigError
+from fakewatch.worker.app import CLASSIFY_TASK, app
+from fakewatch.worker.runtime import Runtime
+
+log = logging.getLogger(__name__)
+_runtime: tuple[int, Runtime] | None = None
+
+
+def runtime() -> Runtime:
+    """This process's runtime, built on first use (and rebuilt if this process was forked after)."""
+    global _runtime
+    if _runtime is None or _runtime[0] != os.getpid():
+        from fakewatch.classifier import load as load_classifier
+        from fakewatch.db.session import Database
+        from fakewatch.registry import Registry
+
+        settings: Settings = app.conf.get("fakewatch_settings") or load_settings()
+        try:
+            database = Database(settings.resolved_database_url, auto_upgrade=False)
+        except ConfigError as exc:
+            if isinstance(exc.__cause__, OperationalError):
+                raise exc.__cause__  # database unreachable: transient, the task retries
+            raise
+        registry = Registry(settings)
+        _runtime = (os.getpid(), Runtime(settings, database,
+                                         lambda: load_classifier(registry.resolve(), settings.batch_size)))
+    return _runtime[1]
+
+
+def _valid_ids(image_ids: Any) -> list[int]:
+    if not isinstance(image_ids, list) or not all(type(item) is int for item in image_ids):
+        raise Reject(f"{CLASSIFY_TASK} takes a list of integer image ids, got {image_ids!r:.200}", requeue=False)
+    return image_ids
+
+
+@app.task(name=CLASSIFY_TASK, bind=True, autoretry_for=(OperationalError,), retry_backoff=2,
+          retry_backoff_max=60, retry_jitter=True, max_retries=12)
+def classify(self: Any, image_ids: Any) -> dict[str, int]:
+    """Classify a batch of image ids; safe to run twice (one verdict per content and classifier)."""
+    ids = _valid_ids(image_ids)
+    try:
+        outcome = runtime().classify_ids(ids)
+    except DBAPIError as exc:
+        if exc.connection_invalidated:
+            raise self.retry(exc=exc)
+        raise
+    log.info("batch of %d: %d classified, %d already done, %d errors, %d skipped", len(ids), outcome.classified,
+             outcome.already_done, outcome.errors, outcome.skipped)
+    return {"classified": outcome.classified, "already_done": outcome.already_done, "errors": outcome.errors}
