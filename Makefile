@@ -17,7 +17,7 @@ WORK ?= build/data
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[dev]'
+	$(BIN)/python -m pip install -q -e '.[cpu,dev]'
 	touch $(STAMP)
 
 install: $(STAMP)

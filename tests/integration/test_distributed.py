@@ -1,0 +1,231 @@
+"""Distributed mode against the real Redis and PostgreSQL on this machine, with real worker processes."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from kombu import Connection, Exchange, Producer
+from sqlalchemy import func, select
+from sqlalchemy.engine import make_url
+
+from fakewatch import wiring
+from fakewatch.config import Settings, load_settings
+from fakewatch.db.session import Database, make_engine, upgrade
+from fakewatch.db.tables import Content, Image, Verdict
+from fakewatch.watcher.enqueue import QueueDispatcher
+from fakewatch.watcher.observer import Watcher
+from tests.conftest import noisy_image, smooth_image, write_image
+from tests.integration.services import (
+    RedisServer,
+    TcpProxy,
+    WorkerProcess,
+    flush_redis,
+    redis_or_skip,
+    throwaway_postgres,
+)
+
+pytestmark = pytest.mark.timeout(300)
+
+
+class Cluster:
+    def __init__(self, env: dict[str, str], folder: Path) -> None:
+        self.env = env
+        self.folder = folder
+        self.workers: list[WorkerProcess] = []
+        self.database = Database(env["FAKEWATCH_DATABASE_URL"], auto_upgrade=False)
+
+    def settings(self, **overrides: Any) -> Settings:
+        return load_settings(overrides, env=self.env)
+
+    def worker(self, concurrency: int = 1, env: dict[str, str] | None = None) -> WorkerProcess:
+        process = WorkerProcess({**self.env, **(env or {})}, self.folder / f"worker{len(self.workers)}.log",
+                                concurrency)
+        self.workers.append(process)
+        return process
+
+    def counts(self) -> dict[str, int]:
+        with self.database.session() as session:
+            return {
+                "images": session.scalar(select(func.count()).select_from(Image)),
+                "done": session.scalar(select(func.count()).select_from(Image).where(Image.status == "done")),
+                "verdicts": session.scalar(select(func.count()).select_from(Verdict)),
+                "contents": session.scalar(select(func.count()).select_from(Content)),
+                "most_verdicts_per_content": session.scalar(select(func.max(
+                    select(func.count().label("n")).select_from(Verdict).group_by(Verdict.content_id, Verdict.classifier)
+                    .subquery().c.n))) or 0,
+            }
+
+    def wait_all_done(self, expected: int, timeout: float = 180, also: Any = None) -> dict[str, int]:
+        deadline = time.monotonic() + timeout
+        counts = self.counts()
+        while time.monotonic() < deadline:
+            counts = self.counts()
+            if counts["done"] >= expected:
+                return counts
+            if also is not None:
+                also()
+            time.sleep(0.5)
+        logs = "\n".join(worker.output()[-3000:] for worker in self.workers)
+        raise AssertionError(f"only {counts} after {timeout} s; worker logs:\n{logs}")
+
+
+@pytest.fixture
+def cluster(tmp_path: Path, tiny_classifier) -> Iterator[Cluster]:  # type: ignore[no-untyped-def]
+    redis_url = redis_or_skip()
+    flush_redis(redis_url)
+    with throwaway_postgres() as database_url:
+        upgrade(make_engine(database_url))
+        env = {"FAKEWATCH_DATABASE_URL": database_url, "FAKEWATCH_BROKER_URL": redis_url,
+               "FAKEWATCH_CLASSIFIER": str(tiny_classifier.path), "FAKEWATCH_HOME": str(tmp_path / "home"),
+               "FAKEWATCH_TASK_BATCH": "100", "FAKEWATCH_BATCH_SIZE": "100", "FAKEWATCH_CONFIG": "",
+               "TF_CPP_MIN_LOG_LEVEL": "2"}
+        running = Cluster(env, tmp_path)
+        try:
+            yield running
+        finally:
+            for worker in running.workers:
+                worker.stop()
+            running.database.dispose()
+            flush_redis(redis_url)
+
+
+def write_many(folder: Path, count: int, seed: int) -> list[Path]:
+    rng = np.random.default_rng(seed)
+    return [write_image(folder / f"{seed}_{index:05d}.jpg", (noisy_image if index % 2 else smooth_image)(rng),
+                        quality=92) for index in range(count)]
+
+
+def test_two_thousand_images_through_a_watched_folder_and_two_workers(cluster: Cluster) -> None:
+    watched = cluster.folder / "watched"
+    watched.mkdir()
+    cluster.worker(concurrency=2)  # two worker processes
+    settings = cluster.settings(stability_delay=0.3, rescan_interval=0)
+    intake, dispatcher = wiring.distributed(settings)
+    watcher = Watcher(intake, [str(watched)])
+    thread = threading.Thread(target=watcher.run, daemon=True)
+    thread.start()
+    assert watcher.started.wait(60)
+    staged = write_many(cluster.folder / "staging", 2000, seed=1)
+    for path in staged:
+        path.rename(watched / path.name)  # dropped in, as a user or another program would
+    counts = cluster.wait_all_done(2000)
+    watcher.stop.set()
+    thread.join(20)
+    assert counts["images"] == 2000 and counts["contents"] == 2000
+    assert counts["verdicts"] == 2000 and counts["most_verdicts_per_content"] == 1
+    with cluster.database.session() as session:
+        assert set(session.scalars(select(Verdict.classifier))) == {Path(cluster.env["FAKEWATCH_CLASSIFIER"]).name}
+
+
+def test_worker_killed_mid_batch_loses_nothing_and_duplicates_nothing(cluster: Cluster) -> None:
+    paths = write_many(cluster.folder / "archive", 3000, seed=2)
+    settings = cluster.settings(task_batch=1000, sweep_after=3.0)
+    intake, dispatcher = wiring.distributed(settings)
+    victim = cluster.worker(env={"FAKEWATCH_BATCH_SIZE": "50"})  # commits every 50 images within a task
+    intake.process([str(path) for path in paths])
+    deadline = time.monotonic() + 120
+    while cluster.counts()["verdicts"] == 0 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert cluster.counts()["verdicts"] > 0, victim.output()[-3000:]
+    victim.kill()  # SIGKILL while its first 1,000-image task is half done and unacknowledged
+    partial = cluster.counts()
+    assert partial["done"] < 3000
+    cluster.worker()
+    counts = cluster.wait_all_done(3000, also=dispatcher.sweep)  # the sweeper re-queues what was lost
+    assert counts["verdicts"] == 3000 and counts["most_verdicts_per_content"] == 1
+
+
+def test_redis_restart_mid_run_loses_nothing(cluster: Cluster) -> None:
+    redis = RedisServer(cluster.folder)
+    redis.start()
+    try:
+        env = {"FAKEWATCH_BROKER_URL": redis.url}
+        cluster.env.update(env)
+        cluster.worker()
+        settings = cluster.settings(stability_delay=0.2, rescan_interval=0, sweep_after=3.0)
+        intake, dispatcher = wiring.distributed(settings)
+        watched = cluster.folder / "watched"
+        watched.mkdir()
+        watcher = Watcher(intake, [str(watched)], housekeeping=dispatcher.sweep, housekeeping_interval=1.0)
+        thread = threading.Thread(target=watcher.run, daemon=True)
+        thread.start()
+        assert watcher.started.wait(60)
+        for path in write_many(cluster.folder / "first", 200, seed=3):
+            path.rename(watched / path.name)
+        time.sleep(1.0)
+        redis.stop()  # queued messages die with it
+        for path in write_many(cluster.folder / "second", 200, seed=4):
+            path.rename(watched / path.name)  # arrive while the broker is down
+        time.sleep(2.0)
+        redis.start()
+        counts = cluster.wait_all_done(400)
+        watcher.stop.set()
+        thread.join(30)
+        assert counts["images"] == 400 and counts["verdicts"] == 400 and counts["most_verdicts_per_content"] == 1
+        assert cluster.workers[-1].alive()
+    finally:
+        redis.stop()
+
+
+def test_postgres_briefly_unavailable_tasks_retry_and_succeed(cluster: Cluster) -> None:
+    real = make_url(cluster.env["FAKEWATCH_DATABASE_URL"])
+    proxy = TcpProxy(real.host or "127.0.0.1", real.port or 5432)
+    try:
+        through_proxy = real.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
+        worker = cluster.worker(env={"FAKEWATCH_DATABASE_URL": through_proxy})
+        paths = write_many(cluster.folder / "archive", 1500, seed=5)
+        intake, _ = wiring.distributed(cluster.settings(task_batch=100))
+        proxy.cut()  # the database vanishes for the worker before and while the tasks arrive
+        intake.process([str(path) for path in paths])
+        time.sleep(4.0)
+        assert cluster.counts()["verdicts"] == 0
+        proxy.restore()
+        counts = cluster.wait_all_done(1500)
+        assert counts["verdicts"] == 1500 and counts["most_verdicts_per_content"] == 1
+        assert worker.alive()
+        assert "Retry" in worker.output() or "retry" in worker.output()
+    finally:
+        proxy.close()
+
+
+def test_malformed_messages_are_rejected_and_the_worker_keeps_working(cluster: Cluster) -> None:
+    worker = cluster.worker()
+    deadline = time.monotonic() + 60
+    while " ready." not in worker.output() and time.monotonic() < deadline:  # queue bindings exist once ready
+        time.sleep(0.1)
+    broker = cluster.env["FAKEWATCH_BROKER_URL"]
+    with Connection(broker) as connection:
+        producer = Producer(connection.default_channel, exchange=Exchange("cpu", type="direct"), routing_key="cpu")
+
+        def send(task: str, args: Any, body: Any = None, content_type: str = "application/json") -> None:
+            message_id = f"bad-{time.monotonic_ns()}"
+            headers = {"lang": "py", "task": task, "id": message_id, "root_id": message_id, "argsrepr": "",
+                       "kwargsrepr": "", "origin": "test"}
+            payload = body if body is not None else json.dumps([args, {}, {}])
+            producer.publish(payload, headers=headers, content_type=content_type, content_encoding="utf-8",
+                             serializer=None)
+
+        send("fakewatch.no_such_task", [[1]])
+        send("fakewatch.classify", [["not", "ids"]])
+        send("fakewatch.classify", [{"ids": 1}])
+        send("fakewatch.classify", None, body="{this is not json", content_type="application/json")
+        send("fakewatch.classify", None, body=b"\x80\x04\x95 pickled", content_type="application/x-python-serialize")
+    time.sleep(3.0)
+    assert worker.alive()
+    paths = write_many(cluster.folder / "good", 20, seed=6)
+    intake, _ = wiring.distributed(cluster.settings())
+    intake.process([str(path) for path in paths])
+    counts = cluster.wait_all_done(20)
+    assert counts["verdicts"] == 20 and worker.alive()
+    log = worker.output()
+    assert "fakewatch.no_such_task" in log  # unregistered task reported
+    assert "list of integer image ids" in log  # wrong argument types rejected with our message
+    assert "Can't decode message body" in log  # not JSON
+    assert "Refusing to deserialize untrusted content of type pickle" in log  # pickle refused
