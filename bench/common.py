@@ -31,7 +31,11 @@ def sample_images(folder: Path, count: int, size: int = 32) -> list[Path]:
 
     rng = np.random.default_rng(0)
     while len(paths) < count:
-        image = rng.integers(0, 255, (size, size, 3), dtype=np.uint8)
+        # smooth content with mild noise: photo-like file sizes rather than incompressible noise
+        small = rng.integers(0, 255, (32, 32, 3), dtype=np.uint8)
+        image = cv2.resize(small, (size, size), interpolation=cv2.INTER_CUBIC) if size > 32 else small
+        if size > 32:
+            image = np.clip(image + rng.normal(0, 4, image.shape), 0, 255).astype(np.uint8)
         target = folder / f"{len(paths):06d}.jpg"
         cv2.imwrite(str(target), image, [cv2.IMWRITE_JPEG_QUALITY, 90])
         paths.append(target)

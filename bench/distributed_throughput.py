@@ -1,0 +1,87 @@
+"""End-to-end throughput of distributed mode: files/s from `enqueue` to verdicts committed in PostgreSQL,
+with 1 and 2 worker processes, on 32x32 and 1024x1024 JPEGs, beside the classifier's raw batch throughput
+measured in the same run. Needs the local Redis and PostgreSQL (FAKEWATCH_TEST_REDIS_URL,
+FAKEWATCH_TEST_POSTGRES_URL).
+
+    python bench/distributed_throughput.py [--small 20000] [--large 1000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from common import ROOT, sample_images, table
+from sqlalchemy import func, select
+
+sys.path.insert(0, str(ROOT))
+from fakewatch import wiring  # noqa: E402
+from fakewatch.classifier import KerasClassifier  # noqa: E402
+from fakewatch.config import load_settings  # noqa: E402
+from fakewatch.db.session import Database, make_engine, upgrade  # noqa: E402
+from fakewatch.db.tables import Image  # noqa: E402
+from fakewatch.registry import Registry  # noqa: E402
+from tests.integration.services import REDIS_URL, WorkerProcess, flush_redis, throwaway_postgres  # noqa: E402
+
+
+def raw_rate(size: int) -> float:
+    version = Registry(load_settings()).resolve()
+    classifier = KerasClassifier(version, batch_size=256)
+    images = np.random.default_rng(0).integers(0, 255, (8192, size, size, 3), dtype=np.uint8)
+    classifier.predict(images[:512])
+    started = time.perf_counter()
+    classifier.predict(images)
+    return len(images) / (time.perf_counter() - started)
+
+
+def run(files: list[Path], workers: int, scratch: Path) -> float:
+    flush_redis(REDIS_URL)
+    with throwaway_postgres() as database_url:
+        upgrade(make_engine(database_url))
+        env = {"FAKEWATCH_DATABASE_URL": database_url, "FAKEWATCH_BROKER_URL": REDIS_URL,
+               "FAKEWATCH_HOME": str(scratch / "home")}
+        settings = load_settings(env={**env})
+        worker = WorkerProcess(env, scratch / f"worker-{workers}.log", concurrency=workers)
+        database = Database(database_url, auto_upgrade=False)
+        time.sleep(12)  # let the workers start and load TensorFlow before the clock runs
+        intake, _ = wiring.distributed(settings, database)
+        started = time.perf_counter()
+        for start in range(0, len(files), 1000):
+            intake.process([str(path) for path in files[start:start + 1000]])
+        while True:
+            with database.session() as session:
+                done = session.scalar(select(func.count()).select_from(Image).where(Image.status == "done"))
+            if done >= len(files):
+                break
+            time.sleep(0.1)
+        elapsed = time.perf_counter() - started
+        worker.stop()
+        database.dispose()
+    return len(files) / elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--small", type=int, default=20000, help="32x32 files")
+    parser.add_argument("--large", type=int, default=1000, help="1024x1024 files")
+    args = parser.parse_args()
+    rows = []
+    with tempfile.TemporaryDirectory() as folder:
+        scratch = Path(folder)
+        raw = raw_rate(32)
+        small = sample_images(scratch / "small", args.small)
+        large = sample_images(scratch / "large", args.large, size=1024)
+        for label, files in (("32x32 JPEG", small), ("1024x1024 JPEG", large)):
+            for workers in (1, 2):
+                rate = run(files, workers, scratch)
+                rows.append([label, len(files), workers, f"{rate:,.0f}", f"{raw:,.0f}", f"{rate / raw:.0%}"])
+    table("Distributed mode, enqueue -> verdict committed in PostgreSQL (files/s)",
+          ["images", "files", "worker processes", "end-to-end files/s", "raw classifier images/s", "ratio"], rows)
+
+
+if __name__ == "__main__":
+    main()
