@@ -1,7 +1,7 @@
 # fakewatch: every target creates or reuses the virtualenv and installs what is missing first.
 #   make scan DIR=~/Pictures     classify every image under DIR (embedded mode, no servers)
 #   make watch DIR=~/Incoming    watch DIR and classify new images as they arrive
-#   make test                    run the test suite
+#   make test                    lint, type-check and run the test suite
 #   make bench                   run the benchmarks in bench/ (prints tables)
 #   make default-classifier      retrain the shipped classifier from ../shared/data (about an hour on 2 cores)
 
@@ -31,6 +31,8 @@ watch: $(STAMP)
 	$(BIN)/fakewatch watch "$(DIR)"
 
 test: $(STAMP)
+	$(BIN)/ruff check fakewatch tests bench
+	$(BIN)/mypy fakewatch
 	$(BIN)/python -m pytest -q -ra $(PYTEST_ARGS)
 
 lint: $(STAMP)

@@ -44,7 +44,7 @@ def main() -> None:
         paths = sample_images(folder, args.files)
         settings = load_settings({"home": str(Path(scratch) / "home")})
         intake, runtime = wiring.embedded(settings)
-        runtime.classifier  # loading the classifier is start-up, not scanning
+        _ = runtime.classifier  # loading the classifier is start-up, not scanning
         summary = scan(intake, [folder])
         runtime.close()
         version = runtime.classifier

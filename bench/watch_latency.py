@@ -38,7 +38,7 @@ def main() -> None:
         settings = load_settings({"home": str(root / "home"), "stability_delay": args.stability_delay,
                                   "rescan_interval": 0})
         intake, runtime = wiring.embedded(settings)
-        runtime.classifier
+        _ = runtime.classifier
         watcher = Watcher(intake, [str(watched)])
         thread = threading.Thread(target=watcher.run, daemon=True)
         thread.start()

@@ -132,7 +132,8 @@ def train(ctx: click.Context, data_dir: str, arch: str, input_size: int | None, 
     DATA_DIR holds real/ and fake/ folders (split for you: deduplicated, stratified, seeded), or
     train/, valid/ and test/ folders that each hold them. Folder names are case-insensitive.
     """
-    from fakewatch.training.train import TrainOptions, train as run_training
+    from fakewatch.training.train import TrainOptions
+    from fakewatch.training.train import train as run_training
 
     settings = _settings(ctx, train_input_size=input_size, seed=seed)
     options = TrainOptions(
@@ -210,7 +211,7 @@ def classifiers() -> None:
 @handled
 def classifiers_list(ctx: click.Context) -> None:
     """Every known version, oldest first; * marks the active one."""
-    registry = Registry(_settings(ctx.parent))
+    registry = Registry(_settings(ctx))
     active = registry.active_version()
     click.echo(f"{'':2}{'VERSION':<28}{'ARCH':<8}{'SIZE':>5}  {'ACCURACY':>8}  {'AUC':>6}  {'PARENT':<28}SOURCE")
     for version in registry.versions():
@@ -229,7 +230,7 @@ def classifiers_list(ctx: click.Context) -> None:
 @handled
 def classifiers_show(ctx: click.Context, reference: str | None) -> None:
     """Print a version's card as JSON (default: the active version)."""
-    registry = Registry(_settings(ctx.parent))
+    registry = Registry(_settings(ctx))
     version = registry.find(reference) if reference else registry.resolve()
     card = {key: value for key, value in version.card.items() if key != "history"}
     click.echo(json.dumps({"path": str(version.path), **card}, indent=2, sort_keys=True))
@@ -241,7 +242,7 @@ def classifiers_show(ctx: click.Context, reference: str | None) -> None:
 @handled
 def classifiers_activate(ctx: click.Context, reference: str) -> None:
     """Make REFERENCE (a version id or directory) the active classifier."""
-    version = Registry(_settings(ctx.parent)).activate(reference)
+    version = Registry(_settings(ctx)).activate(reference)
     click.echo(f"active classifier: {version.version}")
 
 
@@ -292,8 +293,9 @@ def scan(ctx: click.Context, paths: tuple[str, ...], force: bool, output_format:
     intake, runtime = _embedded(settings) if settings.embedded else _distributed_intake(settings)
     total = count(paths, intake.file_filter)
     show_bar = not quiet and output_format == "text"
-    with click.progressbar(length=total, label="scanning", file=sys.stderr, show_eta=True, show_percent=True,
-                           item_show_func=lambda _: None, hidden=not show_bar) as bar:
+    progress_bar: Any = click.progressbar(length=total, label="scanning", file=sys.stderr, show_eta=True,
+                                          show_percent=True, hidden=not show_bar)
+    with progress_bar as bar:
         started = __import__("time").perf_counter()
 
         def progress(done: int) -> None:
@@ -323,7 +325,8 @@ def _print_scan_summary(summary: Any, settings: Settings) -> None:
 
 @cli.command()
 @click.argument("folders", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False))
-@click.option("--polling/--no-polling", default=None, help="Poll instead of OS events (network shares). [FAKEWATCH_POLLING]")
+@click.option("--polling/--no-polling", default=None,
+              help="Poll instead of OS events (network shares). [FAKEWATCH_POLLING]")
 @click.option("--interval", type=float, help="Seconds between polls. [FAKEWATCH_POLL_INTERVAL]")
 @click.option("--stability-delay", type=float, help="Seconds a file must stay unchanged. [FAKEWATCH_STABILITY_DELAY]")
 @click.option("--rescan-interval", type=float, help="Seconds between safety-net rescans. [FAKEWATCH_RESCAN_INTERVAL]")
@@ -347,16 +350,18 @@ def watch(ctx: click.Context, folders: tuple[str, ...], polling: bool | None, in
                          rescan_interval=rescan_interval, include=include or None, exclude=exclude or None)
     intake, runtime = _embedded(settings) if settings.embedded else _distributed_intake(settings)
     if runtime is not None:
-        runtime.classifier  # load before the first file arrives: low first-verdict latency
+        _ = runtime.classifier  # load before the first file arrives: low first-verdict latency
+
+    log = logging.getLogger("fakewatch.watch")
 
     def report(recorded: dict[str, tuple[int, str]]) -> None:
         ids = [image_id for image_id, _ in recorded.values()]
         with intake.database.session() as session:
             for row in _queries().rows_for_ids(session, ids):
                 if row["status"] == "error":
-                    logging.getLogger("fakewatch.watch").warning("%s: %s (%s)", row["path"], row["error"], row["error_kind"])
+                    log.warning("%s: %s (%s)", row["path"], row["error"], row["error_kind"])
                 elif row["label"]:
-                    logging.getLogger("fakewatch.watch").info("%s: %s (p_fake %.3f)", row["path"], row["label"], row["p_fake"])
+                    log.info("%s: %s (p_fake %.3f)", row["path"], row["label"], row["p_fake"])
 
     watcher = Watcher(intake, list(folders), on_batch=report)
     if not settings.embedded:
@@ -417,7 +422,8 @@ def enqueue(ctx: click.Context, paths: tuple[str, ...], force: bool, include: tu
         summary = run_scan(intake, paths, force, on_progress=bar.update)
     if not ctx.obj["quiet"]:
         click.echo(f"{summary.files:,} files recorded in {summary.seconds:.1f} s; {dispatcher.sent:,} queued "
-                   f"for workers on queue {settings.queue!r}; already classified: {summary.by_status.get('done', 0):,}; "
+                   f"for workers on queue {settings.queue!r}; "
+                   f"already classified: {summary.by_status.get('done', 0):,}; "
                    f"errors: {summary.by_status.get('error', 0):,}")
 
 
@@ -500,7 +506,8 @@ def _parse_since(value: str | None) -> Any:
     try:
         moment = datetime.fromisoformat(value)
     except ValueError as exc:
-        raise click.BadParameter("use an ISO date/time (2026-11-01, 2026-11-01T12:00) or an age like 30m, 2h, 7d") from exc
+        raise click.BadParameter("use an ISO date/time (2026-11-01, 2026-11-01T12:00) "
+                                 "or an age like 30m, 2h, 7d") from exc
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
@@ -623,7 +630,7 @@ def db_upgrade(ctx: click.Context) -> None:
     """Create or migrate the database schema to the newest version."""
     from fakewatch.db.session import make_engine, upgrade
 
-    settings = _settings(ctx.parent)
+    settings = _settings(ctx)
     engine = make_engine(settings.resolved_database_url)
     upgrade(engine)
     click.echo(f"database is current: {engine.url.render_as_string(hide_password=True)}")

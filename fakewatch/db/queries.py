@@ -10,9 +10,9 @@ import fnmatch
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Select, and_, case, func, or_, select, update
+from sqlalchemy import CursorResult, Select, and_, case, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, aliased
 
@@ -125,7 +125,7 @@ def mark_deleted(session: Session, path: str) -> bool:
         or_(Image.path == path, Image.path.startswith(prefix, autoescape=True)),
         Image.deleted_at.is_(None)).values(deleted_at=now, last_seen=now,
                                            status=case((Image.status == "pending", "skipped"), else_=Image.status)))
-    return bool(result.rowcount)
+    return bool(cast(CursorResult[Any], result).rowcount)
 
 
 def rename(session: Session, old: str, new: str) -> bool:
@@ -220,7 +220,7 @@ def _glob_to_like(pattern: str) -> str:
     return escaped.replace("*", "%").replace("?", "_")
 
 
-def results_query(filters: ResultFilter) -> Select[Any]:
+def results_query(filters: ResultFilter) -> Select[Image, str, Verdict]:
     """Images with their latest verdict (or the named classifier's), newest verdict first."""
     verdict_on = [Verdict.content_id == Image.content_id]
     verdict_on.append(Verdict.classifier == filters.classifier if filters.classifier else _latest_verdict())

@@ -107,7 +107,8 @@ def discover(root: str | Path) -> tuple[str, list[Entry]]:
         if "train" not in split_dirs:
             raise DatasetError(f"{root} has {sorted(split_dirs)} but no 'train' folder")
         layout = "splits"
-        groups = [(split, _class_dirs(path)) for split, path in split_dirs.items()]
+        groups: list[tuple[str | None, dict[int, Path]]] = [
+            (split, _class_dirs(path)) for split, path in split_dirs.items()]
     elif {"real", "fake"} <= set(children):
         layout = "flat"
         groups = [(None, _class_dirs(root))]

@@ -99,5 +99,6 @@ def classification_report(labels: np.ndarray, p_fake: np.ndarray, threshold: flo
         "ece": expected_calibration_error(labels, p_fake),
         "uncertain_margin": uncertain_margin,
         "uncertain_rate": float(1.0 - decided.mean()) if len(labels) else 0.0,
-        "accuracy_decided": float((predicted[decided] == (labels[decided] >= 0.5)).mean()) if decided.any() else float("nan"),
+        "accuracy_decided": (float((predicted[decided] == (labels[decided] >= 0.5)).mean())
+                             if decided.any() else float("nan")),
     }

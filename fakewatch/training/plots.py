@@ -22,7 +22,8 @@ def _save(figure: plt.Figure, path: Path) -> None:
 def training_curves(path: Path, history: dict[str, list[float]]) -> None:
     figure, (loss_axis, accuracy_axis) = plt.subplots(1, 2, figsize=(10, 4))
     epochs = np.arange(1, len(history.get("loss", [])) + 1)
-    for axis, key, title in ((loss_axis, "loss", "Loss (binary cross-entropy)"), (accuracy_axis, "accuracy", "Accuracy")):
+    panels = ((loss_axis, "loss", "Loss (binary cross-entropy)"), (accuracy_axis, "accuracy", "Accuracy"))
+    for axis, key, title in panels:
         if key in history:
             axis.plot(epochs, history[key], label="train", marker="o", markersize=3)
         if f"val_{key}" in history:

@@ -44,8 +44,9 @@ def status(settings: Settings, database: Database) -> dict[str, Any]:
     with database.session() as session:
         images = dict(session.execute(select(Image.status, func.count()).where(Image.deleted_at.is_(None))
                                       .group_by(Image.status)).all())
-        throughput = {window: session.scalar(select(func.count()).select_from(Verdict).where(
-            Verdict.created_at >= now - timedelta(minutes=minutes))) / minutes for window, minutes in WINDOWS.items()}
+        throughput = {window: (session.scalar(select(func.count()).select_from(Verdict).where(
+            Verdict.created_at >= now - timedelta(minutes=minutes))) or 0) / minutes
+            for window, minutes in WINDOWS.items()}
     report: dict[str, Any] = {"mode": "embedded" if settings.embedded else f"distributed ({settings.broker_url})",
                               "images": images, "throughput_per_minute": throughput}
     if not settings.embedded:

@@ -35,7 +35,7 @@ def runtime() -> Runtime:
             database = Database(settings.resolved_database_url, auto_upgrade=False)
         except ConfigError as exc:
             if isinstance(exc.__cause__, OperationalError):
-                raise exc.__cause__  # database unreachable: transient, the task retries
+                raise exc.__cause__ from exc  # database unreachable: transient, the task retries
             raise
         registry = Registry(settings)
         _runtime = (os.getpid(), Runtime(settings, database,
@@ -58,7 +58,7 @@ def classify(self: Any, image_ids: Any) -> dict[str, int]:
         outcome = runtime().classify_ids(ids)
     except DBAPIError as exc:
         if exc.connection_invalidated:
-            raise self.retry(exc=exc)
+            raise self.retry(exc=exc) from exc
         raise
     log.info("batch of %d: %d classified, %d already done, %d errors, %d skipped", len(ids), outcome.classified,
              outcome.already_done, outcome.errors, outcome.skipped)

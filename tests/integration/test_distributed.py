@@ -19,7 +19,6 @@ from fakewatch import wiring
 from fakewatch.config import Settings, load_settings
 from fakewatch.db.session import Database, make_engine, upgrade
 from fakewatch.db.tables import Content, Image, Verdict
-from fakewatch.watcher.enqueue import QueueDispatcher
 from fakewatch.watcher.observer import Watcher
 from tests.conftest import noisy_image, smooth_image, write_image
 from tests.integration.services import (
@@ -58,7 +57,8 @@ class Cluster:
                 "verdicts": session.scalar(select(func.count()).select_from(Verdict)),
                 "contents": session.scalar(select(func.count()).select_from(Content)),
                 "most_verdicts_per_content": session.scalar(select(func.max(
-                    select(func.count().label("n")).select_from(Verdict).group_by(Verdict.content_id, Verdict.classifier)
+                    select(func.count().label("n")).select_from(Verdict)
+                    .group_by(Verdict.content_id, Verdict.classifier)
                     .subquery().c.n))) or 0,
             }
 

@@ -145,7 +145,7 @@ def test_bad_files_are_recorded_and_the_daemon_keeps_going(daemon: Daemon) -> No
         path = daemon.folder / "bad" / name
         if kind == "unreadable" and name in ("loop.jpg", "dangling.png"):
             continue  # symlinks raise no content events; the rescan below covers them
-        wait_for(lambda: daemon.done(path))
+        wait_for(lambda path=path: daemon.done(path))
     assert daemon.watcher is not None
     daemon.watcher.rescan()
     for name, kind in expected.items():

@@ -49,7 +49,7 @@ def test_unknown_key_in_config_file_is_reported(tmp_path: Path) -> None:
 
 
 def test_settings_are_frozen() -> None:
-    with pytest.raises(Exception):
+    with pytest.raises(AttributeError):
         Settings().batch_size = 3  # type: ignore[misc]
 
 

@@ -1,6 +1,6 @@
 import io
-import zlib
 import struct
+import zlib
 from pathlib import Path
 
 import cv2
