@@ -1,0 +1,29 @@
+import numpy as np
+import pytest
+
+from fakewatch.imaging import InputSpec
+from fakewatch.training import architectures
+
+
+@pytest.mark.parametrize("arch, size", [("cnn", 32), ("resnet", 32), ("resnet", 64)])
+def test_networks_end_in_logit_and_probability(arch: str, size: int) -> None:
+    model = architectures.build(arch, InputSpec(size=size), width=8)
+    assert model.input_shape == (None, size, size, 3)
+    assert model.get_layer("logit").output.shape[-1] == 1
+    out = model(np.zeros((2, size, size, 3), np.float32)).numpy()
+    assert out.shape == (2, 1) and np.all((out > 0) & (out < 1))
+
+
+def test_large_inputs_use_resnet50_and_never_download(caplog: pytest.LogCaptureFixture) -> None:
+    model = architectures.build("resnet", InputSpec(size=224))
+    assert model.name == "resnet50"
+    assert "from scratch" in caplog.text
+
+
+def test_bad_arguments() -> None:
+    with pytest.raises(ValueError, match="unknown architecture"):
+        architectures.build("vit", InputSpec())
+    with pytest.raises(ValueError, match="224"):
+        architectures.build("resnet", InputSpec(size=32), weights="/some/file.h5")
+    with pytest.raises(ValueError, match="does not exist"):
+        architectures.build("resnet", InputSpec(size=224), weights="/no/such/weights.h5")
