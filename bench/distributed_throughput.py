@@ -38,7 +38,17 @@ def raw_rate(size: int) -> float:
     return len(images) / (time.perf_counter() - started)
 
 
-def run(files: list[Path], workers: int, scratch: Path) -> float:
+def pool_rss_mb(worker: WorkerProcess) -> float:
+    """Resident memory of the worker's pool processes (its children), in MB."""
+    total = 0
+    for child in Path(f"/proc/{worker.process.pid}/task").glob("*/children"):
+        for pid in child.read_text().split():
+            status = Path(f"/proc/{pid}/status").read_text()
+            total += int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmRSS")))
+    return total / 1024
+
+
+def run(files: list[Path], workers: int, scratch: Path) -> tuple[float, float, float]:
     flush_redis(REDIS_URL)
     with throwaway_postgres() as database_url:
         upgrade(make_engine(database_url))
@@ -52,16 +62,20 @@ def run(files: list[Path], workers: int, scratch: Path) -> float:
         started = time.perf_counter()
         for start in range(0, len(files), 1000):
             intake.process([str(path) for path in files[start:start + 1000]])
+        memory_first = 0.0
         while True:
             with database.session() as session:
                 done = session.scalar(select(func.count()).select_from(Image).where(Image.status == "done"))
+            if not memory_first and done >= len(files) // 5:
+                memory_first = pool_rss_mb(worker)
             if done >= len(files):
                 break
             time.sleep(0.1)
         elapsed = time.perf_counter() - started
+        memory_last = pool_rss_mb(worker)
         worker.stop()
         database.dispose()
-    return len(files) / elapsed
+    return len(files) / elapsed, memory_first, memory_last
 
 
 def main() -> None:
@@ -77,10 +91,12 @@ def main() -> None:
         large = sample_images(scratch / "large", args.large, size=1024)
         for label, files in (("32x32 JPEG", small), ("1024x1024 JPEG", large)):
             for workers in (1, 2):
-                rate = run(files, workers, scratch)
-                rows.append([label, len(files), workers, f"{rate:,.0f}", f"{raw:,.0f}", f"{rate / raw:.0%}"])
+                rate, memory_first, memory_last = run(files, workers, scratch)
+                rows.append([label, len(files), workers, f"{rate:,.0f}", f"{raw:,.0f}", f"{rate / raw:.0%}",
+                             f"{memory_first:,.0f} -> {memory_last:,.0f}"])
     table("Distributed mode, enqueue -> verdict committed in PostgreSQL (files/s)",
-          ["images", "files", "worker processes", "end-to-end files/s", "raw classifier images/s", "ratio"], rows)
+          ["images", "files", "worker processes", "end-to-end files/s", "raw classifier images/s", "ratio",
+           "pool RSS MB (20% -> end)"], rows)
 
 
 if __name__ == "__main__":

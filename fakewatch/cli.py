@@ -515,39 +515,112 @@ RESULT_COLUMNS = ("id", "path", "sha256", "size", "status", "label", "p_fake", "
                   "classifier", "classified_at", "error_kind", "error", "deleted")
 
 
+def _result_filters(command: Callable[..., Any]) -> Callable[..., Any]:
+    """The filter options shared by `results` and `rescan`; they arrive as one ``filters`` argument."""
+    options = [
+        click.option("--label", type=click.Choice(["fake", "real", "uncertain"]), help="Only this verdict label."),
+        click.option("--min-confidence", type=float, help="Only verdicts at least this confident (0.5-1)."),
+        click.option("--since", help="Only verdicts since an ISO time or an age (30m, 2h, 7d)."),
+        click.option("--path", "path_glob", help="Only paths matching this glob (* matches across folders)."),
+        click.option("--classifier", "classifier_version", help="Verdicts of this classifier version "
+                                                                "(default: each image's latest)."),
+        click.option("--status", type=click.Choice(["pending", "done", "error", "skipped"]),
+                     help="Only images in this state."),
+        click.option("--disagreements", is_flag=True, help="Only images whose verdict contradicts an analyst label."),
+        click.option("--changed", is_flag=True, help="Only images whose latest verdict changed label from the "
+                                                     "one before (e.g. after a re-scan)."),
+        click.option("--include-deleted", is_flag=True, help="Include files that have since been deleted."),
+        click.option("--limit", type=int, help="At most this many rows."),
+    ]
+
+    @wraps(command)
+    def wrapper(*args: Any, label: str | None, min_confidence: float | None, since: str | None,
+                path_glob: str | None, classifier_version: str | None, status: str | None, disagreements: bool,
+                changed: bool, include_deleted: bool, limit: int | None, **kwargs: Any) -> Any:
+        from fakewatch.db.queries import ResultFilter
+
+        filters = ResultFilter(label=label, min_confidence=min_confidence, since=_parse_since(since),
+                               path_glob=path_glob, classifier=classifier_version, status=status,
+                               disagreements=disagreements, changed=changed, include_deleted=include_deleted,
+                               limit=limit)
+        return command(*args, filters=filters, **kwargs)
+
+    for option in reversed(options):
+        wrapper = option(wrapper)
+    return wrapper
+
+
 @cli.command()
-@click.option("--label", type=click.Choice(["fake", "real", "uncertain"]), help="Only this verdict label.")
-@click.option("--min-confidence", type=float, help="Only verdicts at least this confident (0.5-1).")
-@click.option("--since", help="Only verdicts since an ISO time or an age (30m, 2h, 7d).")
-@click.option("--path", "path_glob", help="Only paths matching this glob (* matches across folders).")
-@click.option("--classifier", "classifier_version", help="Verdicts of this classifier version (default: latest).")
-@click.option("--status", type=click.Choice(["pending", "done", "error", "skipped"]), help="Only images in this state.")
-@click.option("--include-deleted", is_flag=True, help="Include files that have since been deleted.")
-@click.option("--limit", type=int, help="At most this many rows.")
+@_result_filters
 @_format_option(("table", "csv", "json", "paths"), "table")
 @click.pass_context
 @handled
-def results(ctx: click.Context, label: str | None, min_confidence: float | None, since: str | None,
-            path_glob: str | None, classifier_version: str | None, status: str | None, include_deleted: bool,
-            limit: int | None, output_format: str) -> None:
+def results(ctx: click.Context, filters: Any, output_format: str) -> None:
     """List images and their latest verdicts, newest first.
 
     \b
     Examples:
       fakewatch results --label fake --min-confidence 0.9
       fakewatch results --since 1d --format csv > today.csv
-      fakewatch results --label fake --format paths | xargs -d '\n' ls -l
+      fakewatch results --label fake --format paths | xargs -d '\\n' ls -l
+      fakewatch results --changed          # label changed by the latest re-scan
     """
-    from fakewatch.db.queries import ResultFilter
     from fakewatch.db.session import Database
 
     settings = _settings(ctx)
     database = Database(settings.resolved_database_url)
-    filters = ResultFilter(label=label, min_confidence=min_confidence, since=_parse_since(since),
-                           path_glob=path_glob, classifier=classifier_version, status=status,
-                           include_deleted=include_deleted, limit=limit)
     with database.session() as session:
         _print_results(_queries().results(session, filters), output_format)
+
+
+@cli.command()
+@_result_filters
+@click.pass_context
+@handled
+def rescan(ctx: click.Context, filters: Any) -> None:
+    """Classify existing images again with the active classifier (all, or filtered like `results`).
+
+    Earlier verdicts are kept as history; `fakewatch results --changed` lists images whose label changed.
+    In distributed mode the work goes through the queue.
+    """
+    settings = _settings(ctx)
+    intake, runtime = _embedded(settings) if settings.embedded else _distributed_intake(settings)
+    queries = _queries()
+    with intake.database.session() as session:
+        ids = queries.image_ids(session, filters)
+    with intake.database.session() as session, session.begin():
+        queries.mark_pending(session, ids)
+    for start in range(0, len(ids), settings.batch_size):
+        intake.dispatcher.submit(ids[start:start + settings.batch_size])
+    if runtime is not None:
+        runtime.close()
+    where = "classified" if settings.embedded else "queued for workers"
+    click.echo(f"{len(ids):,} images {where} with the active classifier")
+
+
+@cli.command("label")
+@click.argument("reference")
+@click.option("--fake", "verdict", flag_value="fake", help="The analyst judges the image AI-generated.")
+@click.option("--real", "verdict", flag_value="real", help="The analyst judges the image authentic.")
+@click.option("--note", help="Free text kept with the label.")
+@click.option("--author", default=lambda: __import__("getpass").getuser(), show_default="your user name",
+              help="Who made the judgement.")
+@click.pass_context
+@handled
+def label_command(ctx: click.Context, reference: str, verdict: str | None, note: str | None, author: str) -> None:
+    """Record an analyst's judgement on an image (by path or id)."""
+    from fakewatch.db.session import Database
+
+    if verdict is None:
+        raise click.UsageError("say --fake or --real")
+    settings = _settings(ctx)
+    queries = _queries()
+    with Database(settings.resolved_database_url).session() as session, session.begin():
+        image = queries.find_image(session, reference) or queries.find_image(session, str(Path(reference).resolve()))
+        if image is None:
+            raise FakewatchError(f"no image {reference!r} in the database; scan it first")
+        queries.add_label(session, image, verdict, author, note)
+        click.echo(f"labelled {image.path} as {verdict} ({author})")
 
 
 def _print_results(rows: Any, output_format: str) -> None:

@@ -6,7 +6,6 @@ Distributed: intake records files and sends their ids to the queue; Celery worke
 
 from __future__ import annotations
 
-from fakewatch.classifier import load as load_classifier
 from fakewatch.config import Settings
 from fakewatch.db.session import Database
 from fakewatch.registry import Registry
@@ -19,9 +18,10 @@ from fakewatch.worker.runtime import InProcess, Runtime
 def embedded(settings: Settings, database: Database | None = None) -> tuple[Intake, Runtime]:
     """Intake whose dispatcher classifies in-process, and the runtime behind it (close it when done)."""
     database = database or Database(settings.resolved_database_url)
-    version = Registry(settings).resolve()
-    runtime = Runtime(settings, database, lambda: load_classifier(version, settings.batch_size))
-    intake = Intake(settings, database, lambda: version.version, InProcess(runtime),
+    registry = Registry(settings)
+    registry.resolve()  # fail fast, before any file is touched, when the classifier is missing or invalid
+    runtime = Runtime(settings, database, registry)
+    intake = Intake(settings, database, lambda: runtime.classifier.version, InProcess(runtime),
                     FileFilter(settings.include, settings.exclude))
     return intake, runtime
 

@@ -204,6 +204,8 @@ class ResultFilter:
     classifier: str | None = None
     status: str | None = None
     include_deleted: bool = False
+    disagreements: bool = False  # the latest verdict contradicts the latest analyst label
+    changed: bool = False  # the latest verdict's label differs from the verdict before it
     limit: int | None = None
 
 
@@ -241,6 +243,15 @@ def results_query(filters: ResultFilter) -> Select[Image, str, Verdict]:
         query = query.where(Image.status == filters.status)
     if filters.path_glob:
         query = query.where(Image.path.like(_glob_to_like(filters.path_glob), escape="\\"))
+    if filters.disagreements:
+        analyst = (select(Label.label).where(Label.image_id == Image.id)
+                   .order_by(Label.id.desc()).limit(1).scalar_subquery())
+        query = query.where(analyst.is_not(None), analyst != Verdict.label)
+    if filters.changed:
+        earlier = aliased(Verdict)
+        previous = (select(earlier.label).where(earlier.content_id == Verdict.content_id, earlier.id != Verdict.id)
+                    .order_by(earlier.created_at.desc(), earlier.id.desc()).limit(1).scalar_subquery())
+        query = query.where(previous.is_not(None), previous != Verdict.label)
     query = query.order_by(Verdict.created_at.desc().nulls_last(), Image.id.desc())
     return query.limit(filters.limit) if filters.limit else query
 
@@ -276,6 +287,25 @@ def rows_for_ids(session: Session, ids: Sequence[int]) -> list[dict[str, Any]]:
     query = results_query(ResultFilter(include_deleted=True)).where(Image.id.in_(list(ids)))
     rows = {image.id: result_row(image, sha256, verdict) for image, sha256, verdict in session.execute(query)}
     return [rows[i] for i in ids if i in rows]
+
+
+def image_ids(session: Session, filters: ResultFilter) -> list[int]:
+    """Ids of the images ``results`` would list for ``filters``."""
+    return [row["id"] for row in results(session, filters)]
+
+
+def mark_pending(session: Session, ids: Sequence[int]) -> None:
+    """Queue images for classification again (e.g. a re-scan with a new classifier); verdicts stay."""
+    for start in range(0, len(ids), 1000):
+        session.execute(update(Image).where(Image.id.in_(list(ids[start:start + 1000])), Image.deleted_at.is_(None))
+                        .values(status="pending", error_kind=None, error_message=None, queued_at=utcnow()))
+
+
+def add_label(session: Session, image: Image, label: str, author: str, note: str | None) -> None:
+    """Record an analyst's judgement (fake or real) on an image."""
+    if label not in ("fake", "real"):
+        raise ValueError("an analyst label is 'fake' or 'real'")
+    session.add(Label(image_id=image.id, label=label, author=author, note=note, created_at=utcnow()))
 
 
 def find_image(session: Session, reference: str) -> Image | None:

@@ -21,11 +21,13 @@ from sqlalchemy import select
 
 from fakewatch import imaging
 from fakewatch.classifier import Classifier, decide
+from fakewatch.classifier import load as load_classifier
 from fakewatch.config import Settings
 from fakewatch.db import queries
 from fakewatch.db.session import Database
 from fakewatch.db.tables import Image, Verdict
 from fakewatch.errors import ImageError
+from fakewatch.registry import ClassifierVersion, Registry
 
 log = logging.getLogger(__name__)
 HOST = socket.gethostname()
@@ -46,21 +48,35 @@ class BatchOutcome:
 
 
 class Runtime:
-    """Holds a database and a classifier (loaded once, lazily) for classifying batches of ids."""
+    """Holds a database and a classifier for classifying batches of ids.
 
-    def __init__(self, settings: Settings, database: Database,
-                 classifier_factory: Callable[[], Classifier]) -> None:
+    The classifier is loaded lazily and reused. Before each batch the runtime asks which version should
+    be in use (``classifier`` setting, else the registry's active version) and switches when that changed,
+    so a promotion or rollback takes effect without a restart; one batch never mixes two versions.
+    """
+
+    def __init__(self, settings: Settings, database: Database, registry: Registry,
+                 loader: Callable[[ClassifierVersion, int], Classifier] = load_classifier) -> None:
         self.settings = settings
         self.database = database
-        self._factory = classifier_factory
+        self.registry = registry
+        self._loader = loader
         self._classifier: Classifier | None = None
+        self._reference: str | None = None
         self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="decode")
 
     @property
     def classifier(self) -> Classifier:
-        if self._classifier is None:
-            self._classifier = self._factory()
-            log.info("classifier %s loaded", self._classifier.version)
+        """The classifier for the next batch, reloaded if the active version changed."""
+        reference = self.registry.requested or self.registry.active_version()
+        if self._classifier is None or reference != self._reference:
+            previous = self._classifier.version if self._classifier else None
+            self._classifier = self._loader(self.registry.find(reference), self.settings.batch_size)
+            self._reference = reference
+            if previous:
+                log.info("switched classifier %s -> %s", previous, self._classifier.version)
+            else:
+                log.info("classifier %s loaded", self._classifier.version)
         return self._classifier
 
     def _load(self, path: str) -> np.ndarray | ImageError:

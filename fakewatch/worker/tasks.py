@@ -26,7 +26,6 @@ def runtime() -> Runtime:
     """This process's runtime, built on first use (and rebuilt if this process was forked after)."""
     global _runtime
     if _runtime is None or _runtime[0] != os.getpid():
-        from fakewatch.classifier import load as load_classifier
         from fakewatch.db.session import Database
         from fakewatch.registry import Registry
 
@@ -37,9 +36,7 @@ def runtime() -> Runtime:
             if isinstance(exc.__cause__, OperationalError):
                 raise exc.__cause__ from exc  # database unreachable: transient, the task retries
             raise
-        registry = Registry(settings)
-        _runtime = (os.getpid(), Runtime(settings, database,
-                                         lambda: load_classifier(registry.resolve(), settings.batch_size)))
+        _runtime = (os.getpid(), Runtime(settings, database, Registry(settings)))
     return _runtime[1]
 
 
