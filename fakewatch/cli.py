@@ -162,6 +162,26 @@ def _reproduce(ctx: click.Context, settings: Settings) -> str:
 
 
 @cli.command()
+@click.option("--force", is_flag=True, help="Retrain even if fewer than refresh_min_labels new labels arrived.")
+@click.option("--mode", type=click.Choice(["finetune", "scratch"]), help="[FAKEWATCH_REFRESH_MODE]")
+@click.pass_context
+@handled
+def refresh(ctx: click.Context, force: bool, mode: str | None) -> None:
+    """Retrain from new labelled data, gate the candidate, promote it or keep it as rejected.
+
+    New data: analysts' labels (`fakewatch label`) and files in INBOX/real and INBOX/fake. The candidate
+    and the active classifier are compared on benchmark_dir plus the new data; the decision is recorded
+    and shown by `fakewatch classifiers list`.
+    """
+    from fakewatch.db.session import Database
+    from fakewatch.training.refresh import refresh as run_refresh
+
+    settings = _settings(ctx, refresh_mode=mode)
+    outcome = run_refresh(settings, Database(settings.resolved_database_url), Registry(settings), force, click.echo)
+    click.echo(f"refresh {outcome.status}: {outcome.reason}")
+
+
+@cli.command()
 @click.argument("data_dir", type=click.Path(exists=True, file_okay=False))
 @click.option("--out", type=click.Path(file_okay=False), default="fakewatch-evaluation", show_default=True,
               help="Folder for metrics.json and the plots.")
@@ -213,15 +233,20 @@ def classifiers_list(ctx: click.Context) -> None:
     """Every known version, oldest first; * marks the active one."""
     registry = Registry(_settings(ctx))
     active = registry.active_version()
-    click.echo(f"{'':2}{'VERSION':<28}{'ARCH':<8}{'SIZE':>5}  {'ACCURACY':>8}  {'AUC':>6}  {'PARENT':<28}SOURCE")
+    click.echo(f"{'':2}{'VERSION':<28}{'ARCH':<8}{'SIZE':>5}  {'ACCURACY':>8}  {'AUC':>6}  {'PARENT':<28}"
+               f"{'SOURCE':<9}STATUS")
     for version in registry.versions():
         clean = version.card.get("metrics", {}).get("clean", {})
         accuracy = f"{clean['accuracy']:.4f}" if "accuracy" in clean else "-"
         auc = f"{clean['roc_auc']:.4f}" if "roc_auc" in clean else "-"
         marker = "*" if version.version == active else ""
+        gate = version.gate
+        state = "active" if marker else (gate["status"] if gate else "-")
+        if gate and gate["status"] == "rejected":
+            state += f" ({gate['reason']})"
         click.echo(f"{marker:2}{version.version:<28}{version.card['architecture']:<8}{version.spec.size:>5}  "
                    f"{accuracy:>8}  {auc:>6}  {str(version.card['parent'] or '-'):<28}"
-                   f"{'shipped' if version.builtin else 'registry'}")
+                   f"{'shipped' if version.builtin else 'registry':<9}{state}")
 
 
 @classifiers.command("show")
@@ -233,6 +258,8 @@ def classifiers_show(ctx: click.Context, reference: str | None) -> None:
     registry = Registry(_settings(ctx))
     version = registry.find(reference) if reference else registry.resolve()
     card = {key: value for key, value in version.card.items() if key != "history"}
+    if version.gate:
+        card["gate"] = version.gate
     click.echo(json.dumps({"path": str(version.path), **card}, indent=2, sort_keys=True))
 
 
@@ -443,14 +470,17 @@ def sweep(ctx: click.Context, older_than: float | None) -> None:
 
 
 @cli.command()
-@click.option("--queues", default="cpu", show_default=True, help="Comma-separated queues to consume: cpu, gpu.")
+@click.option("--queues", default="cpu", show_default=True,
+              help="Comma-separated queues to consume: cpu, gpu, training.")
 @click.option("--concurrency", type=int, default=1, show_default=True,
               help="Worker processes. TensorFlow already uses every core in one process; see the README.")
 @click.option("--pool", type=click.Choice(["prefork", "solo", "threads"]), default="prefork", show_default=True)
 @click.option("--loglevel", default="INFO", show_default=True)
+@click.option("--beat", is_flag=True, help="Also run the scheduler for refreshes every refresh_interval seconds "
+                                           "(run it in exactly one worker).")
 @click.pass_context
 @handled
-def worker(ctx: click.Context, queues: str, concurrency: int, pool: str, loglevel: str) -> None:
+def worker(ctx: click.Context, queues: str, concurrency: int, pool: str, loglevel: str, beat: bool) -> None:
     """Run a Celery worker that classifies queued batches (distributed mode).
 
     The classifier is loaded lazily in each worker process and reused; it picks up the settings
@@ -461,9 +491,15 @@ def worker(ctx: click.Context, queues: str, concurrency: int, pool: str, logleve
     settings = _settings(ctx)
     _require_broker(settings)
     app = configure(settings)
-    app.worker_main(["worker", f"--queues={queues}", f"--concurrency={concurrency}", f"--pool={pool}",
-                     f"--loglevel={loglevel}", "--without-gossip", "--without-mingle",
-                     f"--hostname=fakewatch-{pool}-%h-{__import__('os').getpid()}"])
+    arguments = ["worker", f"--queues={queues}", f"--concurrency={concurrency}", f"--pool={pool}",
+                 f"--loglevel={loglevel}", "--without-gossip", "--without-mingle",
+                 f"--hostname=fakewatch-{pool}-%h-{__import__('os').getpid()}"]
+    if beat:
+        if not settings.refresh_interval:
+            raise FakewatchError("--beat schedules refreshes, but refresh_interval is 0 (off); "
+                                 "set FAKEWATCH_REFRESH_INTERVAL")
+        arguments.append("--beat")
+    app.worker_main(arguments)
 
 
 @cli.command()

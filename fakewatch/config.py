@@ -76,6 +76,20 @@ class Settings:
                                             "(comma-separated in the environment; default: all).")
     exclude: tuple[str, ...] = _setting((), "Glob patterns of file names or paths to ignore, on top of the "
                                             "built-in temp/system-file list (comma-separated in the environment).")
+    inbox_dir: str = _setting("", "Folder whose real/ and fake/ sub-folders feed the next refresh "
+                                  "(default: HOME/inbox).")
+    base_data: str = _setting("", "Labelled folder (real/ + fake/, or train/valid/test) that refreshes extend "
+                                  "with new labelled images. Empty: train on the labelled images alone.")
+    benchmark_dir: str = _setting("", "Labelled folder every refresh candidate and the active classifier are "
+                                      "compared on (the promotion gate's fixed benchmark). Required by refresh.")
+    refresh_min_labels: int = _setting(50, "New labelled images needed before `fakewatch refresh` retrains.")
+    refresh_mode: str = _setting("finetune", "How refresh trains: finetune (from the active classifier) or "
+                                             "scratch (a new network).")
+    refresh_epochs: int = _setting(5, "Epochs a refresh trains for.")
+    refresh_tolerance: float = _setting(0.005, "How much worse (accuracy and ROC-AUC) on the benchmark a "
+                                               "candidate may be and still be promoted.")
+    refresh_interval: float = _setting(0.0, "Seconds between scheduled refreshes run by the Celery beat "
+                                            "(`fakewatch worker --beat`); 0 = off.")
     train_input_size: int = _setting(32, "Square input size, in pixels, of newly trained classifiers.")
     seed: int = _setting(1337, "Random seed for dataset splits, augmentation and weight initialisation.")
     log_level: str = _setting("INFO", "Logging level: DEBUG, INFO, WARNING or ERROR.")
@@ -93,6 +107,10 @@ class Settings:
     @property
     def registry_path(self) -> Path:
         return Path(self.registry_dir).expanduser() if self.registry_dir else self.home_path / "classifiers"
+
+    @property
+    def inbox_path(self) -> Path:
+        return Path(self.inbox_dir).expanduser() if self.inbox_dir else self.home_path / "inbox"
 
     @property
     def embedded(self) -> bool:
@@ -193,6 +211,10 @@ def _validate(settings: Settings) -> None:
         raise ConfigError("max_pixels and max_file_bytes must be positive.")
     if settings.stability_delay < 0 or settings.poll_interval <= 0:
         raise ConfigError("stability_delay must be >= 0 and poll_interval > 0.")
+    if settings.refresh_mode not in ("finetune", "scratch"):
+        raise ConfigError("refresh_mode must be finetune or scratch.")
+    if settings.refresh_min_labels < 1 or settings.refresh_epochs < 1 or settings.refresh_tolerance < 0:
+        raise ConfigError("refresh_min_labels and refresh_epochs must be positive, refresh_tolerance >= 0.")
     if settings.train_input_size < 16:
         raise ConfigError("train_input_size must be at least 16 pixels.")
     if settings.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):

@@ -26,6 +26,7 @@ CARD_FORMAT = 1
 CARD_FILE = "card.json"
 WEIGHTS_FILE = "classifier.keras"
 ACTIVE_FILE = "ACTIVE"
+GATE_FILE = "gate.json"  # a refresh candidate's promotion decision and comparison
 BUILTIN_DIR = Path(__file__).parent / "builtin_classifiers"
 REQUIRED = ("format_version", "version", "architecture", "input_spec", "threshold", "temperature",
             "training_data", "metrics", "created_at", "parent", "weights_sha256")
@@ -58,6 +59,12 @@ class ClassifierVersion:
     @property
     def weights(self) -> Path:
         return self.path / WEIGHTS_FILE
+
+    @property
+    def gate(self) -> dict[str, Any] | None:
+        """The refresh gate's decision, when this version was a refresh candidate."""
+        path = self.path / GATE_FILE
+        return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
 
 
 def file_sha256(path: Path) -> str:

@@ -154,11 +154,16 @@ def _assign_splits(entries: list[Entry], fractions: dict[str, float], seed: int)
 
 def load_dataset(root: str | Path, spec: imaging.InputSpec, *, valid_fraction: float = 0.05,
                  test_fraction: float = 0.05, seed: int = 1337, workers: int = 8,
-                 progress: Callable[[int, int], None] | None = None) -> Dataset:
-    """Discover, decode, deduplicate and split a labelled folder."""
+                 progress: Callable[[int, int], None] | None = None,
+                 extra: Iterable[str | Path] = ()) -> Dataset:
+    """Discover, decode, deduplicate and split a labelled folder (plus ``extra`` real/fake folders,
+    whose images are split like the main folder's, or join its train split when it has given splits)."""
     if not (0 < valid_fraction < 1 and 0 <= test_fraction < 1 and valid_fraction + test_fraction < 1):
         raise ValueError("valid_fraction and test_fraction must be fractions summing to less than 1")
     layout, entries = discover(root)
+    for folder in extra:
+        entries += [Entry(path, label, None) for label, path_folder in _class_dirs(Path(folder)).items()
+                    for path in _files(path_folder)]
     loaded: dict[Entry, tuple[str, np.ndarray]] = {}
     skipped: list[tuple[str, str]] = []
     with ThreadPoolExecutor(max_workers=workers) as pool:

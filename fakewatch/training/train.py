@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class TrainOptions:
     data_dir: str
+    extra_dirs: tuple[str, ...] = ()  # more real/ + fake/ folders that extend data_dir
     arch: str = "resnet"
     input_size: int = 32
     epochs: int = 18
@@ -139,7 +140,7 @@ def train(options: TrainOptions, registry: Registry, log_progress: Callable[[str
 
     log_progress(f"loading {options.data_dir} at {spec.size}x{spec.size}")
     dataset = load_dataset(options.data_dir, spec, valid_fraction=options.valid_fraction,
-                           test_fraction=options.test_fraction, seed=options.seed,
+                           test_fraction=options.test_fraction, seed=options.seed, extra=options.extra_dirs,
                            progress=lambda done, total: log_progress(f"decoded {done}/{total} files"))
     log_progress(f"data: {dataset.describe()}")
 

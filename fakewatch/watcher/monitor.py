@@ -13,7 +13,7 @@ from fakewatch.db.session import Database
 from fakewatch.db.tables import Image, Verdict
 from fakewatch.watcher.enqueue import sender
 
-QUEUES = ("cpu", "gpu")
+QUEUES = ("cpu", "gpu", "training")
 WINDOWS = {"1m": 1, "5m": 5, "15m": 15}
 
 

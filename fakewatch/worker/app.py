@@ -2,7 +2,9 @@
 
 JSON only (pickle refused), late acknowledgement with redelivery when a worker dies, a prefetch of one
 task per process (each task already carries a batch of ids), a Redis visibility timeout longer than the
-hard time limit, and separate ``cpu`` and ``gpu`` queues. Importing this module does not import TensorFlow.
+hard time limit, separate ``cpu`` and ``gpu`` queues, and a ``training`` queue for refreshes (scheduled
+by Celery beat every ``refresh_interval`` seconds when that is set; off by default).
+Importing this module does not import TensorFlow.
 """
 
 from __future__ import annotations
@@ -13,7 +15,8 @@ from kombu import Queue
 from fakewatch.config import Settings
 
 CLASSIFY_TASK = "fakewatch.classify"
-QUEUES = ("cpu", "gpu")
+REFRESH_TASK = "fakewatch.refresh"
+QUEUES = ("cpu", "gpu", "training")
 
 app = Celery("fakewatch", include=["fakewatch.worker.tasks"])
 
@@ -36,6 +39,9 @@ def configure(settings: Settings) -> Celery:
         broker_connection_max_retries=None,  # keep reconnecting through a broker restart
         task_queues=[Queue(name) for name in QUEUES],
         task_default_queue=settings.queue,
+        task_routes={REFRESH_TASK: {"queue": "training"}},  # a refresh never stalls classification
+        beat_schedule=({"refresh": {"task": REFRESH_TASK, "schedule": settings.refresh_interval,
+                                    "options": {"queue": "training"}}} if settings.refresh_interval else {}),
         worker_hijack_root_logger=False,
         worker_send_task_events=True,  # for Flower and `fakewatch status`
         task_send_sent_event=True,

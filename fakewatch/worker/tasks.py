@@ -15,7 +15,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 
 from fakewatch.config import Settings, load_settings
 from fakewatch.errors import ConfigError
-from fakewatch.worker.app import CLASSIFY_TASK, app
+from fakewatch.worker.app import CLASSIFY_TASK, REFRESH_TASK, app
 from fakewatch.worker.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -60,3 +60,14 @@ def classify(self: Any, image_ids: Any) -> dict[str, int]:
     log.info("batch of %d: %d classified, %d already done, %d errors, %d skipped", len(ids), outcome.classified,
              outcome.already_done, outcome.errors, outcome.skipped)
     return {"classified": outcome.classified, "already_done": outcome.already_done, "errors": outcome.errors}
+
+
+@app.task(name=REFRESH_TASK, acks_late=False)  # hours long: not redelivered halfway, the next run catches up
+def refresh() -> dict[str, str | None]:
+    """Scheduled refresh: retrain if enough new labels arrived, gate, promote or reject."""
+    from fakewatch.training.refresh import refresh as run_refresh
+
+    worker_runtime = runtime()
+    outcome = run_refresh(worker_runtime.settings, worker_runtime.database, worker_runtime.registry)
+    log.info("refresh %s: %s", outcome.status, outcome.reason)
+    return {"status": outcome.status, "reason": outcome.reason, "candidate": outcome.candidate}

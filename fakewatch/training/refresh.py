@@ -1,0 +1,113 @@
+"""Keeping the classifier current: collect new labels, train a candidate, gate it, promote or reject.
+
+    new labels (analysts + inbox) -> next training set -> candidate (fine-tuned from the active version,
+    or from scratch) -> candidate and active evaluated on the same fixed benchmark plus the new labelled
+    data -> promoted when it is not worse on the benchmark (within a tolerance) and better on the new data;
+    otherwise kept in the registry as rejected. The comparison is written to the candidate's gate.json.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from fakewatch.classifier import KerasClassifier
+from fakewatch.config import Settings
+from fakewatch.db.session import Database
+from fakewatch.errors import ConfigError
+from fakewatch.registry import GATE_FILE, ClassifierVersion, Registry
+from fakewatch.training.dataset import Split, load_dataset
+from fakewatch.training.inbox import TrainingSets
+from fakewatch.training.metrics import classification_report
+from fakewatch.training.train import TrainOptions, train
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RefreshOutcome:
+    status: str  # "skipped", "promoted" or "rejected"
+    reason: str
+    candidate: str | None = None
+    comparison: dict[str, Any] | None = None
+
+
+def _whole(folder: Path, version: ClassifierVersion, seed: int) -> Split:
+    """Every image of a labelled folder as one split."""
+    dataset = load_dataset(folder, version.spec, valid_fraction=0.5, test_fraction=0.0, seed=seed)
+    parts = list(dataset.splits.values())
+    return Split(np.concatenate([p.images for p in parts]), np.concatenate([p.labels for p in parts]),
+                 [path for p in parts for path in p.paths])
+
+
+def _score(version: ClassifierVersion, split: Split, batch_size: int) -> dict[str, float]:
+    classifier = KerasClassifier(version, batch_size)
+    report = classification_report(split.labels, classifier.predict(split.images), classifier.threshold)
+    return {"accuracy": report["accuracy"], "roc_auc": report["roc_auc"], "count": report["count"]}
+
+
+def gate(active: dict[str, Any], candidate: dict[str, Any],
+         tolerance: float) -> tuple[bool, str]:
+    """The promotion rule: not worse on the benchmark (within ``tolerance``), better on the new data."""
+    for metric in ("accuracy", "roc_auc"):
+        if candidate["benchmark"][metric] < active["benchmark"][metric] - tolerance:
+            return False, (f"benchmark {metric} {candidate['benchmark'][metric]:.4f} is below the active "
+                           f"{active['benchmark'][metric]:.4f} - {tolerance}")
+    if candidate["new_data"]["accuracy"] <= active["new_data"]["accuracy"]:
+        return False, (f"new-data accuracy {candidate['new_data']['accuracy']:.4f} is not better than the "
+                       f"active {active['new_data']['accuracy']:.4f}")
+    return True, "not worse on the benchmark and better on the new labelled data"
+
+
+def refresh(settings: Settings, database: Database, registry: Registry, force: bool = False,
+            report: Callable[[str], None] = log.info) -> RefreshOutcome:
+    """Retrain when enough new labelled data has arrived (or ``force``), then gate the candidate."""
+    if not settings.benchmark_dir:
+        raise ConfigError("refresh needs a fixed benchmark: set benchmark_dir (FAKEWATCH_BENCHMARK_DIR) to a "
+                          "labelled folder")
+    sets = TrainingSets(settings.home_path / "trainsets")
+    new = sets.collect(database, settings.inbox_path)
+    if len(new) < settings.refresh_min_labels and not force:
+        return RefreshOutcome("skipped", f"{len(new)} new labelled images, {settings.refresh_min_labels} needed")
+    if not new:
+        return RefreshOutcome("skipped", "no new labelled images")
+    active = registry.resolve()
+    trainset = sets.publish(new)
+    report(f"training set {trainset}: {len(new)} new labelled images")
+    with tempfile.TemporaryDirectory(prefix="fakewatch-refresh-") as scratch:
+        folder = sets.materialise(trainset, Path(scratch) / "train")
+        new_only = sets.materialise(trainset, Path(scratch) / "new", only=set(new))
+        options = TrainOptions(
+            data_dir=str(folder), extra_dirs=(settings.base_data,) if settings.base_data else (),
+            arch=active.card["architecture"], input_size=active.spec.size, epochs=settings.refresh_epochs,
+            learning_rate=1e-4 if settings.refresh_mode == "finetune" else 1e-3, seed=settings.seed,
+            parent=active if settings.refresh_mode == "finetune" else None, verbose=0,
+            valid_fraction=0.2, test_fraction=0.2, uncertain_margin=settings.uncertain_margin,
+            description=f"training set {trainset} (refresh of {active.version})" +
+                        (f" extending {settings.base_data}" if settings.base_data else ""),
+        )
+        candidate = train(options, registry, log_progress=report)
+        benchmark = Path(settings.benchmark_dir)
+        comparison: dict[str, Any] = {}
+        for name, version in (("active", active), ("candidate", candidate)):
+            comparison[name] = {"version": version.version,
+                                "benchmark": _score(version, _whole(benchmark, version, settings.seed),
+                                                    settings.batch_size),
+                                "new_data": _score(version, _whole(new_only, version, settings.seed),
+                                                   settings.batch_size)}
+    promoted, reason = gate(comparison["active"], comparison["candidate"], settings.refresh_tolerance)
+    status = "promoted" if promoted else "rejected"
+    record = {"status": status, "reason": reason, "trainset": trainset, "tolerance": settings.refresh_tolerance,
+              "comparison": comparison}
+    (candidate.path / GATE_FILE).write_text(json.dumps(record, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    if promoted:
+        registry.activate(candidate.version)
+    report(f"{candidate.version} {status}: {reason}")
+    return RefreshOutcome(status, reason, candidate.version, comparison)

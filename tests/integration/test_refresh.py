@@ -1,0 +1,93 @@
+"""Refresh end to end on tiny data: labels arrive, a candidate is trained and gated."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+from click.testing import CliRunner
+
+from fakewatch.cli import cli
+from fakewatch.registry import Registry
+from tests.conftest import make_labelled_folder, noisy_image, smooth_image, write_image
+
+
+def new_generator_fake(rng: np.random.Generator) -> np.ndarray:
+    """A new generator's output the active classifier calls real: smooth, but with a tell-tale bright patch."""
+    image = smooth_image(rng)
+    image[:10, :10] = 250
+    return image
+
+
+def _setup(tmp_path: Path, tiny_classifier, labelled_folder: Path, **settings: str) -> tuple[dict, CliRunner]:  # type: ignore[no-untyped-def]
+    home = tmp_path / "home"
+    shutil.copytree(tiny_classifier.path, home / "classifiers" / tiny_classifier.version)
+    benchmark = make_labelled_folder(tmp_path / "benchmark", per_class=40, seed=11)
+    env = {"FAKEWATCH_HOME": str(home), "FAKEWATCH_BENCHMARK_DIR": str(benchmark),
+           "FAKEWATCH_REFRESH_MIN_LABELS": "30", "FAKEWATCH_REFRESH_EPOCHS": "6",
+           "FAKEWATCH_REFRESH_TOLERANCE": "0.05", **settings}
+    runner = CliRunner()
+    assert runner.invoke(cli, ["classifiers", "activate", tiny_classifier.version], env=env, obj={}).exit_code == 0
+    return env, runner
+
+
+def test_new_labels_train_a_candidate_that_the_gate_promotes(tmp_path: Path, tiny_classifier,
+                                                             labelled_folder: Path) -> None:  # type: ignore[no-untyped-def]
+    env, runner = _setup(tmp_path, tiny_classifier, labelled_folder, FAKEWATCH_BASE_DATA=str(labelled_folder),
+                         FAKEWATCH_REFRESH_MODE="scratch")
+    rng = np.random.default_rng(21)
+    scans = tmp_path / "scans"
+    fakes = [write_image(scans / f"new_{index}.jpg", new_generator_fake(rng), quality=95) for index in range(40)]
+    reals = [write_image(scans / f"photo_{index}.jpg", smooth_image(rng), quality=95) for index in range(10)]
+    assert runner.invoke(cli, ["scan", str(scans)], env=env, obj={}).exit_code == 0
+
+    too_early = runner.invoke(cli, ["refresh"], env=env, obj={})
+    assert too_early.exit_code == 0 and "skipped" in too_early.stdout  # nothing labelled yet
+
+    for path in fakes[:20]:  # analysts label some in the database...
+        assert runner.invoke(cli, ["label", str(path), "--fake"], env=env, obj={}).exit_code == 0
+    inbox = Path(env["FAKEWATCH_HOME"]) / "inbox"
+    for path in fakes[20:]:  # ...and drop others into the inbox
+        (inbox / "fake").mkdir(parents=True, exist_ok=True)
+        shutil.copy(path, inbox / "fake" / path.name)
+    for path in reals:
+        assert runner.invoke(cli, ["label", str(path), "--real"], env=env, obj={}).exit_code == 0
+
+    result = runner.invoke(cli, ["refresh"], env=env, obj={})
+    assert result.exit_code == 0, result.output
+    assert "refresh promoted" in result.stdout, result.stdout
+    registry = Registry(__import__("fakewatch.config", fromlist=["load_settings"]).load_settings(
+        env={key: value for key, value in env.items()}))
+    active = registry.resolve()
+    assert active.version != tiny_classifier.version and active.gate["status"] == "promoted"
+    comparison = active.gate["comparison"]
+    assert comparison["candidate"]["new_data"]["accuracy"] > comparison["active"]["new_data"]["accuracy"]
+    trainset = json.loads((Path(env["FAKEWATCH_HOME"]) / "trainsets" / "1.json").read_text())
+    assert len(trainset["items"]) == 50  # 20 analyst fakes + 20 inbox fakes + 10 reals, each stored once
+    assert len(list((Path(env["FAKEWATCH_HOME"]) / "trainsets" / "objects").rglob("*.jpg"))) == 50
+
+    again = runner.invoke(cli, ["refresh"], env=env, obj={})
+    assert "skipped" in again.stdout  # nothing new: nothing copied or trained twice
+    listing = runner.invoke(cli, ["classifiers", "list"], env=env, obj={}).stdout
+    assert active.version in listing and "active" in listing
+
+
+def test_a_worse_candidate_is_kept_as_rejected(tmp_path: Path, tiny_classifier,
+                                               labelled_folder: Path) -> None:  # type: ignore[no-untyped-def]
+    env, runner = _setup(tmp_path, tiny_classifier, labelled_folder, FAKEWATCH_REFRESH_MODE="scratch")
+    rng = np.random.default_rng(5)
+    inbox = Path(env["FAKEWATCH_HOME"]) / "inbox"
+    for index in range(120):  # ordinary images with shuffled labels
+        label = "fake" if rng.random() < 0.5 else "real"
+        write_image(inbox / label / f"{index}.jpg", (noisy_image if index % 2 else smooth_image)(rng), quality=95)
+    result = runner.invoke(cli, ["refresh"], env=env, obj={})
+    assert result.exit_code == 0, result.output
+    assert "refresh rejected" in result.stdout, result.stdout
+    settings = __import__("fakewatch.config", fromlist=["load_settings"]).load_settings(env=env)
+    registry = Registry(settings)
+    assert registry.resolve().version == tiny_classifier.version  # the active one stays
+    rejected = [version for version in registry.versions() if version.gate]
+    assert len(rejected) == 1 and rejected[0].gate["status"] == "rejected"
+    assert "rejected" in runner.invoke(cli, ["classifiers", "list"], env=env, obj={}).stdout
