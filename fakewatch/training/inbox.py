@@ -103,14 +103,15 @@ class TrainingSets:
         (self.root / f"{version}.json").write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
         return version
 
-    def materialise(self, version: int, folder: Path, only: set[str] | None = None) -> Path:
+    def materialise(self, version: int, folder: Path, only: set[str] | None = None,
+                    exclude: set[str] | frozenset[str] = frozenset()) -> Path:
         """A real/ + fake/ folder of hard links (copies across file systems) for one version."""
         if folder.exists():
             shutil.rmtree(folder)
         for label in LABELS:
             (folder / label).mkdir(parents=True)
         for entry in self.manifest(version)["items"]:
-            if only is not None and entry["sha256"] not in only:
+            if (only is not None and entry["sha256"] not in only) or entry["sha256"] in exclude:
                 continue
             source = self.objects / entry["sha256"][:2] / f"{entry['sha256']}{entry['suffix']}"
             target = folder / entry["label"] / source.name

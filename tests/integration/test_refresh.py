@@ -7,9 +7,11 @@ import shutil
 from pathlib import Path
 
 import numpy as np
+import pytest
 from click.testing import CliRunner
 
 from fakewatch.cli import cli
+from fakewatch.config import load_settings
 from fakewatch.registry import Registry
 from tests.conftest import make_labelled_folder, noisy_image, smooth_image, write_image
 
@@ -33,10 +35,11 @@ def _setup(tmp_path: Path, tiny_classifier, labelled_folder: Path, **settings: s
     return env, runner
 
 
-def test_new_labels_train_a_candidate_that_the_gate_promotes(tmp_path: Path, tiny_classifier,
-                                                             labelled_folder: Path) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize("mode", ["scratch", "finetune"])
+def test_new_labels_train_a_candidate_that_the_gate_promotes(tmp_path: Path, tiny_classifier, labelled_folder: Path,
+                                                             mode: str) -> None:  # type: ignore[no-untyped-def]
     env, runner = _setup(tmp_path, tiny_classifier, labelled_folder, FAKEWATCH_BASE_DATA=str(labelled_folder),
-                         FAKEWATCH_REFRESH_MODE="scratch")
+                         FAKEWATCH_REFRESH_MODE=mode)
     rng = np.random.default_rng(21)
     scans = tmp_path / "scans"
     fakes = [write_image(scans / f"new_{index}.jpg", new_generator_fake(rng), quality=95) for index in range(40)]
@@ -57,9 +60,15 @@ def test_new_labels_train_a_candidate_that_the_gate_promotes(tmp_path: Path, tin
 
     result = runner.invoke(cli, ["refresh"], env=env, obj={})
     assert result.exit_code == 0, result.output
+    registry = Registry(load_settings(env=env))
+    candidate = next(version for version in registry.versions() if version.gate)
+    counts = candidate.card["training_data"]["counts"]
+    assert sum(split["fake"] for split in counts.values()) > 100  # the 100 base fakes, extended by new ones
+    if mode == "finetune":  # a gentle fine-tune: it must start from the active version; the gate decides
+        assert candidate.card["parent"] == tiny_classifier.version
+        assert candidate.gate["comparison"]["active"]["version"] == tiny_classifier.version
+        return
     assert "refresh promoted" in result.stdout, result.stdout
-    registry = Registry(__import__("fakewatch.config", fromlist=["load_settings"]).load_settings(
-        env={key: value for key, value in env.items()}))
     active = registry.resolve()
     assert active.version != tiny_classifier.version and active.gate["status"] == "promoted"
     comparison = active.gate["comparison"]
@@ -85,8 +94,7 @@ def test_a_worse_candidate_is_kept_as_rejected(tmp_path: Path, tiny_classifier,
     result = runner.invoke(cli, ["refresh"], env=env, obj={})
     assert result.exit_code == 0, result.output
     assert "refresh rejected" in result.stdout, result.stdout
-    settings = __import__("fakewatch.config", fromlist=["load_settings"]).load_settings(env=env)
-    registry = Registry(settings)
+    registry = Registry(load_settings(env=env))
     assert registry.resolve().version == tiny_classifier.version  # the active one stays
     rejected = [version for version in registry.versions() if version.gate]
     assert len(rejected) == 1 and rejected[0].gate["status"] == "rejected"
