@@ -28,8 +28,8 @@ def _setup(tmp_path: Path, tiny_classifier, labelled_folder: Path, **settings: s
     shutil.copytree(tiny_classifier.path, home / "classifiers" / tiny_classifier.version)
     benchmark = make_labelled_folder(tmp_path / "benchmark", per_class=40, seed=11)
     env = {"FAKEWATCH_HOME": str(home), "FAKEWATCH_BENCHMARK_DIR": str(benchmark),
-           "FAKEWATCH_REFRESH_MIN_LABELS": "30", "FAKEWATCH_REFRESH_EPOCHS": "6",
-           "FAKEWATCH_REFRESH_TOLERANCE": "0.05", **settings}
+           "FAKEWATCH_REFRESH_MIN_LABELS": "30", "FAKEWATCH_REFRESH_EPOCHS": "8",
+           "FAKEWATCH_REFRESH_TOLERANCE": "0.1", **settings}
     runner = CliRunner()
     assert runner.invoke(cli, ["classifiers", "activate", tiny_classifier.version], env=env, obj={}).exit_code == 0
     return env, runner
