@@ -404,6 +404,15 @@ def watch(ctx: click.Context, folders: tuple[str, ...], polling: bool | None, in
         runtime.close()
 
 
+def _find_image(session: Any, reference: str) -> Any:
+    """An image by id, by path as given, or by absolute path."""
+    queries = _queries()
+    image = queries.find_image(session, reference) or queries.find_image(session, str(Path(reference).resolve()))
+    if image is None:
+        raise FakewatchError(f"no image {reference!r} in the database; scan it first")
+    return image
+
+
 def _queries() -> Any:
     from fakewatch.db import queries
 
@@ -652,9 +661,7 @@ def label_command(ctx: click.Context, reference: str, verdict: str | None, note:
     settings = _settings(ctx)
     queries = _queries()
     with Database(settings.resolved_database_url).session() as session, session.begin():
-        image = queries.find_image(session, reference) or queries.find_image(session, str(Path(reference).resolve()))
-        if image is None:
-            raise FakewatchError(f"no image {reference!r} in the database; scan it first")
+        image = _find_image(session, reference)
         queries.add_label(session, image, verdict, author, note)
         click.echo(f"labelled {image.path} as {verdict} ({author})")
 
@@ -695,9 +702,7 @@ def show(ctx: click.Context, reference: str) -> None:
     database = Database(settings.resolved_database_url)
     queries = _queries()
     with database.session() as session:
-        image = queries.find_image(session, reference) or queries.find_image(session, str(Path(reference).resolve()))
-        if image is None:
-            raise FakewatchError(f"no image {reference!r} in the database; scan it first")
+        image = _find_image(session, reference)
         click.echo(json.dumps(queries.image_record(session, image), indent=2, sort_keys=True))
 
 
