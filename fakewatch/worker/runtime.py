@@ -31,6 +31,7 @@ from fakewatch.registry import ClassifierVersion, Registry
 
 log = logging.getLogger(__name__)
 HOST = socket.gethostname()
+PARALLEL_DECODE_BYTES = 64 * 1024
 
 
 @dataclass
@@ -117,7 +118,11 @@ class Runtime:
                            force: bool, outcome: BatchOutcome) -> None:
         started = time.perf_counter()
         content_ids = list(by_content)
-        loaded = list(self._pool.map(lambda cid: self._load(by_content[cid][0].path), content_ids))
+        sizes = [by_content[cid][0].size or 0 for cid in content_ids]
+        # Small files decode faster in this thread: pool hand-offs then cost more than the decoding, and
+        # TensorFlow's idle threads compete with the pool. Large files are worth spreading over the cores.
+        mapper = self._pool.map if sizes and sum(sizes) / len(sizes) > PARALLEL_DECODE_BYTES else map
+        loaded = list(mapper(lambda cid: self._load(by_content[cid][0].path), content_ids))
         good = [(cid, array) for cid, array in zip(content_ids, loaded) if not isinstance(array, ImageError)]
         for cid, error in zip(content_ids, loaded):
             if isinstance(error, ImageError):
