@@ -3,6 +3,7 @@
 #   make watch DIR=~/Incoming    watch DIR and classify new images as they arrive
 #   make test                    lint, type-check and run the test suite
 #   make bench                   run the benchmarks in bench/ (prints tables)
+#   make bench-distributed       distributed-mode throughput (needs the local Redis and PostgreSQL)
 #   make default-classifier      retrain the shipped classifier from ../shared/data (about an hour on 2 cores)
 
 PYTHON ?= python3
@@ -12,7 +13,7 @@ STAMP := $(VENV)/.installed-stamp
 CIFAKE ?= ../shared/data/cifake-train.tar.gz
 WORK ?= build/data
 
-.PHONY: install scan watch test lint bench default-classifier clean
+.PHONY: install scan watch test lint bench bench-distributed default-classifier clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -43,6 +44,9 @@ bench: $(STAMP)
 	$(BIN)/python bench/classifier_speed.py
 	$(BIN)/python bench/scan_speed.py
 	$(BIN)/python bench/watch_latency.py
+
+bench-distributed: $(STAMP)
+	$(BIN)/python bench/distributed_throughput.py
 
 default-classifier: $(STAMP)
 	mkdir -p $(WORK)/cifake && tar -xzf $(CIFAKE) -C $(WORK)/cifake

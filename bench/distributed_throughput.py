@@ -48,12 +48,12 @@ def pool_rss_mb(worker: WorkerProcess) -> float:
     return total / 1024
 
 
-def run(files: list[Path], workers: int, scratch: Path) -> tuple[float, float, float]:
+def run(files: list[Path], workers: int, scratch: Path, task_batch: int) -> tuple[float, float, float]:
     flush_redis(REDIS_URL)
     with throwaway_postgres() as database_url:
         upgrade(make_engine(database_url))
         env = {"FAKEWATCH_DATABASE_URL": database_url, "FAKEWATCH_BROKER_URL": REDIS_URL,
-               "FAKEWATCH_HOME": str(scratch / "home")}
+               "FAKEWATCH_HOME": str(scratch / "home"), "FAKEWATCH_TASK_BATCH": str(task_batch)}
         settings = load_settings(env={**env})
         worker = WorkerProcess(env, scratch / f"worker-{workers}.log", concurrency=workers)
         database = Database(database_url, auto_upgrade=False)
@@ -82,6 +82,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--small", type=int, default=20000, help="32x32 files")
     parser.add_argument("--large", type=int, default=1000, help="1024x1024 files")
+    parser.add_argument("--task-batch", type=int, default=256, help="image ids per queued task")
     args = parser.parse_args()
     rows = []
     with tempfile.TemporaryDirectory() as folder:
@@ -91,10 +92,10 @@ def main() -> None:
         large = sample_images(scratch / "large", args.large, size=1024)
         for label, files in (("32x32 JPEG", small), ("1024x1024 JPEG", large)):
             for workers in (1, 2):
-                rate, memory_first, memory_last = run(files, workers, scratch)
+                rate, memory_first, memory_last = run(files, workers, scratch, args.task_batch)
                 rows.append([label, len(files), workers, f"{rate:,.0f}", f"{raw:,.0f}", f"{rate / raw:.0%}",
                              f"{memory_first:,.0f} -> {memory_last:,.0f}"])
-    table("Distributed mode, enqueue -> verdict committed in PostgreSQL (files/s)",
+    table(f"Distributed mode, enqueue -> verdict committed in PostgreSQL (files/s), {args.task_batch} ids per task",
           ["images", "files", "worker processes", "end-to-end files/s", "raw classifier images/s", "ratio",
            "pool RSS MB (20% -> end)"], rows)
 
