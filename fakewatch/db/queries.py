@@ -61,8 +61,9 @@ def _content_ids(session: Session, records: Sequence[FileRecord]) -> dict[str, i
     now = utcnow()
     # executemany with one cached statement: compiling a giant multi-VALUES insert per batch is slow
     statement = _insert(session, Content).on_conflict_do_nothing(index_elements=["sha256"])
-    session.execute(statement, [{"sha256": digest, "size": size, "created_at": now}
-                                for digest, size in sizes.items()])
+    # sorted: concurrent writers then take row locks in the same order and cannot deadlock each other
+    session.execute(statement, [{"sha256": digest, "size": sizes[digest], "created_at": now}
+                                for digest in sorted(sizes)])
     rows = session.execute(select(Content.sha256, Content.id).where(Content.sha256.in_(list(sizes))))
     return {row.sha256: row.id for row in rows}
 
@@ -95,7 +96,7 @@ def record_files(session: Session, records: Sequence[FileRecord], classifier: st
     statement = statement.on_conflict_do_update(index_elements=["path"], set_={
         name: getattr(excluded, name) for name in ("content_id", "size", "mtime", "status", "error_kind",
                                                    "error_message", "last_seen", "queued_at", "deleted_at")})
-    session.execute(statement, rows)
+    session.execute(statement, sorted(rows, key=lambda row: row["path"]))  # same lock order in every writer
     paths = [row["path"] for row in rows]
     return {row.path: (row.id, row.status)
             for row in session.execute(select(Image.path, Image.id, Image.status).where(Image.path.in_(paths)))}
@@ -172,6 +173,7 @@ def write_verdicts(session: Session, rows: Sequence[dict[str, Any]], replace: bo
     """Insert verdicts; an existing one for the same content and classifier wins unless ``replace``."""
     if not rows:
         return
+    rows = sorted(rows, key=lambda row: row["content_id"])  # same lock order in every worker
     statement = _insert(session, Verdict)
     keys = ["content_id", "classifier"]
     if replace:
