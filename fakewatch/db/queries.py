@@ -83,7 +83,7 @@ def record_files(session: Session, records: Sequence[FileRecord], classifier: st
         classified = set(session.scalars(select(Verdict.content_id).where(
             Verdict.content_id.in_(list(content_ids.values())), Verdict.classifier == classifier)))
     now = utcnow()
-    rows = []
+    rows: list[dict[str, Any]] = []
     for record in records:
         content_id = content_ids.get(record.sha256) if record.sha256 else None
         status = "error" if record.error_kind else "done" if content_id in classified else "pending"
