@@ -66,7 +66,7 @@ def tiny_classifier(tmp_path_factory: pytest.TempPathFactory, labelled_folder: P
 
     home = tmp_path_factory.mktemp("tiny-home")
     registry = Registry(load_settings({"home": str(home)}, env={}))
-    options = TrainOptions(str(labelled_folder), arch="cnn", epochs=4, batch_size=32, patience=3, verbose=0,
+    options = TrainOptions(str(labelled_folder), arch="cnn", epochs=10, batch_size=32, patience=5, verbose=0,
                            valid_fraction=0.2, test_fraction=0.2, learning_rate=2e-3)
     return train(options, registry, log_progress=lambda message: None)
 
