@@ -1,8 +1,7 @@
 """The inference runtime: batches of prepared images in, calibrated ``p_fake`` out.
 
 :class:`Classifier` is the interface the scanner and workers use. :class:`KerasClassifier` runs a
-registry version through one compiled TensorFlow function (never ``model.predict`` per image);
-:class:`BrightnessClassifier` is a tiny deterministic stand-in for pipeline tests that need no network.
+registry version through one compiled TensorFlow function (never ``model.predict`` per image).
 TensorFlow is imported only when a Keras classifier is loaded.
 """
 
@@ -99,20 +98,6 @@ def _enable_gpu_memory_growth(tf: Any) -> None:
             tf.config.experimental.set_memory_growth(device, True)
         except RuntimeError:
             pass  # already initialised in this process; growth was set earlier
-
-
-class BrightnessClassifier:
-    """Deterministic stand-in: p_fake is the mean pixel value / 255. For pipeline tests only."""
-
-    def __init__(self, version: str = "brightness-test", size: int = 32, threshold: float = 0.5) -> None:
-        self.version = version
-        self.spec = InputSpec(size=size)
-        self.threshold = threshold
-
-    def predict(self, images: np.ndarray) -> np.ndarray:
-        if len(images) == 0:
-            return np.zeros((0,), dtype=np.float64)
-        return images.reshape(len(images), -1).mean(axis=1) / 255.0
 
 
 def load(version: ClassifierVersion, batch_size: int = 256) -> Classifier:

@@ -6,10 +6,13 @@ Commands parse arguments, build :class:`Settings` once, call library code and pr
 
 from __future__ import annotations
 
+import getpass
 import json
 import logging
+import os
 import shlex
 import sys
+import time
 from collections.abc import Callable
 from functools import wraps
 from pathlib import Path
@@ -287,14 +290,13 @@ def _embedded(settings: Settings) -> tuple[Any, Any]:
     return wiring.embedded(settings)
 
 
-def _emit_rows(rows: list[dict[str, Any]], output_format: str, quiet: bool) -> None:
+def _emit_rows(rows: list[dict[str, Any]], output_format: str) -> None:
+    """JSON: every record. Text: only errors, on stderr (the summary lists totals)."""
     for row in rows:
         if output_format == "json":
             click.echo(json.dumps(row, sort_keys=True))
         elif row["status"] == "error":
             click.echo(f"error  {row['error_kind']:<11} {row['path']}: {row['error']}", err=True)
-        elif not quiet and output_format == "text" and row["label"] == "fake":
-            pass  # the summary lists totals; use `fakewatch results --label fake` for the list
 
 
 @cli.command()
@@ -323,14 +325,14 @@ def scan(ctx: click.Context, paths: tuple[str, ...], force: bool, output_format:
     progress_bar: Any = click.progressbar(length=total, label="scanning", file=sys.stderr, show_eta=True,
                                           show_percent=True, hidden=not show_bar)
     with progress_bar as bar:
-        started = __import__("time").perf_counter()
+        started = time.perf_counter()
 
         def progress(done: int) -> None:
             bar.update(done)
-            elapsed = __import__("time").perf_counter() - started
+            elapsed = time.perf_counter() - started
             bar.label = f"scanning {bar.pos / elapsed:,.0f} files/s" if elapsed > 0 else "scanning"
 
-        summary = run_scan(intake, paths, force, lambda rows: _emit_rows(rows, output_format, quiet), progress)
+        summary = run_scan(intake, paths, force, lambda rows: _emit_rows(rows, output_format), progress)
     if runtime is not None:
         runtime.close()
     if not quiet and output_format == "text":
@@ -502,7 +504,7 @@ def worker(ctx: click.Context, queues: str, concurrency: int, pool: str, logleve
     app = configure(settings)
     arguments = ["worker", f"--queues={queues}", f"--concurrency={concurrency}", f"--pool={pool}",
                  f"--loglevel={loglevel}", "--without-gossip", "--without-mingle",
-                 f"--hostname=fakewatch-{pool}-%h-{__import__('os').getpid()}"]
+                 f"--hostname=fakewatch-{pool}-%h-{os.getpid()}"]
     if beat:
         if not settings.refresh_interval:
             raise FakewatchError("--beat schedules refreshes, but refresh_interval is 0 (off); "
@@ -648,7 +650,7 @@ def rescan(ctx: click.Context, filters: Any) -> None:
 @click.option("--fake", "verdict", flag_value="fake", help="The analyst judges the image AI-generated.")
 @click.option("--real", "verdict", flag_value="real", help="The analyst judges the image authentic.")
 @click.option("--note", help="Free text kept with the label.")
-@click.option("--author", default=lambda: __import__("getpass").getuser(), show_default="your user name",
+@click.option("--author", default=lambda: getpass.getuser(), show_default="your user name",
               help="Who made the judgement.")
 @click.pass_context
 @handled
