@@ -44,6 +44,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/classifier_speed.py
 	$(BIN)/python bench/scan_speed.py
 	$(BIN)/python bench/watch_latency.py
+	$(BIN)/python bench/results_query.py
 
 bench-distributed: $(STAMP)
 	$(BIN)/python bench/distributed_throughput.py
