@@ -65,6 +65,13 @@ class Dataset:
     duplicates_removed: int = 0
     conflicts_removed: int = 0
 
+    def whole(self) -> Split:
+        """Every image of every split as one split (for evaluating on a whole folder)."""
+        parts = list(self.splits.values())
+        return Split(np.concatenate([part.images for part in parts]),
+                     np.concatenate([part.labels for part in parts]),
+                     [path for part in parts for path in part.paths])
+
     def describe(self) -> dict[str, object]:
         """The training-data description that goes into a classifier card."""
         return {

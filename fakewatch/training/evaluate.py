@@ -68,10 +68,7 @@ def evaluate_folder(classifier: Classifier, folder: str | Path, uncertain_margin
     if "test" in dataset.splits:
         split, which = dataset.splits["test"], "test"
     else:
-        parts = [dataset.splits[name] for name in ("train", "valid") if name in dataset.splits]
-        split = Split(np.concatenate([p.images for p in parts]), np.concatenate([p.labels for p in parts]),
-                      [path for p in parts for path in p.paths])
-        which = "all"
+        split, which = dataset.whole(), "all"
     results = evaluate_split(classifier, split, uncertain_margin)
     results["data"] = {**dataset.describe(), "evaluated_split": which}
     return results, split

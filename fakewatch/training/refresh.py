@@ -17,8 +17,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from fakewatch.classifier import KerasClassifier
 from fakewatch.config import Settings
 from fakewatch.db.session import Database
@@ -42,10 +40,7 @@ class RefreshOutcome:
 
 def _whole(folder: Path, version: ClassifierVersion, seed: int) -> Split:
     """Every image of a labelled folder as one split."""
-    dataset = load_dataset(folder, version.spec, valid_fraction=0.5, test_fraction=0.0, seed=seed)
-    parts = list(dataset.splits.values())
-    return Split(np.concatenate([p.images for p in parts]), np.concatenate([p.labels for p in parts]),
-                 [path for p in parts for path in p.paths])
+    return load_dataset(folder, version.spec, valid_fraction=0.5, test_fraction=0.0, seed=seed).whole()
 
 
 def _score(version: ClassifierVersion, split: Split, batch_size: int) -> dict[str, float]:
