@@ -78,6 +78,7 @@ class KerasClassifier:
             lambda batch: logits_model(tf.cast(batch, tf.float32), training=False),
             input_signature=[tf.TensorSpec((None, self.spec.size, self.spec.size, 3), tf.uint8)],
         )
+        self._logits(np.zeros((1, self.spec.size, self.spec.size, 3), np.uint8))  # trace now, not mid-scan
 
     def logits(self, images: np.ndarray) -> np.ndarray:
         """Raw network logits (before temperature), computed in batches of ``batch_size``."""

@@ -111,8 +111,11 @@ def settings_command(ctx: click.Context) -> None:
 @click.option("--input-size", type=int, help="Square input size in pixels. [FAKEWATCH_TRAIN_INPUT_SIZE, 32]")
 @click.option("--weights", type=click.Path(exists=True, dir_okay=False),
               help="Local ImageNet weights file for ResNet50 (input size >= 224). Nothing is downloaded.")
-@click.option("--width", type=int, default=24, show_default=True, help="Small ResNet: channels of the first stage.")
-@click.option("--blocks", type=int, default=1, show_default=True, help="Small ResNet: residual blocks per stage.")
+@click.option("--width", type=int, default=32, show_default=True, help="Small ResNet: channels of the first stage.")
+@click.option("--blocks", default="2,1,1", show_default=True,
+              help="Small ResNet: residual blocks per stage, one number or three (e.g. 2,1,1).")
+@click.option("--stem", type=click.Choice(["patch", "full"]), default="patch", show_default=True,
+              help="Small ResNet: patch = 2x2 stride-2 stem (fast), full = 3x3 at full resolution.")
 @click.option("--epochs", type=int, default=18, show_default=True, help="Most epochs (early stopping may end sooner).")
 @click.option("--batch-size", type=int, default=128, show_default=True)
 @click.option("--learning-rate", type=float, default=1e-3, show_default=True)
@@ -128,8 +131,8 @@ def settings_command(ctx: click.Context) -> None:
 @click.pass_context
 @handled
 def train(ctx: click.Context, data_dir: str, arch: str, input_size: int | None, weights: str | None, width: int,
-          blocks: int, epochs: int, batch_size: int, learning_rate: float, patience: int, valid_fraction: float,
-          test_fraction: float, description: str, activate: bool, seed: int | None) -> None:
+          blocks: str, stem: str, epochs: int, batch_size: int, learning_rate: float, patience: int,
+          valid_fraction: float, test_fraction: float, description: str, activate: bool, seed: int | None) -> None:
     """Train a classifier on DATA_DIR and publish it to the registry.
 
     DATA_DIR holds real/ and fake/ folders (split for you: deduplicated, stratified, seeded), or
@@ -142,7 +145,7 @@ def train(ctx: click.Context, data_dir: str, arch: str, input_size: int | None, 
     options = TrainOptions(
         data_dir=data_dir, arch=arch, input_size=settings.train_input_size, epochs=epochs,
         batch_size=batch_size, learning_rate=learning_rate, patience=patience, weights=weights, width=width,
-        blocks=blocks, valid_fraction=valid_fraction, test_fraction=test_fraction, seed=settings.seed,
+        blocks=blocks, stem=stem, valid_fraction=valid_fraction, test_fraction=test_fraction, seed=settings.seed,
         uncertain_margin=settings.uncertain_margin, description=description,
         command=_reproduce(ctx, settings), verbose=0 if ctx.obj["quiet"] else 1 if sys.stdout.isatty() else 2,
     )

@@ -89,15 +89,59 @@ def read_bytes(path: str | Path, max_file_bytes: int) -> bytes:
     return data
 
 
-def _check_dimensions(data: bytes, max_pixels: int) -> None:
-    """Refuse images whose header announces more than ``max_pixels`` before anything is decoded."""
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            with PILImage.open(io.BytesIO(data)) as header:
-                width, height = header.size
-    except Exception as exc:  # Pillow raises many types for damaged headers
-        raise CorruptImage(f"cannot read image header: {exc}") from exc
+def _header_size(data: bytes, kind: str) -> tuple[int, int] | None:
+    """Width and height read straight from a PNG, GIF, BMP or JPEG header; None when not found here."""
+    if kind == "png" and data[12:16] == b"IHDR":
+        return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+    if kind == "gif" and len(data) >= 10:
+        return int.from_bytes(data[6:8], "little"), int.from_bytes(data[8:10], "little")
+    if kind == "bmp" and len(data) >= 26:
+        return abs(int.from_bytes(data[18:22], "little", signed=True)), \
+            abs(int.from_bytes(data[22:26], "little", signed=True))
+    if kind == "jpeg":
+        return _jpeg_size(data)
+    return None
+
+
+_JPEG_FRAMES = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}  # SOFn markers (not DHT, JPG, DAC)
+
+
+def _jpeg_size(data: bytes) -> tuple[int, int] | None:
+    """Walk JPEG segments to the first start-of-frame marker and read its size."""
+    position, end = 2, len(data)
+    while position + 9 <= end:
+        if data[position] != 0xFF:
+            return None
+        marker = data[position + 1]
+        if marker == 0xFF:  # fill byte
+            position += 1
+            continue
+        if marker in _JPEG_FRAMES:
+            height = int.from_bytes(data[position + 5:position + 7], "big")
+            width = int.from_bytes(data[position + 7:position + 9], "big")
+            return (width, height) if width and height else None
+        if marker == 0xD8 or 0xD0 <= marker <= 0xD7:  # markers without a length
+            position += 2
+            continue
+        position += 2 + int.from_bytes(data[position + 2:position + 4], "big")
+    return None
+
+
+def _check_dimensions(data: bytes, kind: str, max_pixels: int) -> None:
+    """Refuse images whose header announces more than ``max_pixels`` before anything is decoded.
+
+    Common headers are parsed here directly (a few microseconds); the rest go through Pillow, which
+    only reads the header."""
+    size = _header_size(data, kind)
+    if size is None:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                with PILImage.open(io.BytesIO(data)) as header:
+                    size = header.size
+        except Exception as exc:  # Pillow raises many types for damaged headers
+            raise CorruptImage(f"cannot read image header: {exc}") from exc
+    width, height = size
     if width * height > max_pixels:
         raise TooLargeImage(f"{width}x{height} pixels is over max_pixels={max_pixels} "
                             f"(decompression-bomb guard; raise FAKEWATCH_MAX_PIXELS to allow it)")
@@ -118,7 +162,7 @@ def decode(data: bytes, max_pixels: int = 100_000_000) -> np.ndarray:
     kind = sniff(data[:16])
     if kind is None:
         raise UnsupportedImage("not a JPEG, PNG, WebP, BMP, TIFF or GIF image (checked by content)")
-    _check_dimensions(data, max_pixels)
+    _check_dimensions(data, kind, max_pixels)
     _check_complete(data, kind)
     buffer = np.frombuffer(data, dtype=np.uint8)
     try:

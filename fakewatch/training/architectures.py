@@ -49,8 +49,11 @@ def build_cnn(spec: InputSpec) -> keras.Model:
     return keras.Model(inputs, _head(x, "cnn"), name="cnn")
 
 
-def _conv_bn(x, filters: int, strides: int = 1, relu: bool = True):  # type: ignore[no-untyped-def]
-    x = layers.Conv2D(filters, 3, strides=strides, padding="same", use_bias=False,
+STEMS = ("patch", "full")
+
+
+def _conv_bn(x, filters: int, strides: int = 1, relu: bool = True, kernel: int = 3):  # type: ignore[no-untyped-def]
+    x = layers.Conv2D(filters, kernel, strides=strides, padding="same", use_bias=False,
                       kernel_initializer="he_normal")(x)
     x = layers.BatchNormalization()(x)
     return layers.ReLU()(x) if relu else x
@@ -66,20 +69,45 @@ def _residual(x, filters: int, strides: int):  # type: ignore[no-untyped-def]
     return layers.ReLU()(layers.Add()([shortcut, y]))
 
 
-def build_small_resnet(spec: InputSpec, width: int = 24, blocks: int = 1) -> keras.Model:
-    """CIFAR-style ResNet: a full-resolution stem, then three stages of ``blocks`` residual blocks.
+def parse_blocks(blocks: int | str | tuple[int, ...]) -> tuple[int, int, int]:
+    """Residual blocks per stage: one number for all three stages, or three comma-separated numbers."""
+    if isinstance(blocks, int):
+        counts: tuple[int, ...] = (blocks,) * 3
+    elif isinstance(blocks, str):
+        try:
+            counts = tuple(int(part) for part in blocks.split(","))
+        except ValueError:
+            raise ValueError(f"blocks must be a number or three comma-separated numbers, not {blocks!r}") from None
+        counts = counts * 3 if len(counts) == 1 else counts
+    else:
+        counts = tuple(blocks)
+    if len(counts) != 3 or min(counts) < 1:
+        raise ValueError(f"blocks must be one number or three, each at least 1; got {blocks!r}")
+    return counts[0], counts[1], counts[2]
 
-    Early layers keep full resolution on purpose: generator fingerprints live in the highest frequencies.
+
+def build_small_resnet(spec: InputSpec, width: int = 32, blocks: int | str | tuple[int, ...] = (2, 1, 1),
+                       stem: str = "patch") -> keras.Model:
+    """CIFAR-style ResNet: a stem, then three stages (width, 2x, 4x channels) of residual blocks.
+
+    ``stem="patch"`` folds each 2x2 pixel patch into channels with a stride-2 2x2 convolution: it keeps
+    every pixel's value (generator fingerprints live in the highest frequencies) while the rest of the
+    network runs at half resolution, about twice as fast on a CPU as ``stem="full"`` (a 3x3 convolution
+    at full resolution).
     """
+    if stem not in STEMS:
+        raise ValueError(f"unknown stem {stem!r}; choose one of {', '.join(STEMS)}")
+    per_stage = parse_blocks(blocks)
     inputs = keras.Input((spec.size, spec.size, 3), name="image")
     x = layers.Rescaling(1.0 / 255)(inputs)
-    x = _conv_bn(x, width)
-    for stage, filters in enumerate((width, 2 * width, 4 * width)):
-        for block in range(blocks):
+    x = _conv_bn(x, width, strides=2, kernel=2) if stem == "patch" else _conv_bn(x, width)
+    for stage, (filters, count) in enumerate(zip((width, 2 * width, 4 * width), per_stage, strict=True)):
+        for block in range(count):
             x = _residual(x, filters, strides=2 if stage > 0 and block == 0 else 1)
     x = layers.GlobalAveragePooling2D()(x)
     x = layers.Dropout(0.3)(x)
-    return keras.Model(inputs, _head(x, "resnet"), name=f"resnet_w{width}_b{blocks}")
+    name = f"resnet_{stem}_w{width}_b{''.join(map(str, per_stage))}"
+    return keras.Model(inputs, _head(x, "resnet"), name=name)
 
 
 def build_resnet50(spec: InputSpec, weights: str | None) -> keras.Model:
@@ -95,8 +123,8 @@ def build_resnet50(spec: InputSpec, weights: str | None) -> keras.Model:
     return keras.Model(inputs, _head(x, "resnet50"), name="resnet50")
 
 
-def build(arch: str, spec: InputSpec, *, weights: str | None = None, width: int = 24,
-          blocks: int = 1) -> keras.Model:
+def build(arch: str, spec: InputSpec, *, weights: str | None = None, width: int = 32,
+          blocks: int | str | tuple[int, ...] = (2, 1, 1), stem: str = "patch") -> keras.Model:
     """Build an untrained classifier network for ``spec``."""
     if arch == "cnn":
         if weights:
@@ -107,5 +135,5 @@ def build(arch: str, spec: InputSpec, *, weights: str | None = None, width: int 
             return build_resnet50(spec, weights)
         if weights:
             raise ValueError(f"--weights needs an input size of {LARGE_INPUT} or more (ImageNet ResNet50)")
-        return build_small_resnet(spec, width, blocks)
+        return build_small_resnet(spec, width, blocks, stem)
     raise ValueError(f"unknown architecture {arch!r}; choose one of {', '.join(ARCHITECTURES)}")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-JPEG_PROBABILITY = 0.4
+JPEG_PROBABILITY = 0.25
 JPEG_QUALITY = (60, 95)
 RESIZE_PROBABILITY = 0.15
 RESIZE_SCALE = (0.6, 0.9)

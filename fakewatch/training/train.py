@@ -43,8 +43,9 @@ class TrainOptions:
     learning_rate: float = 1e-3
     patience: int = 5
     weights: str | None = None
-    width: int = 24
-    blocks: int = 1
+    width: int = 32
+    blocks: str = "2,1,1"  # per stage, or one number for all
+    stem: str = "patch"
     valid_fraction: float = 0.05
     test_fraction: float = 0.05
     seed: int = 1337
@@ -80,7 +81,7 @@ def build_network(options: TrainOptions, spec: InputSpec) -> keras.Model:
         log.info("fine-tuning from %s", options.parent.version)
         return keras.saving.load_model(options.parent.weights, compile=False)
     return architectures.build(options.arch, spec, weights=options.weights, width=options.width,
-                               blocks=options.blocks)
+                               blocks=options.blocks, stem=options.stem)
 
 
 def fit(model: keras.Model, dataset: Dataset, options: TrainOptions, checkpoint: Path) -> dict[str, list[float]]:
@@ -124,7 +125,7 @@ def _card(options: TrainOptions, spec: InputSpec, dataset: Dataset, model: keras
         "training": {"epochs_run": None, "batch_size": options.batch_size, "learning_rate": options.learning_rate,
                      "seed": options.seed, "schedule": "cosine decay over the epoch budget",
                      "augmentation": "flip, shift, brightness/contrast, "
-                     "JPEG re-compression q60-95 (p=0.4), down-up resize 0.6-0.9 (p=0.15)",
+                     "JPEG re-compression q60-95 (p=0.25), down-up resize 0.6-0.9 (p=0.15)",
                      "command": options.command},
         "metrics": {},
         "parent": options.parent.version if options.parent else None,

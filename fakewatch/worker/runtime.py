@@ -80,10 +80,9 @@ class Runtime:
                 log.info("classifier %s loaded", self._classifier.version)
         return self._classifier
 
-    def _load(self, path: str) -> np.ndarray | ImageError:
+    def _load(self, path: str, spec: imaging.InputSpec) -> np.ndarray | ImageError:
         try:
-            return imaging.load_file(path, self.classifier.spec, self.settings.max_pixels,
-                                     self.settings.max_file_bytes)
+            return imaging.load_file(path, spec, self.settings.max_pixels, self.settings.max_file_bytes)
         except ImageError as exc:
             return exc
 
@@ -122,7 +121,7 @@ class Runtime:
         # Small files decode faster in this thread: pool hand-offs then cost more than the decoding, and
         # TensorFlow's idle threads compete with the pool. Large files are worth spreading over the cores.
         mapper = self._pool.map if sizes and sum(sizes) / len(sizes) > PARALLEL_DECODE_BYTES else map
-        loaded = list(mapper(lambda cid: self._load(by_content[cid][0].path), content_ids))
+        loaded = list(mapper(lambda cid: self._load(by_content[cid][0].path, classifier.spec), content_ids))
         good = [(cid, array) for cid, array in zip(content_ids, loaded) if not isinstance(array, ImageError)]
         for cid, error in zip(content_ids, loaded):
             if isinstance(error, ImageError):

@@ -27,3 +27,24 @@ def test_bad_arguments() -> None:
         architectures.build("resnet", InputSpec(size=32), weights="/some/file.h5")
     with pytest.raises(ValueError, match="does not exist"):
         architectures.build("resnet", InputSpec(size=224), weights="/no/such/weights.h5")
+
+
+@pytest.mark.parametrize("stem, first_stage_side", [("patch", 16), ("full", 32)])
+def test_small_resnet_stems(stem: str, first_stage_side: int) -> None:
+    model = architectures.build("resnet", InputSpec(size=32), width=8, blocks="2,1,1", stem=stem)
+    assert model.name == f"resnet_{stem}_w8_b211"
+    widths = [layer.output.shape for layer in model.layers if layer.__class__.__name__ == "Add"]
+    assert len(widths) == 4  # 2 + 1 + 1 residual blocks
+    assert widths[0][1:] == (first_stage_side, first_stage_side, 8)
+    assert widths[-1][-1] == 32
+
+
+def test_blocks_per_stage() -> None:
+    assert architectures.parse_blocks(2) == (2, 2, 2)
+    assert architectures.parse_blocks("3") == (3, 3, 3)
+    assert architectures.parse_blocks("2,1,1") == (2, 1, 1)
+    for bad in ("2,1", "0", "a,b,c"):
+        with pytest.raises(ValueError, match="blocks"):
+            architectures.parse_blocks(bad)
+    with pytest.raises(ValueError, match="stem"):
+        architectures.build("resnet", InputSpec(size=32), stem="pyramid")

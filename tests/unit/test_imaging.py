@@ -146,3 +146,28 @@ def test_resize_uses_area_interpolation_to_square() -> None:
     out = imaging.resize_for(rgb, imaging.InputSpec(size=32))
     assert out.shape == (32, 32, 3)
     assert np.array_equal(out, cv2.resize(rgb, (32, 32), interpolation=cv2.INTER_AREA))
+
+
+@pytest.mark.parametrize("fmt, options", [
+    ("JPEG", {}), ("JPEG", {"progressive": True}), ("JPEG", {"exif": Image.Exif(), "quality": 60}),
+    ("PNG", {}), ("GIF", {}), ("BMP", {}), ("TIFF", {}), ("WEBP", {})])
+def test_header_size_matches_pillow(fmt: str, options: dict[str, object]) -> None:
+    data = _bytes(Image.new("RGB", (37, 23), (10, 200, 30)), fmt, **options)
+    kind = imaging.sniff(data[:16])
+    assert kind is not None
+    size = imaging._header_size(data, kind)
+    if fmt in ("TIFF", "WEBP"):
+        assert size is None  # read through Pillow instead
+    else:
+        assert size == (37, 23)
+    imaging._check_dimensions(data, kind, 37 * 23)
+    with pytest.raises(TooLargeImage):
+        imaging._check_dimensions(data, kind, 37 * 23 - 1)
+
+
+def test_jpeg_bomb_is_refused_from_its_header() -> None:
+    data = bytearray(_bytes(Image.new("RGB", (16, 16)), "JPEG"))
+    frame = data.index(b"\xff\xc0")
+    data[frame + 5:frame + 9] = (60000).to_bytes(2, "big") + (60000).to_bytes(2, "big")
+    with pytest.raises(TooLargeImage, match="60000x60000"):
+        imaging.decode(bytes(data), max_pixels=100_000_000)
