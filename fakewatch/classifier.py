@@ -66,7 +66,7 @@ class KerasClassifier:
         self.temperature = version.temperature
         self.batch_size = batch_size
         try:
-            model = keras.saving.load_model(version.weights, compile=False)
+            model = fold_batch_norms(keras.saving.load_model(version.weights, compile=False))
             logits_model = keras.Model(model.inputs, model.get_layer("logit").output)
         except (ValueError, OSError, KeyError) as exc:
             raise IncompatibleClassifier(f"{version.path}: cannot load {version.weights.name}: {exc}") from exc
@@ -90,6 +90,59 @@ class KerasClassifier:
 
     def predict(self, images: np.ndarray) -> np.ndarray:
         return _sigmoid(self.logits(images).astype(np.float64) / self.temperature)
+
+
+def fold_batch_norms(model: Any) -> Any:
+    """The same network for inference with every Conv2D -> BatchNormalization pair merged into one
+    convolution with a bias: identical outputs (to float rounding), fewer passes over memory.
+
+    Only a batch normalization whose sole input is a convolution used by nothing else is folded; any
+    other layer is copied as it is. Returns ``model`` itself when there is nothing to fold.
+    """
+    import keras
+
+    pairs = {}  # convolution name -> its batch normalization
+    for layer in model.layers:
+        if not isinstance(layer, keras.layers.BatchNormalization) or len(layer._inbound_nodes) != 1:
+            continue
+        parents = layer._inbound_nodes[0].parent_nodes
+        conv = parents[0].operation if len(parents) == 1 else None
+        if (isinstance(conv, keras.layers.Conv2D) and len(conv._outbound_nodes) == 1
+                and conv.get_config().get("data_format", "channels_last") == "channels_last"
+                and layer.axis in (-1, 3)):
+            pairs[conv.name] = layer
+    if not pairs:
+        return model
+    folded_norms = {norm.name for norm in pairs.values()}
+
+    class Folded(keras.layers.Layer):
+        """Where a folded batch normalization was: passes its input through."""
+
+        def call(self, inputs, training=None, mask=None):  # type: ignore[no-untyped-def]
+            return inputs
+
+    def clone(layer: Any) -> Any:
+        if layer.name in folded_norms:
+            return Folded(name=layer.name)
+        config = layer.get_config()
+        if layer.name in pairs:
+            config["use_bias"] = True
+        return layer.__class__.from_config(config)
+
+    folded = keras.models.clone_model(model, clone_function=clone)
+    for layer in folded.layers:
+        original = model.get_layer(layer.name)
+        if layer.name in pairs:
+            norm = pairs[layer.name]
+            weights = original.get_weights()
+            kernel, bias = weights[0], weights[1] if len(weights) > 1 else 0.0
+            gamma, beta, mean, variance = (np.asarray(w, np.float64) for w in norm.get_weights())
+            scale = gamma / np.sqrt(variance + norm.epsilon)
+            layer.set_weights([(kernel * scale).astype(kernel.dtype),
+                               ((bias - mean) * scale + beta).astype(kernel.dtype)])
+        elif original.get_weights() and layer.name not in folded_norms:
+            layer.set_weights(original.get_weights())
+    return folded
 
 
 def _enable_gpu_memory_growth(tf: Any) -> None:

@@ -48,3 +48,25 @@ def test_blocks_per_stage() -> None:
             architectures.parse_blocks(bad)
     with pytest.raises(ValueError, match="stem"):
         architectures.build("resnet", InputSpec(size=32), stem="pyramid")
+
+
+def test_folding_batch_norms_keeps_the_outputs() -> None:
+    import keras
+
+    from fakewatch.classifier import fold_batch_norms
+
+    model = architectures.build("resnet", InputSpec(size=32), width=8, blocks="2,1,1")
+    rng = np.random.default_rng(3)
+    for weight in model.weights:  # trained-looking statistics, far from the identity transform
+        if any(name in weight.path for name in ("moving", "gamma", "beta")):
+            weight.assign(rng.uniform(0.5, 1.5, weight.shape))
+    folded = fold_batch_norms(model)
+    assert not any(isinstance(layer, keras.layers.BatchNormalization) for layer in folded.layers)
+    images = rng.integers(0, 256, (16, 32, 32, 3)).astype(np.float32)
+
+    def logits(network: keras.Model) -> np.ndarray:
+        return keras.Model(network.inputs, network.get_layer("logit").output)(images, training=False).numpy()
+
+    np.testing.assert_allclose(logits(folded), logits(model), rtol=1e-4, atol=1e-4)
+    baseline = architectures.build("cnn", InputSpec(size=32))
+    assert fold_batch_norms(baseline) is baseline  # nothing to fold
