@@ -1,0 +1,18 @@
+"""Every fakewatch command; the only package that prints or exits.
+
+    base         the `fakewatch` group, global options, settings, error handling, `settings`, `db upgrade`
+    training     train, evaluate, refresh, classifiers list|show|activate
+    scanning     scan, watch
+    distributed  enqueue, sweep, worker, status
+    querying     results, rescan, label, show, stats
+"""
+
+from fakewatch.cli import distributed, querying, scanning, training  # noqa: F401  registers the commands
+from fakewatch.cli.base import cli
+
+
+def main() -> None:
+    cli(obj={})
+
+
+__all__ = ["cli", "main"]

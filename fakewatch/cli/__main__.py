@@ -1,0 +1,5 @@
+"""`python -m fakewatch.cli` runs the command line."""
+
+from fakewatch.cli import main
+
+main()

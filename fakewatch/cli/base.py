@@ -1,0 +1,155 @@
+"""The `fakewatch` command group, its global options and what every command shares.
+
+Commands parse arguments, build :class:`Settings` once, call library code and print. A
+:class:`FakewatchError` becomes a one-line message and exit code 2; an interrupted command exits 130.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Any
+
+import click
+
+from fakewatch.config import Settings, load_settings, setting_fields
+from fakewatch.errors import FakewatchError
+
+EXIT_SETUP_ERROR = 2
+
+
+def command_settings(ctx: click.Context, **command_overrides: Any) -> Settings:
+    overrides = {**ctx.obj["overrides"], **command_overrides}
+    return load_settings(overrides)
+
+
+def handled(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn FakewatchError into a clean message and exit code instead of a traceback."""
+    @wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except FakewatchError as exc:
+            click.echo(f"fakewatch: error: {exc}", err=True)
+            sys.exit(EXIT_SETUP_ERROR)
+        except KeyboardInterrupt:
+            click.echo("fakewatch: interrupted", err=True)
+            sys.exit(130)
+    return wrapper
+
+
+def _configure_logging(verbose: int, quiet: bool, level: str | None) -> None:
+    if quiet:
+        chosen = logging.ERROR
+    elif verbose:
+        chosen = logging.DEBUG
+    else:
+        chosen = getattr(logging, (level or "INFO").upper(), logging.INFO)
+    logging.basicConfig(level=chosen, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True)
+    for noisy in ("absl", "tensorflow", "h5py", "matplotlib", "PIL", "alembic", "watchdog"):
+        logging.getLogger(noisy).setLevel(max(chosen, logging.WARNING))
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.option("--home", help="Data folder (database, classifiers). [FAKEWATCH_HOME]")
+@click.option("--database-url", help="SQLAlchemy database URL. [FAKEWATCH_DATABASE_URL]")
+@click.option("--classifier", help="Classifier version id or directory. [FAKEWATCH_CLASSIFIER]")
+@click.option("--broker-url", help="Celery broker URL; empty = embedded mode. [FAKEWATCH_BROKER_URL]")
+@click.option("-v", "--verbose", count=True, help="More log output.")
+@click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors.")
+@click.pass_context
+def cli(ctx: click.Context, home: str | None, database_url: str | None, classifier: str | None,
+        broker_url: str | None, verbose: int, quiet: bool) -> None:
+    """fakewatch: find AI-generated images in folders and archives.
+
+    \b
+    First steps:
+      fakewatch scan ~/Pictures          classify every image under a folder
+      fakewatch results --label fake     list what was flagged
+      fakewatch watch ~/Incoming         keep classifying new files as they arrive
+    """
+    ctx.ensure_object(dict)
+    ctx.obj["overrides"] = {"home": home, "database_url": database_url, "classifier": classifier,
+                            "broker_url": broker_url}
+    ctx.obj["quiet"] = quiet
+    try:
+        level = load_settings(ctx.obj["overrides"]).log_level
+    except FakewatchError:
+        level = None  # reported properly by the command itself
+    _configure_logging(verbose, quiet, level)
+
+
+@cli.command("settings")
+@click.pass_context
+@handled
+def settings_command(ctx: click.Context) -> None:
+    """Show every setting, its resolved value and what it does."""
+    settings = command_settings(ctx)
+    for field in setting_fields():
+        value = getattr(settings, field.name)
+        click.echo(f"{field.name} = {value!r}    [FAKEWATCH_{field.name.upper()}]")
+        click.echo(f"    {field.metadata['help']}")
+    click.echo(f"(database: {settings.resolved_database_url}; registry: {settings.registry_path})")
+
+
+def format_option(choices: tuple[str, ...], default: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    return click.option("--format", "output_format", type=click.Choice(choices), default=default, show_default=True,
+                        help="Output format.")
+
+
+def embedded_mode(settings: Settings) -> tuple[Any, Any]:
+    from fakewatch import wiring
+
+    return wiring.embedded(settings)
+
+
+def find_image(session: Any, reference: str) -> Any:
+    """An image by id, by path as given, or by absolute path."""
+    queries = queries_module()
+    image = queries.find_image(session, reference) or queries.find_image(session, str(Path(reference).resolve()))
+    if image is None:
+        raise FakewatchError(f"no image {reference!r} in the database; scan it first")
+    return image
+
+
+def queries_module() -> Any:
+    from fakewatch.db import queries
+
+    return queries
+
+
+def distributed_mode(settings: Settings) -> tuple[Any, None]:
+    from fakewatch import wiring
+
+    intake, _ = wiring.distributed(settings)
+    return intake, None
+
+
+def require_broker(settings: Settings) -> None:
+    if settings.embedded:
+        raise FakewatchError("this command needs a broker: set FAKEWATCH_BROKER_URL (e.g. redis://localhost:6379/0) "
+                             "or pass --broker-url")
+
+
+# --- database ---------------------------------------------------------------------------------------
+
+
+@cli.group()
+def db() -> None:
+    """Database maintenance."""
+
+
+@db.command("upgrade")
+@click.pass_context
+@handled
+def db_upgrade(ctx: click.Context) -> None:
+    """Create or migrate the database schema to the newest version."""
+    from fakewatch.db.session import make_engine, upgrade
+
+    settings = command_settings(ctx)
+    engine = make_engine(settings.resolved_database_url)
+    upgrade(engine)
+    click.echo(f"database is current: {engine.url.render_as_string(hide_password=True)}")

@@ -1,0 +1,120 @@
+"""Distributed-mode commands: `enqueue`, `sweep`, `worker` and `status`."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+import click
+
+from fakewatch.cli.base import (
+    cli,
+    command_settings,
+    format_option,
+    handled,
+    require_broker,
+)
+from fakewatch.errors import FakewatchError
+
+# --- distributed mode -------------------------------------------------------------------------------
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
+@click.option("--force", is_flag=True, help="Re-classify content the active classifier has already seen.")
+@click.option("--include", multiple=True, help="Only file names matching this glob (repeatable).")
+@click.option("--exclude", multiple=True, help="Skip file names or paths matching this glob (repeatable).")
+@click.pass_context
+@handled
+def enqueue(ctx: click.Context, paths: tuple[str, ...], force: bool, include: tuple[str, ...],
+            exclude: tuple[str, ...]) -> None:
+    """Record every image under PATHS and queue their ids for workers (distributed mode, streaming)."""
+    from fakewatch import wiring
+    from fakewatch.watcher.intake import count
+    from fakewatch.watcher.scan import scan as run_scan
+
+    settings = command_settings(ctx, include=include or None, exclude=exclude or None)
+    require_broker(settings)
+    intake, dispatcher = wiring.distributed(settings)
+    total = count(paths, intake.file_filter)
+    with click.progressbar(length=total, label="enqueueing", file=sys.stderr, show_eta=True,
+                           hidden=ctx.obj["quiet"]) as bar:
+        summary = run_scan(intake, paths, force, on_progress=bar.update)
+    if not ctx.obj["quiet"]:
+        click.echo(f"{summary.files:,} files recorded in {summary.seconds:.1f} s; {dispatcher.sent:,} queued "
+                   f"for workers on queue {settings.queue!r}; "
+                   f"already classified: {summary.by_status.get('done', 0):,}; "
+                   f"errors: {summary.by_status.get('error', 0):,}")
+
+
+@cli.command()
+@click.option("--older-than", type=float, help="Seconds pending since queued. [FAKEWATCH_SWEEP_AFTER]")
+@click.pass_context
+@handled
+def sweep(ctx: click.Context, older_than: float | None) -> None:
+    """Queue again images left pending (lost message, killed worker). Safe to run on a schedule."""
+    from fakewatch.db.session import Database
+    from fakewatch.watcher.enqueue import QueueDispatcher
+
+    settings = command_settings(ctx, sweep_after=older_than)
+    require_broker(settings)
+    count = QueueDispatcher(settings, Database(settings.resolved_database_url)).sweep()
+    click.echo(f"re-queued {count:,} pending images")
+
+
+@cli.command()
+@click.option("--queues", default="cpu", show_default=True,
+              help="Comma-separated queues to consume: cpu, gpu, training.")
+@click.option("--concurrency", type=int, default=1, show_default=True,
+              help="Worker processes. TensorFlow already uses every core in one process; see the README.")
+@click.option("--pool", type=click.Choice(["prefork", "solo", "threads"]), default="prefork", show_default=True)
+@click.option("--loglevel", default="INFO", show_default=True)
+@click.option("--beat", is_flag=True, help="Also run the scheduler for refreshes every refresh_interval seconds "
+                                           "(run it in exactly one worker).")
+@click.pass_context
+@handled
+def worker(ctx: click.Context, queues: str, concurrency: int, pool: str, loglevel: str, beat: bool) -> None:
+    """Run a Celery worker that classifies queued batches (distributed mode).
+
+    The classifier is loaded lazily in each worker process and reused; it picks up the settings
+    (database, classifier, broker) from the environment like every other command.
+    """
+    from fakewatch.worker.app import configure
+
+    settings = command_settings(ctx)
+    require_broker(settings)
+    app = configure(settings)
+    arguments = ["worker", f"--queues={queues}", f"--concurrency={concurrency}", f"--pool={pool}",
+                 f"--loglevel={loglevel}", "--without-gossip", "--without-mingle",
+                 f"--hostname=fakewatch-{pool}-%h-{os.getpid()}"]
+    if beat:
+        if not settings.refresh_interval:
+            raise FakewatchError("--beat schedules refreshes, but refresh_interval is 0 (off); "
+                                 "set FAKEWATCH_REFRESH_INTERVAL")
+        arguments.append("--beat")
+    app.worker_main(arguments)
+
+
+@cli.command()
+@format_option(("text", "json"), "text")
+@click.pass_context
+@handled
+def status(ctx: click.Context, output_format: str) -> None:
+    """Queue depths, workers online, image counts and recent throughput."""
+    from fakewatch.db.session import Database
+    from fakewatch.watcher import monitor
+
+    settings = command_settings(ctx)
+    report = monitor.status(settings, Database(settings.resolved_database_url))
+    if output_format == "json":
+        click.echo(json.dumps(report, indent=2, sort_keys=True, default=str))
+        return
+    click.echo(f"mode: {report['mode']}")
+    if report.get("queues") is not None:
+        click.echo("queues: " + ", ".join(f"{name}: {depth}" for name, depth in report["queues"].items()))
+        click.echo(f"workers online: {len(report['workers'])}" +
+                   (f" ({', '.join(report['workers'])})" if report["workers"] else ""))
+    click.echo("images: " + ", ".join(f"{name}: {count:,}" for name, count in sorted(report["images"].items())))
+    click.echo("verdicts per minute: " + ", ".join(f"last {window}: {rate:,.1f}"
+                                                   for window, rate in report["throughput_per_minute"].items()))

@@ -1,0 +1,216 @@
+"""Commands that read and annotate results: `results`, `rescan`, `label`, `show` and `stats`."""
+
+from __future__ import annotations
+
+import getpass
+import json
+import sys
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+import click
+
+from fakewatch.cli.base import (
+    cli,
+    command_settings,
+    distributed_mode,
+    embedded_mode,
+    find_image,
+    format_option,
+    handled,
+    queries_module,
+)
+
+# --- querying ---------------------------------------------------------------------------------------
+
+
+def _parse_since(value: str | None) -> Any:
+    if value is None:
+        return None
+    import re
+    from datetime import UTC, datetime, timedelta
+
+    match = re.fullmatch(r"(\d+(?:\.\d+)?)([smhdw])", value.strip())
+    if match:
+        seconds = float(match.group(1)) * {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}[match.group(2)]
+        return datetime.now(UTC) - timedelta(seconds=seconds)
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise click.BadParameter("use an ISO date/time (2026-11-01, 2026-11-01T12:00) "
+                                 "or an age like 30m, 2h, 7d") from exc
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+RESULT_COLUMNS = ("id", "path", "sha256", "size", "status", "label", "p_fake", "confidence", "threshold",
+                  "classifier", "classified_at", "error_kind", "error", "deleted")
+
+
+def _result_filters(command: Callable[..., Any]) -> Callable[..., Any]:
+    """The filter options shared by `results` and `rescan`; they arrive as one ``filters`` argument."""
+    options = [
+        click.option("--label", type=click.Choice(["fake", "real", "uncertain"]), help="Only this verdict label."),
+        click.option("--min-confidence", type=float, help="Only verdicts at least this confident (0.5-1)."),
+        click.option("--since", help="Only verdicts since an ISO time or an age (30m, 2h, 7d)."),
+        click.option("--path", "path_glob", help="Only paths matching this glob (* matches across folders)."),
+        click.option("--classifier", "classifier_version", help="Verdicts of this classifier version "
+                                                                "(default: each image's latest)."),
+        click.option("--status", type=click.Choice(["pending", "done", "error", "skipped"]),
+                     help="Only images in this state."),
+        click.option("--disagreements", is_flag=True, help="Only images whose verdict contradicts an analyst label."),
+        click.option("--changed", is_flag=True, help="Only images whose latest verdict changed label from the "
+                                                     "one before (e.g. after a re-scan)."),
+        click.option("--include-deleted", is_flag=True, help="Include files that have since been deleted."),
+        click.option("--limit", type=int, help="At most this many rows."),
+    ]
+
+    @wraps(command)
+    def wrapper(*args: Any, label: str | None, min_confidence: float | None, since: str | None,
+                path_glob: str | None, classifier_version: str | None, status: str | None, disagreements: bool,
+                changed: bool, include_deleted: bool, limit: int | None, **kwargs: Any) -> Any:
+        from fakewatch.db.queries import ResultFilter
+
+        filters = ResultFilter(label=label, min_confidence=min_confidence, since=_parse_since(since),
+                               path_glob=path_glob, classifier=classifier_version, status=status,
+                               disagreements=disagreements, changed=changed, include_deleted=include_deleted,
+                               limit=limit)
+        return command(*args, filters=filters, **kwargs)
+
+    for option in reversed(options):
+        wrapper = option(wrapper)
+    return wrapper
+
+
+@cli.command()
+@_result_filters
+@format_option(("table", "csv", "json", "paths"), "table")
+@click.pass_context
+@handled
+def results(ctx: click.Context, filters: Any, output_format: str) -> None:
+    """List images and their latest verdicts, newest first.
+
+    \b
+    Examples:
+      fakewatch results --label fake --min-confidence 0.9
+      fakewatch results --since 1d --format csv > today.csv
+      fakewatch results --label fake --format paths | xargs -d '\\n' ls -l
+      fakewatch results --changed          # label changed by the latest re-scan
+    """
+    from fakewatch.db.session import Database
+
+    settings = command_settings(ctx)
+    database = Database(settings.resolved_database_url)
+    with database.session() as session:
+        _print_results(queries_module().results(session, filters), output_format)
+
+
+@cli.command()
+@_result_filters
+@click.pass_context
+@handled
+def rescan(ctx: click.Context, filters: Any) -> None:
+    """Classify existing images again with the active classifier (all, or filtered like `results`).
+
+    Earlier verdicts are kept as history; `fakewatch results --changed` lists images whose label changed.
+    In distributed mode the work goes through the queue.
+    """
+    settings = command_settings(ctx)
+    intake, runtime = embedded_mode(settings) if settings.embedded else distributed_mode(settings)
+    queries = queries_module()
+    with intake.database.session() as session:
+        ids = queries.image_ids(session, filters)
+    with intake.database.session() as session, session.begin():
+        queries.mark_pending(session, ids)
+    for start in range(0, len(ids), settings.batch_size):
+        intake.dispatcher.submit(ids[start:start + settings.batch_size])
+    if runtime is not None:
+        runtime.close()
+    where = "classified" if settings.embedded else "queued for workers"
+    click.echo(f"{len(ids):,} images {where} with the active classifier")
+
+
+@cli.command("label")
+@click.argument("reference")
+@click.option("--fake", "verdict", flag_value="fake", help="The analyst judges the image AI-generated.")
+@click.option("--real", "verdict", flag_value="real", help="The analyst judges the image authentic.")
+@click.option("--note", help="Free text kept with the label.")
+@click.option("--author", default=lambda: getpass.getuser(), show_default="your user name",
+              help="Who made the judgement.")
+@click.pass_context
+@handled
+def label_command(ctx: click.Context, reference: str, verdict: str | None, note: str | None, author: str) -> None:
+    """Record an analyst's judgement on an image (by path or id)."""
+    from fakewatch.db.session import Database
+
+    if verdict is None:
+        raise click.UsageError("say --fake or --real")
+    settings = command_settings(ctx)
+    queries = queries_module()
+    with Database(settings.resolved_database_url).session() as session, session.begin():
+        image = find_image(session, reference)
+        queries.add_label(session, image, verdict, author, note)
+        click.echo(f"labelled {image.path} as {verdict} ({author})")
+
+
+def _print_results(rows: Any, output_format: str) -> None:
+    if output_format == "json":
+        for row in rows:
+            click.echo(json.dumps(row, sort_keys=True))
+    elif output_format == "paths":
+        for row in rows:
+            click.echo(row["path"])
+    elif output_format == "csv":
+        import csv
+
+        writer = csv.DictWriter(sys.stdout, fieldnames=RESULT_COLUMNS, extrasaction="ignore")
+        writer.writeheader()
+        for row in rows:
+            writer.writerow(row)
+    else:
+        click.echo(f"{'ID':>7}  {'LABEL':<9} {'P_FAKE':>6} {'CONF':>5}  {'STATUS':<7} {'CLASSIFIER':<24} PATH")
+        for row in rows:
+            p_fake = f"{row['p_fake']:.3f}" if row["p_fake"] is not None else "-"
+            confidence = f"{row['confidence']:.2f}" if row["confidence"] is not None else "-"
+            detail = f"  [{row['error_kind']}: {row['error']}]" if row["status"] == "error" else ""
+            click.echo(f"{row['id']:>7}  {row['label'] or '-':<9} {p_fake:>6} {confidence:>5}  {row['status']:<7} "
+                       f"{row['classifier'] or '-':<24} {row['path']}{detail}")
+
+
+@cli.command()
+@click.argument("reference")
+@click.pass_context
+@handled
+def show(ctx: click.Context, reference: str) -> None:
+    """Full record of one image (by path or id): verdict history, other paths with the same content, labels."""
+    from fakewatch.db.session import Database
+
+    settings = command_settings(ctx)
+    database = Database(settings.resolved_database_url)
+    queries = queries_module()
+    with database.session() as session:
+        image = find_image(session, reference)
+        click.echo(json.dumps(queries.image_record(session, image), indent=2, sort_keys=True))
+
+
+@cli.command()
+@format_option(("text", "json"), "text")
+@click.pass_context
+@handled
+def stats(ctx: click.Context, output_format: str) -> None:
+    """Counts by status, verdict label, error kind and classifier version."""
+    from fakewatch.db.session import Database
+
+    settings = command_settings(ctx)
+    database = Database(settings.resolved_database_url)
+    with database.session() as session:
+        numbers = queries_module().stats(session)
+    if output_format == "json":
+        click.echo(json.dumps(numbers, indent=2, sort_keys=True))
+        return
+    click.echo(f"images: {numbers['images']:,} ({numbers['contents']:,} distinct contents, "
+               f"{numbers['deleted']:,} deleted)")
+    for title, key in (("status", "by_status"), ("latest verdicts", "by_label"), ("errors", "by_error_kind"),
+                       ("verdicts by classifier", "verdicts_by_classifier")):
+        items = ", ".join(f"{name}: {count:,}" for name, count in sorted(numbers[key].items(), key=str))
+        click.echo(f"{title}: {items or '-'}")
