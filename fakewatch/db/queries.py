@@ -233,11 +233,17 @@ def _glob_to_like(pattern: str) -> str:
     return escaped.replace("*", "%").replace("?", "_")
 
 
-def results_query(filters: ResultFilter) -> Select[Image, str, Verdict]:
+# plain columns, not ORM objects: listing a million rows builds no objects
+_RESULT_COLUMNS = (Image.id, Image.path, Content.sha256, Image.size, Image.status, Image.error_message,
+                   Image.error_kind, Image.deleted_at, Verdict.label, Verdict.p_fake, Verdict.confidence,
+                   Verdict.threshold, Verdict.classifier, Verdict.created_at.label("classified_at"))
+
+
+def results_query(filters: ResultFilter) -> Select[*tuple[Any, ...]]:
     """Images with their latest verdict (or the named classifier's), newest verdict first."""
     verdict_on = [Verdict.content_id == Image.content_id]
     verdict_on.append(Verdict.classifier == filters.classifier if filters.classifier else _latest_verdict())
-    query = (select(Image, Content.sha256, Verdict)
+    query = (select(*_RESULT_COLUMNS)
              .outerjoin(Content, Content.id == Image.content_id)
              .outerjoin(Verdict, and_(*verdict_on)))
     if not filters.include_deleted:
@@ -267,36 +273,38 @@ def results_query(filters: ResultFilter) -> Select[Image, str, Verdict]:
     return query.limit(filters.limit) if filters.limit else query
 
 
-def result_row(image: Image, sha256: str | None, verdict: Verdict | None) -> dict[str, Any]:
-    """The public record of one image: the fields of `results --format json` and `scan --format json`."""
+def result_row(row: Any) -> dict[str, Any]:
+    """The public record of one image (a row of :func:`results_query`): the fields of `results --format json`
+    and `scan --format json`."""
+    classified = row.classifier is not None
     return {
-        "id": image.id,
-        "path": image.path,
-        "sha256": sha256,
-        "size": image.size,
-        "status": image.status,
-        "label": verdict.label if verdict else None,
-        "p_fake": round(verdict.p_fake, 6) if verdict else None,
-        "confidence": round(verdict.confidence, 6) if verdict else None,
-        "threshold": verdict.threshold if verdict else None,
-        "classifier": verdict.classifier if verdict else None,
-        "classified_at": as_utc(verdict.created_at).isoformat() if verdict else None,  # type: ignore[union-attr]
-        "error": image.error_message,
-        "error_kind": image.error_kind,
-        "deleted": image.deleted_at is not None,
+        "id": row.id,
+        "path": row.path,
+        "sha256": row.sha256,
+        "size": row.size,
+        "status": row.status,
+        "label": row.label,
+        "p_fake": round(row.p_fake, 6) if classified else None,
+        "confidence": round(row.confidence, 6) if classified else None,
+        "threshold": row.threshold,
+        "classifier": row.classifier,
+        "classified_at": as_utc(row.classified_at).isoformat() if classified else None,  # type: ignore[union-attr]
+        "error": row.error_message,
+        "error_kind": row.error_kind,
+        "deleted": row.deleted_at is not None,
     }
 
 
 def results(session: Session, filters: ResultFilter) -> Iterable[dict[str, Any]]:
-    for image, sha256, verdict in session.execute(results_query(filters)).yield_per(1000):
-        if filters.path_glob and not fnmatch.fnmatchcase(image.path, filters.path_glob):
+    for row in session.execute(results_query(filters)).yield_per(1000):
+        if filters.path_glob and not fnmatch.fnmatchcase(row.path, filters.path_glob):
             continue  # LIKE is a prefilter; fnmatch has the final word on [] classes
-        yield result_row(image, sha256, verdict)
+        yield result_row(row)
 
 
 def rows_for_ids(session: Session, ids: Sequence[int]) -> list[dict[str, Any]]:
     query = results_query(ResultFilter(include_deleted=True)).where(Image.id.in_(list(ids)))
-    rows = {image.id: result_row(image, sha256, verdict) for image, sha256, verdict in session.execute(query)}
+    rows = {row.id: result_row(row) for row in session.execute(query)}
     return [rows[i] for i in ids if i in rows]
 
 

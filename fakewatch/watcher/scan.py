@@ -1,15 +1,14 @@
 """One-shot batch scan: walk paths, record in batches, classify, and summarise.
 
-Recording (stat, read, hash, insert) runs one batch ahead in a helper thread while the current batch is
-classified, so the Python work of one overlaps the classifier's use of the cores for the other.
+Everything runs in one thread: a helper thread recording ahead was measured slower, because file reads in
+one thread then wait for the interpreter lock held by the other.
 """
 
 from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -45,8 +44,8 @@ def scan(intake: Intake, paths: Iterable[str | Path], force: bool = False,
     """Scan files and folders (recursively), streaming in batches of ``batch_size``."""
     summary = ScanSummary()
     started = time.perf_counter()
-    for chunk, recorded in _recorded_ahead(intake, paths, force):
-        intake.dispatch(recorded, force)
+    for chunk in chunks(walk(paths, intake.file_filter), intake.settings.batch_size):
+        recorded = intake.process(chunk, force)
         ids = [recorded[path][0] for path in chunk if path in recorded]
         with intake.database.session() as session:
             rows = queries.rows_for_ids(session, ids)
@@ -57,16 +56,3 @@ def scan(intake: Intake, paths: Iterable[str | Path], force: bool = False,
     summary.seconds = time.perf_counter() - started
     return summary
 
-
-def _recorded_ahead(intake: Intake, paths: Iterable[str | Path],
-                    force: bool) -> Iterator[tuple[list[str], dict[str, tuple[int, str]]]]:
-    """(batch of paths, what recording them returned), recording the next batch in the background."""
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="record") as pool:
-        ahead: tuple[list[str], Future[dict[str, tuple[int, str]]]] | None = None
-        for chunk in chunks(walk(paths, intake.file_filter), intake.settings.batch_size):
-            future = pool.submit(intake.record, chunk, force)
-            if ahead is not None:
-                yield ahead[0], ahead[1].result()
-            ahead = (chunk, future)
-        if ahead is not None:
-            yield ahead[0], ahead[1].result()
