@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Select, Table, and_, bindparam, case, func, or_, select, update
+from sqlalchemy import CursorResult, Select, Table, and_, any_, bindparam, case, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, aliased
 
@@ -30,6 +30,15 @@ def as_utc(moment: datetime | None) -> datetime | None:
     if moment is None:
         return None
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def among(session: Session, column: Any, values: Iterable[Any]) -> Any:
+    """``column IN values``. On PostgreSQL written ``column = ANY(:array)``: one parameter instead of
+    thousands, so the statement text, its parsing and its plan stay the same for any number of values."""
+    values = list(values)
+    if session.get_bind().dialect.name == "postgresql":
+        return column == any_(bindparam(None, values, type_=postgresql.ARRAY(column.type)))
+    return column.in_(values)
 
 
 def _upsert(session: Session, table: Any, rows: Sequence[dict[str, Any]], keys: Sequence[str],
@@ -86,7 +95,7 @@ def _content_ids(session: Session, records: Sequence[FileRecord]) -> dict[str, i
     # sorted: concurrent writers then take row locks in the same order and cannot deadlock each other
     _upsert(session, Content.__table__, [{"sha256": digest, "size": sizes[digest], "created_at": now}
                                          for digest in sorted(sizes)], keys=["sha256"])
-    rows = session.execute(select(Content.sha256, Content.id).where(Content.sha256.in_(list(sizes))))
+    rows = session.execute(select(Content.sha256, Content.id).where(among(session, Content.sha256, sizes)))
     return {row.sha256: row.id for row in rows}
 
 
@@ -103,7 +112,7 @@ def record_files(session: Session, records: Sequence[FileRecord], classifier: st
     classified = set()
     if not force and content_ids:
         classified = set(session.scalars(select(Verdict.content_id).where(
-            Verdict.content_id.in_(list(content_ids.values())), Verdict.classifier == classifier)))
+            among(session, Verdict.content_id, content_ids.values()), Verdict.classifier == classifier)))
     now = utcnow()
     rows: list[dict[str, Any]] = []
     for record in records:
@@ -117,8 +126,8 @@ def record_files(session: Session, records: Sequence[FileRecord], classifier: st
             update=("content_id", "size", "mtime", "status", "error_kind", "error_message", "last_seen",
                     "queued_at", "deleted_at"))
     paths = [row["path"] for row in rows]
-    return {row.path: (row.id, row.status)
-            for row in session.execute(select(Image.path, Image.id, Image.status).where(Image.path.in_(paths)))}
+    recorded = session.execute(select(Image.path, Image.id, Image.status).where(among(session, Image.path, paths)))
+    return {row.path: (row.id, row.status) for row in recorded}
 
 
 def unchanged(session: Session, stats: Sequence[tuple[str, int, float]]) -> set[str]:
@@ -128,13 +137,13 @@ def unchanged(session: Session, stats: Sequence[tuple[str, int, float]]) -> set[
         return set()
     wanted = {path: (size, mtime) for path, size, mtime in stats}
     rows = session.execute(select(Image.path, Image.size, Image.mtime).where(
-        Image.path.in_(list(wanted)), Image.deleted_at.is_(None), Image.status != "pending"))
+        among(session, Image.path, wanted), Image.deleted_at.is_(None), Image.status != "pending"))
     return {row.path for row in rows if wanted[row.path] == (row.size, row.mtime)}
 
 
 def touch_seen(session: Session, paths: Sequence[str]) -> None:
     if paths:
-        session.execute(update(Image).where(Image.path.in_(paths)).values(last_seen=utcnow()))
+        session.execute(update(Image).where(among(session, Image.path, paths)).values(last_seen=utcnow()))
 
 
 def mark_deleted(session: Session, path: str) -> bool:
@@ -182,7 +191,7 @@ def pending_ids(session: Session, older_than: datetime | None = None, limit: int
 def mark_queued(session: Session, ids: Iterable[int]) -> None:
     ids = list(ids)
     if ids:
-        session.connection().execute(update(IMAGES).where(IMAGES.c.id.in_(ids)).values(queued_at=utcnow()))
+        session.connection().execute(update(IMAGES).where(among(session, IMAGES.c.id, ids)).values(queued_at=utcnow()))
 
 
 # --- writing verdicts -------------------------------------------------------------------------------
@@ -199,7 +208,7 @@ def set_status(session: Session, ids: Iterable[int], status: str, error_kind: st
                error_message: str | None = None) -> None:
     ids = list(ids)
     if ids:  # Core, not ORM: no loaded objects to synchronise, a third faster on hot paths
-        session.connection().execute(update(IMAGES).where(IMAGES.c.id.in_(ids)).values(
+        session.connection().execute(update(IMAGES).where(among(session, IMAGES.c.id, ids)).values(
             status=status, error_kind=error_kind, error_message=error_message))
 
 
@@ -303,7 +312,7 @@ def results(session: Session, filters: ResultFilter) -> Iterable[dict[str, Any]]
 
 
 def rows_for_ids(session: Session, ids: Sequence[int]) -> list[dict[str, Any]]:
-    query = results_query(ResultFilter(include_deleted=True)).where(Image.id.in_(list(ids)))
+    query = results_query(ResultFilter(include_deleted=True)).where(among(session, Image.id, ids))
     rows = {row.id: result_row(row) for row in session.execute(query)}
     return [rows[i] for i in ids if i in rows]
 

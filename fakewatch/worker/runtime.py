@@ -106,14 +106,14 @@ class Runtime:
         with self.database.session() as session, session.begin():
             wanted = ("pending", "done", "error") if force else ("pending",)
             images = session.execute(select(Image.id, Image.content_id, Image.path, Image.size).where(
-                Image.id.in_(list(ids)), Image.status.in_(wanted), Image.deleted_at.is_(None))).all()
+                queries.among(session, Image.id, ids), Image.status.in_(wanted), Image.deleted_at.is_(None))).all()
             outcome.skipped = len(ids) - len(images)
             by_content: dict[int, list[Any]] = defaultdict(list)
             for image in images:
                 if image.content_id is not None:
                     by_content[image.content_id].append(image)
             done = set() if force else set(session.scalars(select(Verdict.content_id).where(
-                Verdict.content_id.in_(list(by_content)), Verdict.classifier == classifier.version)))
+                queries.among(session, Verdict.content_id, by_content), Verdict.classifier == classifier.version)))
             for content_id in done:
                 queries.set_status(session, [image.id for image in by_content.pop(content_id)], "done")
                 outcome.already_done += 1
