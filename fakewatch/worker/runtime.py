@@ -66,7 +66,7 @@ class Runtime:
         self._loader = loader
         self._classifier: Classifier | None = None
         self._reference: str | None = None
-        self._switching = threading.Lock()  # a scan records in one thread and classifies in another
+        self._switching = threading.Lock()  # one load even when several threads share this runtime
         self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="decode")
 
     @property
