@@ -105,11 +105,6 @@ class Intake:
     def process(self, paths: list[str], force: bool = False) -> dict[str, tuple[int, str]]:
         """Record, then dispatch the pending ones (after the commit)."""
         recorded = self.record(paths, force)
-        self.dispatch(recorded, force)
-        return recorded
-
-    def dispatch(self, recorded: dict[str, tuple[int, str]], force: bool = False) -> None:
-        """Hand the pending images among ``recorded`` (committed already) to the dispatcher."""
         pending = [image_id for image_id, status in recorded.values() if status == "pending" or force]
         if pending:
             try:
@@ -117,6 +112,7 @@ class Intake:
             except QueueError as exc:
                 # recorded rows stay pending: the sweeper (or the next start) queues them again
                 log.warning("%s; %d images stay pending", exc, len(pending))
+        return recorded
 
 
 def chunks(items: Iterable[Any], size: int) -> Iterator[list[Any]]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import socket
-import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
@@ -66,17 +65,12 @@ class Runtime:
         self._loader = loader
         self._classifier: Classifier | None = None
         self._reference: str | None = None
-        self._switching = threading.Lock()  # one load even when several threads share this runtime
         self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="decode")
 
     @property
     def classifier(self) -> Classifier:
         """The classifier for the next batch, reloaded if the active version changed."""
         reference = self.registry.requested or self.registry.active_version()
-        with self._switching:
-            return self._classifier_for(reference)
-
-    def _classifier_for(self, reference: str) -> Classifier:
         if self._classifier is None or reference != self._reference:
             previous = self._classifier.version if self._classifier else None
             self._classifier = self._loader(self.registry.find(reference), self.settings.batch_size)
