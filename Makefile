@@ -52,10 +52,10 @@ bench-distributed: $(STAMP)
 default-classifier: $(STAMP)
 	mkdir -p $(WORK)/cifake && tar -xzf $(CIFAKE) -C $(WORK)/cifake
 	FAKEWATCH_REGISTRY_DIR=fakewatch/builtin_classifiers $(BIN)/fakewatch train $(WORK)/cifake/train \
-	  --arch resnet --width 32 --blocks 2,1,1 --stem patch --input-size 32 --epochs 16 --batch-size 256 \
-	  --learning-rate 0.002 --patience 4 \
+	  --arch resnet --width 32 --blocks 2,2,2 --stem patch --input-size 32 --epochs 56 --batch-size 256 \
+	  --learning-rate 0.002 --patience 12 \
 	  --valid-fraction 0.05 --test-fraction 0.05 --seed 1337 \
-	  --description "CIFAKE training split (Bird & Lotfi, IEEE Access 2024): 50,000 CIFAR-10 photos (real) and 50,000 Stable Diffusion 1.4 images (fake), 32x32 JPEG; deduplicated by SHA-256, then carved 90/5/5 stratified by label and CIFAR-10 class"
+	  --description "CIFAKE training split (Bird & Lotfi, IEEE Access 2024): 50,000 CIFAR-10 photos (real) and 50,000 Stable Diffusion 1.4 images (fake), 32x32 JPEG; deduplicated by SHA-256, then carved 90/5/5 stratified by label and CIFAR-10 class" --no-activate
 
 clean:
 	rm -rf build .pytest_cache .mypy_cache .ruff_cache
