@@ -33,8 +33,8 @@ def test_tiny_training_produces_a_loadable_artifact_with_a_valid_card(tiny_class
     for plot in ("training_curves.png", "confusion_matrix.png", "roc.png", "reliability.png", "metrics.json"):
         assert (version.path / plot).stat().st_size > 1000, plot
     with zipfile.ZipFile(version.weights) as artifact:  # weights only: no optimizer state to ship
-        weights = h5py.File(io.BytesIO(artifact.read("model.weights.h5")))
-        assert "layers" in weights and "optimizer" not in weights
+        with h5py.File(io.BytesIO(artifact.read("model.weights.h5"))) as weights:
+            assert "layers" in weights and "optimizer" not in weights
     classifier = KerasClassifier(version)
     # the generated classes are easy: the tiny classifier must have learned them
     assert card["metrics"]["clean"]["accuracy"] >= 0.9
