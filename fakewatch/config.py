@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from fakewatch.broker import CLASSIFY_QUEUES
 from fakewatch.errors import ConfigError
 
 ENV_PREFIX = "FAKEWATCH_"
@@ -30,6 +31,19 @@ def _xdg(name: str, fallback: str) -> Path:
 def default_home() -> Path:
     """Where fakewatch keeps its database and classifiers unless told otherwise."""
     return _xdg("XDG_DATA_HOME", ".local/share") / "fakewatch"
+
+
+def quiet_tensorflow() -> None:
+    """Keep TensorFlow's C++ start-up chatter out of the logs, unless the user chose a level."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+@dataclass(frozen=True)
+class Limits:
+    """How much of one file fakewatch reads and decodes (from ``max_file_bytes`` and ``max_pixels``)."""
+
+    max_pixels: int
+    max_file_bytes: int
 
 
 def _setting(default: Any, help: str) -> Any:
@@ -113,6 +127,10 @@ class Settings:
         return Path(self.inbox_dir).expanduser() if self.inbox_dir else self.home_path / "inbox"
 
     @property
+    def limits(self) -> Limits:
+        return Limits(self.max_pixels, self.max_file_bytes)
+
+    @property
     def embedded(self) -> bool:
         return not self.broker_url
 
@@ -194,8 +212,8 @@ def load_settings(overrides: Mapping[str, Any] | None = None,
 
 
 def _validate(settings: Settings) -> None:
-    if settings.queue not in ("cpu", "gpu"):
-        raise ConfigError("queue must be cpu or gpu.")
+    if settings.queue not in CLASSIFY_QUEUES:
+        raise ConfigError(f"queue must be one of {', '.join(CLASSIFY_QUEUES)}.")
     if settings.task_batch < 1 or settings.visibility_timeout < 1 or settings.task_soft_time_limit < 1:
         raise ConfigError("task_batch, visibility_timeout and task_soft_time_limit must be positive.")
     if settings.task_time_limit <= settings.task_soft_time_limit:

@@ -20,6 +20,7 @@ import cv2
 import numpy as np
 from PIL import Image as PILImage
 
+from fakewatch.config import Limits
 from fakewatch.errors import (
     CorruptImage,
     EmptyFile,
@@ -155,7 +156,7 @@ def _check_complete(data: bytes, kind: str) -> None:
         raise CorruptImage("truncated PNG: no IEND chunk")
 
 
-def decode(data: bytes, max_pixels: int = 100_000_000) -> np.ndarray:
+def decode(data: bytes, max_pixels: int) -> np.ndarray:
     """Decode image bytes to an HxWx3 uint8 RGB array, or raise an :class:`ImageError`."""
     if not data:
         raise EmptyFile("zero-byte file")
@@ -181,16 +182,15 @@ def resize_for(rgb: np.ndarray, spec: InputSpec) -> np.ndarray:
     return cv2.resize(rgb, (spec.size, spec.size), interpolation=cv2.INTER_AREA)
 
 
-def load_input(data: bytes, spec: InputSpec, max_pixels: int = 100_000_000) -> np.ndarray:
+def load_input(data: bytes, spec: InputSpec, max_pixels: int) -> np.ndarray:
     """Bytes to the exact array the classifier sees: ``spec.size`` x ``spec.size`` x 3 uint8 RGB."""
     return resize_for(decode(data, max_pixels), spec)
 
 
-def load_file(path: str | Path, spec: InputSpec, max_pixels: int = 100_000_000,
-              max_file_bytes: int = 200 * 1024 * 1024) -> np.ndarray:
+def load_file(path: str | Path, spec: InputSpec, limits: Limits) -> np.ndarray:
     """Read and prepare one file; raises :class:`ImageError` with a recorded kind on failure."""
     try:
-        return load_input(read_bytes(path, max_file_bytes), spec, max_pixels)
+        return load_input(read_bytes(path, limits.max_file_bytes), spec, limits.max_pixels)
     except ImageError as exc:
         if str(path) in str(exc):
             raise

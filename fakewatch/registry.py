@@ -1,7 +1,8 @@
 """Versioned classifier artifacts: publish, list, activate, resolve and validate.
 
-A classifier version is a directory holding ``classifier.keras`` and ``card.json`` (plus optional plots
-and ``metrics.json``). The card records the version id, architecture, input spec, card format version,
+A classifier version is a directory holding its weights (``classifier.keras``, or the file the card's
+``weights_file`` names) and ``card.json`` (plus optional plots and ``metrics.json``). The card records the
+version id, engine (``keras`` unless it says otherwise), architecture, input spec, card format version,
 decision threshold, temperature, training data, metrics, creation time and parent version; loading checks
 it against the weights. Versions live in the registry folder (``registry_dir``); the shipped default lives
 inside the package. The active version is named in ``registry_dir/ACTIVE``; without that file the
@@ -25,6 +26,7 @@ from fakewatch.imaging import InputSpec
 CARD_FORMAT = 1
 CARD_FILE = "card.json"
 WEIGHTS_FILE = "classifier.keras"
+ENGINES = ("keras", "pixel-hash")  # what runs a version; see fakewatch.classifier.load
 ACTIVE_FILE = "ACTIVE"
 GATE_FILE = "gate.json"  # a refresh candidate's promotion decision and comparison
 BUILTIN_DIR = Path(__file__).parent / "builtin_classifiers"
@@ -57,8 +59,12 @@ class ClassifierVersion:
         return float(self.card["temperature"])
 
     @property
+    def engine(self) -> str:
+        return str(self.card.get("engine", "keras"))
+
+    @property
     def weights(self) -> Path:
-        return self.path / WEIGHTS_FILE
+        return self.path / weights_file(self.card)
 
     @property
     def gate(self) -> dict[str, Any] | None:
@@ -73,6 +79,11 @@ def file_sha256(path: Path) -> str:
         for chunk in iter(lambda: handle.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def weights_file(card: dict[str, Any]) -> str:
+    """The name of a version's weights file inside its folder."""
+    return str(card.get("weights_file", WEIGHTS_FILE))
 
 
 def new_version_id(architecture: str, now: datetime | None = None) -> str:
@@ -98,6 +109,11 @@ def validate_card(card: Any, where: Path) -> dict[str, Any]:
     if spec.format_version != InputSpec().format_version or spec.color_order != "RGB" or spec.dtype != "uint8":
         raise IncompatibleClassifier(f"{where}: input spec {spec} differs from the one this fakewatch "
                                      f"produces (format {InputSpec().format_version}, RGB, uint8)")
+    if card.get("engine", "keras") not in ENGINES:
+        raise IncompatibleClassifier(f"{where}: engine {card['engine']!r} is not one of {', '.join(ENGINES)}; "
+                                     f"upgrade fakewatch")
+    if "/" in weights_file(card) or weights_file(card).startswith("."):
+        raise IncompatibleClassifier(f"{where}: weights_file must be a plain file name in the version folder")
     if not 0.0 < float(card["threshold"]) < 1.0 or float(card["temperature"]) <= 0.0:
         raise IncompatibleClassifier(f"{where}: threshold must be in (0, 1) and temperature positive")
     return card
@@ -115,9 +131,9 @@ def read_version(path: Path, builtin: bool = False, check_weights: bool = True) 
     version = ClassifierVersion(path, validate_card(card, path), builtin)
     if check_weights:
         if not version.weights.is_file():
-            raise IncompatibleClassifier(f"{path}: {WEIGHTS_FILE} is missing")
+            raise IncompatibleClassifier(f"{path}: {version.weights.name} is missing")
         if file_sha256(version.weights) != card["weights_sha256"]:
-            raise IncompatibleClassifier(f"{path}: {WEIGHTS_FILE} does not match the sha256 in its card; "
+            raise IncompatibleClassifier(f"{path}: {version.weights.name} does not match the sha256 in its card; "
                                          f"the files were changed or mixed up")
     return version
 
@@ -195,6 +211,6 @@ def write_card(directory: Path, card: dict[str, Any]) -> None:
     card = dict(card)
     card.setdefault("format_version", CARD_FORMAT)
     card.setdefault("created_at", datetime.now(UTC).isoformat(timespec="seconds"))
-    card["weights_sha256"] = file_sha256(directory / WEIGHTS_FILE)
+    card["weights_sha256"] = file_sha256(directory / weights_file(card))
     validate_card(card, directory)
     (directory / CARD_FILE).write_text(json.dumps(card, indent=2, sort_keys=True) + "\n", encoding="utf-8")

@@ -1,4 +1,8 @@
-"""Shared fixtures: isolated settings, generated images, a tiny trained classifier."""
+"""Shared fixtures: isolated settings, generated images, stand-in and tiny trained classifiers.
+
+Pipeline tests use ``stand_in_classifier`` (the pixel-hash engine: deterministic, no TensorFlow). Tests of
+the networks themselves use ``tiny_classifier``, trained end to end, and are marked ``slow``.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +15,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from fakewatch.config import Settings, load_settings
+from fakewatch.classifier import write_pixel_hash_version
+from fakewatch.config import Limits, Settings, load_settings
+from fakewatch.registry import ClassifierVersion
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -59,16 +65,35 @@ def labelled_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def stand_in_classifier(tmp_path_factory: pytest.TempPathFactory) -> ClassifierVersion:
+    """A pixel-hash classifier version: deterministic verdicts without TensorFlow."""
+    return write_pixel_hash_version(tmp_path_factory.mktemp("stand-in") / "hash-a", "hash-a")
+
+
+@pytest.fixture(scope="session")
+def other_stand_in(tmp_path_factory: pytest.TempPathFactory) -> ClassifierVersion:
+    """A second pixel-hash version with another key (other verdicts), for switching between versions."""
+    return write_pixel_hash_version(tmp_path_factory.mktemp("stand-in") / "hash-b", "hash-b", key="other")
+
+
+@pytest.fixture(scope="session")
 def tiny_classifier(tmp_path_factory: pytest.TempPathFactory, labelled_folder: Path):  # type: ignore[no-untyped-def]
     """A real classifier trained end to end on ~200 generated images (session-scoped: it costs seconds)."""
     from fakewatch.registry import Registry
-    from fakewatch.training.train import TrainOptions, train
+    from fakewatch.training.options import TrainOptions
+    from fakewatch.training.train import train
 
     home = tmp_path_factory.mktemp("tiny-home")
     registry = Registry(load_settings({"home": str(home)}, env={}))
-    options = TrainOptions(str(labelled_folder), arch="cnn", epochs=10, batch_size=32, patience=5, verbose=0,
+    options = TrainOptions(str(labelled_folder), default_limits(), arch="cnn", epochs=10, batch_size=32, patience=5,
+                           verbose=0,
                            valid_fraction=0.2, test_fraction=0.2, learning_rate=2e-3)
     return train(options, registry, log_progress=lambda message: None)
+
+
+def default_limits() -> Limits:
+    """The default file-size and pixel limits, as every command would use them."""
+    return load_settings(env={}).limits
 
 
 def encode_png(array: np.ndarray) -> bytes:
@@ -81,10 +106,12 @@ def encode_png(array: np.ndarray) -> bytes:
 def second_classifier(tmp_path_factory: pytest.TempPathFactory, labelled_folder: Path):  # type: ignore[no-untyped-def]
     """Another real tiny classifier, for switching and rolling back between versions."""
     from fakewatch.registry import Registry
-    from fakewatch.training.train import TrainOptions, train
+    from fakewatch.training.options import TrainOptions
+    from fakewatch.training.train import train
 
     home = tmp_path_factory.mktemp("second-home")
     registry = Registry(load_settings({"home": str(home)}, env={}))
-    options = TrainOptions(str(labelled_folder), arch="cnn", epochs=2, batch_size=32, patience=2, verbose=0,
+    options = TrainOptions(str(labelled_folder), default_limits(), arch="cnn", epochs=2, batch_size=32, patience=2,
+                           verbose=0,
                            valid_fraction=0.2, test_fraction=0.2, seed=99)
     return train(options, registry, log_progress=lambda message: None)

@@ -1,15 +1,14 @@
 """The `fakewatch` command group, its global options and what every command shares.
 
-Commands parse arguments, build :class:`Settings` once, call library code and print. A
-:class:`FakewatchError` becomes a one-line message and exit code 2; an interrupted command exits 130.
+Commands parse arguments, build :class:`Settings` once, call library code and print. Errors are caught
+once, by the group: a :class:`FakewatchError` from any command becomes a one-line message and exit code 2;
+an interrupted command exits 130.
 """
 
 from __future__ import annotations
 
 import logging
-import sys
 from collections.abc import Callable
-from functools import wraps
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +18,7 @@ from fakewatch.config import Settings, load_settings, setting_fields
 from fakewatch.errors import FakewatchError
 
 EXIT_SETUP_ERROR = 2
+EXIT_INTERRUPTED = 130
 
 
 def command_settings(ctx: click.Context, **command_overrides: Any) -> Settings:
@@ -26,19 +26,19 @@ def command_settings(ctx: click.Context, **command_overrides: Any) -> Settings:
     return load_settings(overrides)
 
 
-def handled(command: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn FakewatchError into a clean message and exit code instead of a traceback."""
-    @wraps(command)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
+class FakewatchGroup(click.Group):
+    """The command group: turns a FakewatchError raised by any command (or sub-group) into a clean
+    one-line message and exit code instead of a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
         try:
-            return command(*args, **kwargs)
+            return super().invoke(ctx)
         except FakewatchError as exc:
             click.echo(f"fakewatch: error: {exc}", err=True)
-            sys.exit(EXIT_SETUP_ERROR)
+            ctx.exit(EXIT_SETUP_ERROR)
         except KeyboardInterrupt:
             click.echo("fakewatch: interrupted", err=True)
-            sys.exit(130)
-    return wrapper
+            ctx.exit(EXIT_INTERRUPTED)
 
 
 def _configure_logging(verbose: int, quiet: bool, level: str | None) -> None:
@@ -53,7 +53,7 @@ def _configure_logging(verbose: int, quiet: bool, level: str | None) -> None:
         logging.getLogger(noisy).setLevel(max(chosen, logging.WARNING))
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.group(cls=FakewatchGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.option("--home", help="Data folder (database, classifiers). [FAKEWATCH_HOME]")
 @click.option("--database-url", help="SQLAlchemy database URL. [FAKEWATCH_DATABASE_URL]")
 @click.option("--classifier", help="Classifier version id or directory. [FAKEWATCH_CLASSIFIER]")
@@ -84,7 +84,6 @@ def cli(ctx: click.Context, home: str | None, database_url: str | None, classifi
 
 @cli.command("settings")
 @click.pass_context
-@handled
 def settings_command(ctx: click.Context) -> None:
     """Show every setting, its resolved value and what it does."""
     settings = command_settings(ctx)
@@ -100,32 +99,27 @@ def format_option(choices: tuple[str, ...], default: str) -> Callable[[Callable[
                         help="Output format.")
 
 
-def embedded_mode(settings: Settings) -> tuple[Any, Any]:
-    from fakewatch import wiring
+def open_mode(settings: Settings) -> Any:
+    """The embedded or distributed mode ``settings`` ask for (see :mod:`fakewatch.mode`)."""
+    from fakewatch.mode import open_mode as open_for
 
-    return wiring.embedded(settings)
+    return open_for(settings)
+
+
+def open_database(settings: Settings) -> Any:
+    from fakewatch.db.session import Database
+
+    return Database(settings.resolved_database_url)
 
 
 def find_image(session: Any, reference: str) -> Any:
     """An image by id, by path as given, or by absolute path."""
-    queries = queries_module()
-    image = queries.find_image(session, reference) or queries.find_image(session, str(Path(reference).resolve()))
+    from fakewatch.db.results import find_image as find
+
+    image = find(session, reference) or find(session, str(Path(reference).resolve()))
     if image is None:
         raise FakewatchError(f"no image {reference!r} in the database; scan it first")
     return image
-
-
-def queries_module() -> Any:
-    from fakewatch.db import queries
-
-    return queries
-
-
-def distributed_mode(settings: Settings) -> tuple[Any, None]:
-    from fakewatch import wiring
-
-    intake, _ = wiring.distributed(settings)
-    return intake, None
 
 
 def require_broker(settings: Settings) -> None:
@@ -144,7 +138,6 @@ def db() -> None:
 
 @db.command("upgrade")
 @click.pass_context
-@handled
 def db_upgrade(ctx: click.Context) -> None:
     """Create or migrate the database schema to the newest version."""
     from fakewatch.db.session import make_engine, upgrade

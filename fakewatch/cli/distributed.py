@@ -1,65 +1,27 @@
-"""Distributed-mode commands: `enqueue`, `sweep`, `worker` and `status`."""
+"""Distributed-mode commands: `sweep`, `worker` and `status` (`enqueue` shares `scan`'s path)."""
 
 from __future__ import annotations
 
 import json
 import os
-import sys
 
 import click
 
-from fakewatch.cli.base import (
-    cli,
-    command_settings,
-    format_option,
-    handled,
-    require_broker,
-)
+from fakewatch.cli.base import cli, command_settings, format_option, open_database, open_mode, require_broker
 from fakewatch.errors import FakewatchError
 
 # --- distributed mode -------------------------------------------------------------------------------
 
 
 @cli.command()
-@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
-@click.option("--force", is_flag=True, help="Re-classify content the active classifier has already seen.")
-@click.option("--include", multiple=True, help="Only file names matching this glob (repeatable).")
-@click.option("--exclude", multiple=True, help="Skip file names or paths matching this glob (repeatable).")
-@click.pass_context
-@handled
-def enqueue(ctx: click.Context, paths: tuple[str, ...], force: bool, include: tuple[str, ...],
-            exclude: tuple[str, ...]) -> None:
-    """Record every image under PATHS and queue their ids for workers (distributed mode, streaming)."""
-    from fakewatch import wiring
-    from fakewatch.watcher.intake import count
-    from fakewatch.watcher.scan import scan as run_scan
-
-    settings = command_settings(ctx, include=include or None, exclude=exclude or None)
-    require_broker(settings)
-    intake, dispatcher = wiring.distributed(settings)
-    total = count(paths, intake.file_filter)
-    with click.progressbar(length=total, label="enqueueing", file=sys.stderr, show_eta=True,
-                           hidden=ctx.obj["quiet"]) as bar:
-        summary = run_scan(intake, paths, force, on_progress=bar.update)
-    if not ctx.obj["quiet"]:
-        click.echo(f"{summary.files:,} files recorded in {summary.seconds:.1f} s; {dispatcher.sent:,} queued "
-                   f"for workers on queue {settings.queue!r}; "
-                   f"already classified: {summary.by_status.get('done', 0):,}; "
-                   f"errors: {summary.by_status.get('error', 0):,}")
-
-
-@cli.command()
 @click.option("--older-than", type=float, help="Seconds pending since queued. [FAKEWATCH_SWEEP_AFTER]")
 @click.pass_context
-@handled
 def sweep(ctx: click.Context, older_than: float | None) -> None:
     """Queue again images left pending (lost message, killed worker). Safe to run on a schedule."""
-    from fakewatch.db.session import Database
-    from fakewatch.watcher.enqueue import QueueDispatcher
-
     settings = command_settings(ctx, sweep_after=older_than)
     require_broker(settings)
-    count = QueueDispatcher(settings, Database(settings.resolved_database_url)).sweep()
+    with open_mode(settings) as mode:
+        count = mode.dispatcher.sweep()
     click.echo(f"re-queued {count:,} pending images")
 
 
@@ -73,7 +35,6 @@ def sweep(ctx: click.Context, older_than: float | None) -> None:
 @click.option("--beat", is_flag=True, help="Also run the scheduler for refreshes every refresh_interval seconds "
                                            "(run it in exactly one worker).")
 @click.pass_context
-@handled
 def worker(ctx: click.Context, queues: str, concurrency: int, pool: str, loglevel: str, beat: bool) -> None:
     """Run a Celery worker that classifies queued batches (distributed mode).
 
@@ -99,14 +60,12 @@ def worker(ctx: click.Context, queues: str, concurrency: int, pool: str, logleve
 @cli.command()
 @format_option(("text", "json"), "text")
 @click.pass_context
-@handled
 def status(ctx: click.Context, output_format: str) -> None:
     """Queue depths, workers online, image counts and recent throughput."""
-    from fakewatch.db.session import Database
-    from fakewatch.watcher import monitor
+    from fakewatch.status import status as current_status
 
     settings = command_settings(ctx)
-    report = monitor.status(settings, Database(settings.resolved_database_url))
+    report = current_status(settings, open_database(settings))
     if output_format == "json":
         click.echo(json.dumps(report, indent=2, sort_keys=True, default=str))
         return

@@ -11,16 +11,7 @@ from typing import Any
 
 import click
 
-from fakewatch.cli.base import (
-    cli,
-    command_settings,
-    distributed_mode,
-    embedded_mode,
-    find_image,
-    format_option,
-    handled,
-    queries_module,
-)
+from fakewatch.cli.base import cli, command_settings, find_image, format_option, open_database, open_mode
 
 # --- querying ---------------------------------------------------------------------------------------
 
@@ -69,7 +60,7 @@ def _result_filters(command: Callable[..., Any]) -> Callable[..., Any]:
     def wrapper(*args: Any, label: str | None, min_confidence: float | None, since: str | None,
                 path_glob: str | None, classifier_version: str | None, status: str | None, disagreements: bool,
                 changed: bool, include_deleted: bool, limit: int | None, **kwargs: Any) -> Any:
-        from fakewatch.db.queries import ResultFilter
+        from fakewatch.db.results import ResultFilter
 
         filters = ResultFilter(label=label, min_confidence=min_confidence, since=_parse_since(since),
                                path_glob=path_glob, classifier=classifier_version, status=status,
@@ -86,7 +77,6 @@ def _result_filters(command: Callable[..., Any]) -> Callable[..., Any]:
 @_result_filters
 @format_option(("table", "csv", "json", "paths"), "table")
 @click.pass_context
-@handled
 def results(ctx: click.Context, filters: Any, output_format: str) -> None:
     """List images and their latest verdicts, newest first.
 
@@ -97,35 +87,33 @@ def results(ctx: click.Context, filters: Any, output_format: str) -> None:
       fakewatch results --label fake --format paths | xargs -d '\\n' ls -l
       fakewatch results --changed          # label changed by the latest re-scan
     """
-    from fakewatch.db.session import Database
+    from fakewatch.db.results import results as matching
 
     settings = command_settings(ctx)
-    database = Database(settings.resolved_database_url)
-    with database.session() as session:
-        _print_results(queries_module().results(session, filters), output_format)
+    with open_database(settings).session() as session:
+        _print_results(matching(session, filters), output_format)
 
 
 @cli.command()
 @_result_filters
 @click.pass_context
-@handled
 def rescan(ctx: click.Context, filters: Any) -> None:
     """Classify existing images again with the active classifier (all, or filtered like `results`).
 
     Earlier verdicts are kept as history; `fakewatch results --changed` lists images whose label changed.
     In distributed mode the work goes through the queue.
     """
+    from fakewatch.db.recording import mark_pending
+    from fakewatch.db.results import image_ids
+
     settings = command_settings(ctx)
-    intake, runtime = embedded_mode(settings) if settings.embedded else distributed_mode(settings)
-    queries = queries_module()
-    with intake.database.session() as session:
-        ids = queries.image_ids(session, filters)
-    with intake.database.session() as session, session.begin():
-        queries.mark_pending(session, ids)
-    for start in range(0, len(ids), settings.batch_size):
-        intake.dispatcher.submit(ids[start:start + settings.batch_size])
-    if runtime is not None:
-        runtime.close()
+    with open_mode(settings) as mode:
+        with mode.database.session() as session:
+            ids = image_ids(session, filters)
+        with mode.database.session() as session, session.begin():
+            mark_pending(session, ids)
+        for start in range(0, len(ids), settings.batch_size):
+            mode.dispatcher.submit(ids[start:start + settings.batch_size])
     where = "classified" if settings.embedded else "queued for workers"
     click.echo(f"{len(ids):,} images {where} with the active classifier")
 
@@ -138,18 +126,16 @@ def rescan(ctx: click.Context, filters: Any) -> None:
 @click.option("--author", default=lambda: getpass.getuser(), show_default="your user name",
               help="Who made the judgement.")
 @click.pass_context
-@handled
 def label_command(ctx: click.Context, reference: str, verdict: str | None, note: str | None, author: str) -> None:
     """Record an analyst's judgement on an image (by path or id)."""
-    from fakewatch.db.session import Database
+    from fakewatch.db.labels import add_label
 
     if verdict is None:
         raise click.UsageError("say --fake or --real")
     settings = command_settings(ctx)
-    queries = queries_module()
-    with Database(settings.resolved_database_url).session() as session, session.begin():
+    with open_database(settings).session() as session, session.begin():
         image = find_image(session, reference)
-        queries.add_label(session, image, verdict, author, note)
+        add_label(session, image, verdict, author, note)
         click.echo(f"labelled {image.path} as {verdict} ({author})")
 
 
@@ -180,31 +166,26 @@ def _print_results(rows: Any, output_format: str) -> None:
 @cli.command()
 @click.argument("reference")
 @click.pass_context
-@handled
 def show(ctx: click.Context, reference: str) -> None:
     """Full record of one image (by path or id): verdict history, other paths with the same content, labels."""
-    from fakewatch.db.session import Database
+    from fakewatch.db.results import image_record
 
     settings = command_settings(ctx)
-    database = Database(settings.resolved_database_url)
-    queries = queries_module()
-    with database.session() as session:
+    with open_database(settings).session() as session:
         image = find_image(session, reference)
-        click.echo(json.dumps(queries.image_record(session, image), indent=2, sort_keys=True))
+        click.echo(json.dumps(image_record(session, image), indent=2, sort_keys=True))
 
 
 @cli.command()
 @format_option(("text", "json"), "text")
 @click.pass_context
-@handled
 def stats(ctx: click.Context, output_format: str) -> None:
     """Counts by status, verdict label, error kind and classifier version."""
-    from fakewatch.db.session import Database
+    from fakewatch.db.results import stats as counts
 
     settings = command_settings(ctx)
-    database = Database(settings.resolved_database_url)
-    with database.session() as session:
-        numbers = queries_module().stats(session)
+    with open_database(settings).session() as session:
+        numbers = counts(session)
     if output_format == "json":
         click.echo(json.dumps(numbers, indent=2, sort_keys=True))
         return

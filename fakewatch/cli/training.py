@@ -10,11 +10,7 @@ from typing import Any
 
 import click
 
-from fakewatch.cli.base import (
-    cli,
-    command_settings,
-    handled,
-)
+from fakewatch.cli.base import cli, command_settings, open_database
 from fakewatch.config import Settings
 from fakewatch.registry import Registry
 
@@ -46,7 +42,6 @@ from fakewatch.registry import Registry
               help="Make the new version the active classifier.")
 @click.option("--seed", type=int, help="Random seed. [FAKEWATCH_SEED, 1337]")
 @click.pass_context
-@handled
 def train(ctx: click.Context, data_dir: str, arch: str, input_size: int | None, weights: str | None, width: int,
           blocks: str, stem: str, epochs: int, batch_size: int, learning_rate: float, patience: int,
           valid_fraction: float, test_fraction: float, description: str, activate: bool, seed: int | None) -> None:
@@ -55,17 +50,18 @@ def train(ctx: click.Context, data_dir: str, arch: str, input_size: int | None, 
     DATA_DIR holds real/ and fake/ folders (split for you: deduplicated, stratified, seeded), or
     train/, valid/ and test/ folders that each hold them. Folder names are case-insensitive.
     """
-    from fakewatch.training.train import TrainOptions
-    from fakewatch.training.train import train as run_training
+    from fakewatch.training.options import TrainOptions
 
     settings = command_settings(ctx, train_input_size=input_size, seed=seed)
-    options = TrainOptions(
-        data_dir=data_dir, arch=arch, input_size=settings.train_input_size, epochs=epochs,
+    options = TrainOptions(  # checks every option before any image is decoded or TensorFlow imported
+        data_dir=data_dir, limits=settings.limits, arch=arch, input_size=settings.train_input_size, epochs=epochs,
         batch_size=batch_size, learning_rate=learning_rate, patience=patience, weights=weights, width=width,
         blocks=blocks, stem=stem, valid_fraction=valid_fraction, test_fraction=test_fraction, seed=settings.seed,
         uncertain_margin=settings.uncertain_margin, description=description,
         command=_reproduce(ctx, settings), verbose=0 if ctx.obj["quiet"] else 1 if sys.stdout.isatty() else 2,
     )
+    from fakewatch.training.train import train as run_training
+
     version = run_training(options, Registry(settings), log_progress=click.echo, activate=activate)
     _print_summary(version.card)
     click.echo(f"published {version.version} to {version.path}" + (" (active)" if activate else ""))
@@ -88,7 +84,6 @@ def _reproduce(ctx: click.Context, settings: Settings) -> str:
 @click.option("--force", is_flag=True, help="Retrain even if fewer than refresh_min_labels new labels arrived.")
 @click.option("--mode", type=click.Choice(["finetune", "scratch"]), help="[FAKEWATCH_REFRESH_MODE]")
 @click.pass_context
-@handled
 def refresh(ctx: click.Context, force: bool, mode: str | None) -> None:
     """Retrain from new labelled data, gate the candidate, promote it or keep it as rejected.
 
@@ -96,11 +91,10 @@ def refresh(ctx: click.Context, force: bool, mode: str | None) -> None:
     and the active classifier are compared on benchmark_dir plus the new data; the decision is recorded
     and shown by `fakewatch classifiers list`.
     """
-    from fakewatch.db.session import Database
     from fakewatch.training.refresh import refresh as run_refresh
 
     settings = command_settings(ctx, refresh_mode=mode)
-    outcome = run_refresh(settings, Database(settings.resolved_database_url), Registry(settings), force, click.echo)
+    outcome = run_refresh(settings, open_database(settings), Registry(settings), force, click.echo)
     click.echo(f"refresh {outcome.status}: {outcome.reason}")
 
 
@@ -109,7 +103,6 @@ def refresh(ctx: click.Context, force: bool, mode: str | None) -> None:
 @click.option("--out", type=click.Path(file_okay=False), default="fakewatch-evaluation", show_default=True,
               help="Folder for metrics.json and the plots.")
 @click.pass_context
-@handled
 def evaluate(ctx: click.Context, data_dir: str, out: str) -> None:
     """Evaluate the classifier on a labelled folder: metrics, robustness and plots.
 
@@ -121,7 +114,8 @@ def evaluate(ctx: click.Context, data_dir: str, out: str) -> None:
     settings = command_settings(ctx)
     version = Registry(settings).resolve()
     classifier = load_classifier(version, settings.batch_size)
-    results, split = evaluation.evaluate_folder(classifier, data_dir, settings.uncertain_margin, settings.seed)
+    results, split = evaluation.evaluate_folder(classifier, data_dir, settings.uncertain_margin, settings.limits,
+                                                settings.seed)
     metrics = evaluation.write_report(Path(out), results, split.labels)
     _print_summary({"version": version.version, "metrics": metrics})
     click.echo(f"wrote {out}/metrics.json and plots")
@@ -151,7 +145,6 @@ def classifiers() -> None:
 
 @classifiers.command("list")
 @click.pass_context
-@handled
 def classifiers_list(ctx: click.Context) -> None:
     """Every known version, oldest first; * marks the active one."""
     registry = Registry(command_settings(ctx))
@@ -175,7 +168,6 @@ def classifiers_list(ctx: click.Context) -> None:
 @classifiers.command("show")
 @click.argument("reference", required=False)
 @click.pass_context
-@handled
 def classifiers_show(ctx: click.Context, reference: str | None) -> None:
     """Print a version's card as JSON (default: the active version)."""
     registry = Registry(command_settings(ctx))
@@ -189,7 +181,6 @@ def classifiers_show(ctx: click.Context, reference: str | None) -> None:
 @classifiers.command("activate")
 @click.argument("reference")
 @click.pass_context
-@handled
 def classifiers_activate(ctx: click.Context, reference: str) -> None:
     """Make REFERENCE (a version id or directory) the active classifier."""
     version = Registry(command_settings(ctx)).activate(reference)

@@ -15,11 +15,9 @@ import keras
 from keras import layers
 
 from fakewatch.imaging import InputSpec
+from fakewatch.training.options import ARCHITECTURES, LARGE_INPUT, STEMS, parse_blocks
 
 log = logging.getLogger(__name__)
-
-ARCHITECTURES = ("cnn", "resnet")
-LARGE_INPUT = 224
 
 
 @keras.saving.register_keras_serializable(package="fakewatch")
@@ -49,9 +47,6 @@ def build_cnn(spec: InputSpec) -> keras.Model:
     return keras.Model(inputs, _head(x, "cnn"), name="cnn")
 
 
-STEMS = ("patch", "full")
-
-
 def _conv_bn(x, filters: int, strides: int = 1, relu: bool = True, kernel: int = 3):  # type: ignore[no-untyped-def]
     x = layers.Conv2D(filters, kernel, strides=strides, padding="same", use_bias=False,
                       kernel_initializer="he_normal")(x)
@@ -67,23 +62,6 @@ def _residual(x, filters: int, strides: int):  # type: ignore[no-untyped-def]
     y = _conv_bn(x, filters, strides)
     y = _conv_bn(y, filters, relu=False)
     return layers.ReLU()(layers.Add()([shortcut, y]))
-
-
-def parse_blocks(blocks: int | str | tuple[int, ...]) -> tuple[int, int, int]:
-    """Residual blocks per stage: one number for all three stages, or three comma-separated numbers."""
-    if isinstance(blocks, int):
-        counts: tuple[int, ...] = (blocks,) * 3
-    elif isinstance(blocks, str):
-        try:
-            counts = tuple(int(part) for part in blocks.split(","))
-        except ValueError:
-            raise ValueError(f"blocks must be a number or three comma-separated numbers, not {blocks!r}") from None
-        counts = counts * 3 if len(counts) == 1 else counts
-    else:
-        counts = tuple(blocks)
-    if len(counts) != 3 or min(counts) < 1:
-        raise ValueError(f"blocks must be one number or three, each at least 1; got {blocks!r}")
-    return counts[0], counts[1], counts[2]
 
 
 def build_small_resnet(spec: InputSpec, width: int = 32, blocks: int | str | tuple[int, ...] = (2, 1, 1),

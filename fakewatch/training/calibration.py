@@ -9,10 +9,6 @@ from __future__ import annotations
 import numpy as np
 
 
-def sigmoid(logits: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-np.clip(logits, -60, 60)))
-
-
 def negative_log_likelihood(logits: np.ndarray, labels: np.ndarray, temperature: float) -> float:
     scaled = logits.astype(np.float64) / temperature
     # log(1 + exp(-|z|)) form: stable for large |z|

@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from fakewatch import imaging
+from fakewatch.config import Limits
 from fakewatch.errors import DatasetError, ImageError
 
 log = logging.getLogger(__name__)
@@ -129,10 +130,10 @@ def discover(root: str | Path) -> tuple[str, list[Entry]]:
     return layout, entries
 
 
-def _load_one(entry: Entry, spec: imaging.InputSpec) -> tuple[str, np.ndarray] | str:
+def _load_one(entry: Entry, spec: imaging.InputSpec, limits: Limits) -> tuple[str, np.ndarray] | str:
     try:
-        data = imaging.read_bytes(entry.path, 200 * 1024 * 1024)
-        return hashlib.sha256(data).hexdigest(), imaging.load_input(data, spec)
+        data = imaging.read_bytes(entry.path, limits.max_file_bytes)
+        return hashlib.sha256(data).hexdigest(), imaging.load_input(data, spec, limits.max_pixels)
     except ImageError as exc:
         return f"{exc.kind}: {exc}"
 
@@ -159,7 +160,7 @@ def _assign_splits(entries: list[Entry], fractions: dict[str, float], seed: int)
     return assigned
 
 
-def load_dataset(root: str | Path, spec: imaging.InputSpec, *, valid_fraction: float = 0.05,
+def load_dataset(root: str | Path, spec: imaging.InputSpec, limits: Limits, *, valid_fraction: float = 0.05,
                  test_fraction: float = 0.05, seed: int = 1337, workers: int = 8,
                  progress: Callable[[int, int], None] | None = None,
                  extra: Iterable[str | Path] = ()) -> Dataset:
@@ -174,7 +175,8 @@ def load_dataset(root: str | Path, spec: imaging.InputSpec, *, valid_fraction: f
     loaded: dict[Entry, tuple[str, np.ndarray]] = {}
     skipped: list[tuple[str, str]] = []
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        for done, (entry, result) in enumerate(zip(entries, pool.map(lambda e: _load_one(e, spec), entries)), 1):
+        results = pool.map(lambda e: _load_one(e, spec, limits), entries)
+        for done, (entry, result) in enumerate(zip(entries, results), 1):
             if isinstance(result, str):
                 skipped.append((str(entry.path), result))
                 log.warning("skipping %s", result)

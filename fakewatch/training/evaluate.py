@@ -17,6 +17,7 @@ import numpy as np
 
 from fakewatch import imaging
 from fakewatch.classifier import Classifier
+from fakewatch.config import Limits
 from fakewatch.training import plots
 from fakewatch.training.dataset import Split, load_dataset
 from fakewatch.training.metrics import classification_report
@@ -37,23 +38,25 @@ def _downscale2(rgb: np.ndarray) -> bytes:
 DEGRADATIONS: dict[str, Degradation] = {"jpeg_q75": _jpeg75, "downscale_2x": _downscale2}
 
 
-def load_degraded(paths: list[str], spec: imaging.InputSpec, degradation: Degradation) -> np.ndarray:
+def load_degraded(paths: list[str], spec: imaging.InputSpec, degradation: Degradation,
+                  limits: Limits) -> np.ndarray:
     """Each file decoded, degraded, re-encoded and loaded through the scanner's path."""
     def one(path: str) -> np.ndarray:
-        rgb = imaging.decode(imaging.read_bytes(path, 1 << 31))
-        return imaging.load_input(degradation(rgb), spec)
+        rgb = imaging.decode(imaging.read_bytes(path, limits.max_file_bytes), limits.max_pixels)
+        return imaging.load_input(degradation(rgb), spec, limits.max_pixels)
 
     with ThreadPoolExecutor(max_workers=8) as pool:
         return np.stack(list(pool.map(one, paths)))
 
 
-def evaluate_split(classifier: Classifier, split: Split, uncertain_margin: float) -> dict[str, Any]:
+def evaluate_split(classifier: Classifier, split: Split, uncertain_margin: float,
+                   limits: Limits) -> dict[str, Any]:
     """Clean and degraded reports for one split, plus the accuracy drop each degradation costs."""
     clean_p = classifier.predict(split.images)
     results: dict[str, Any] = {"clean": classification_report(split.labels, clean_p, classifier.threshold,
                                                               uncertain_margin)}
     for name, degradation in DEGRADATIONS.items():
-        p_fake = classifier.predict(load_degraded(split.paths, classifier.spec, degradation))
+        p_fake = classifier.predict(load_degraded(split.paths, classifier.spec, degradation, limits))
         report = classification_report(split.labels, p_fake, classifier.threshold, uncertain_margin)
         report["accuracy_drop"] = results["clean"]["accuracy"] - report["accuracy"]
         results[name] = report
@@ -61,15 +64,15 @@ def evaluate_split(classifier: Classifier, split: Split, uncertain_margin: float
     return results
 
 
-def evaluate_folder(classifier: Classifier, folder: str | Path, uncertain_margin: float,
+def evaluate_folder(classifier: Classifier, folder: str | Path, uncertain_margin: float, limits: Limits,
                     seed: int = 1337) -> tuple[dict[str, Any], Split]:
     """Evaluate on a labelled folder: its test split when it has one, else every image in it."""
-    dataset = load_dataset(folder, classifier.spec, valid_fraction=0.5, test_fraction=0.0, seed=seed)
+    dataset = load_dataset(folder, classifier.spec, limits, valid_fraction=0.5, test_fraction=0.0, seed=seed)
     if "test" in dataset.splits:
         split, which = dataset.splits["test"], "test"
     else:
         split, which = dataset.whole(), "all"
-    results = evaluate_split(classifier, split, uncertain_margin)
+    results = evaluate_split(classifier, split, uncertain_margin, limits)
     results["data"] = {**dataset.describe(), "evaluated_split": which}
     return results, split
 

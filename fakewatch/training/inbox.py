@@ -19,7 +19,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from fakewatch.db.queries import utcnow
+from fakewatch.db.common import utcnow
 from fakewatch.db.session import Database
 from fakewatch.db.tables import Image, Label
 from fakewatch.training.dataset import LABELS

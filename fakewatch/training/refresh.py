@@ -17,15 +17,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from fakewatch.classifier import KerasClassifier
-from fakewatch.config import Settings
+from fakewatch.classifier import load as load_classifier
+from fakewatch.config import Limits, Settings
 from fakewatch.db.session import Database
 from fakewatch.errors import ConfigError
 from fakewatch.registry import GATE_FILE, ClassifierVersion, Registry
 from fakewatch.training.dataset import Split, load_dataset
 from fakewatch.training.inbox import TrainingSets
 from fakewatch.training.metrics import classification_report
-from fakewatch.training.train import TrainOptions, train
+from fakewatch.training.options import TrainOptions
 
 log = logging.getLogger(__name__)
 
@@ -38,13 +38,14 @@ class RefreshOutcome:
     comparison: dict[str, Any] | None = None
 
 
-def _whole(folder: Path, version: ClassifierVersion, seed: int) -> Split:
+def _whole(folder: Path, version: ClassifierVersion, limits: Limits, seed: int) -> Split:
     """Every image of a labelled folder as one split."""
-    return load_dataset(folder, version.spec, valid_fraction=0.5, test_fraction=0.0, seed=seed).whole()
+    return load_dataset(folder, version.spec, limits, valid_fraction=0.5, test_fraction=0.0, seed=seed).whole()
 
 
-def _score(version: ClassifierVersion, split: Split, batch_size: int) -> dict[str, float]:
-    classifier = KerasClassifier(version, batch_size)
+def score(version: ClassifierVersion, split: Split, batch_size: int) -> dict[str, float]:
+    """Accuracy and ROC-AUC of one version on one split (what the gate compares)."""
+    classifier = load_classifier(version, batch_size)
     report = classification_report(split.labels, classifier.predict(split.images), classifier.threshold)
     return {"accuracy": report["accuracy"], "roc_auc": report["roc_auc"], "count": report["count"]}
 
@@ -89,7 +90,8 @@ def refresh(settings: Settings, database: Database, registry: Registry, force: b
         folder = sets.materialise(trainset, Path(scratch) / "train", exclude=held_out)
         new_only = sets.materialise(trainset, Path(scratch) / "new", only=held_out)
         options = TrainOptions(
-            data_dir=str(folder), extra_dirs=(settings.base_data,) if settings.base_data else (),
+            data_dir=str(folder), limits=settings.limits,
+            extra_dirs=(settings.base_data,) if settings.base_data else (),
             arch=active.card["architecture"], input_size=active.spec.size, epochs=settings.refresh_epochs,
             learning_rate=1e-4 if settings.refresh_mode == "finetune" else 1e-3, seed=settings.seed,
             parent=active if settings.refresh_mode == "finetune" else None, verbose=0,
@@ -97,15 +99,17 @@ def refresh(settings: Settings, database: Database, registry: Registry, force: b
             description=f"training set {trainset} (refresh of {active.version})" +
                         (f" extending {settings.base_data}" if settings.base_data else ""),
         )
+        from fakewatch.training.train import train  # TensorFlow: only once there is something to train
+
         candidate = train(options, registry, log_progress=report)
         benchmark = Path(settings.benchmark_dir)
         comparison: dict[str, Any] = {}
         for name, version in (("active", active), ("candidate", candidate)):
             comparison[name] = {"version": version.version,
-                                "benchmark": _score(version, _whole(benchmark, version, settings.seed),
-                                                    settings.batch_size),
-                                "new_data": _score(version, _whole(new_only, version, settings.seed),
-                                                   settings.batch_size)}
+                                "benchmark": score(version, _whole(benchmark, version, settings.limits,
+                                                                   settings.seed), settings.batch_size),
+                                "new_data": score(version, _whole(new_only, version, settings.limits,
+                                                                  settings.seed), settings.batch_size)}
     promoted, reason = gate(comparison["active"], comparison["candidate"], settings.refresh_tolerance)
     status = "promoted" if promoted else "rejected"
     record = {"status": status, "reason": reason, "trainset": trainset, "tolerance": settings.refresh_tolerance,

@@ -6,54 +6,32 @@ Reads top to bottom: data, network, fit with validation, calibrate, evaluate, pu
 from __future__ import annotations
 
 import logging
-import os
 import shutil
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from fakewatch.config import quiet_tensorflow
+
+quiet_tensorflow()
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from fakewatch import registry as registry_module  # noqa: E402
-from fakewatch.classifier import KerasClassifier  # noqa: E402
+from fakewatch.classifier import calibrated  # noqa: E402
 from fakewatch.imaging import InputSpec  # noqa: E402
+from fakewatch.keras_classifier import KerasClassifier, batched_logits, logits_function  # noqa: E402
 from fakewatch.registry import ClassifierVersion, Registry  # noqa: E402
 from fakewatch.training import architectures, evaluate  # noqa: E402
 from fakewatch.training.augment import augment  # noqa: E402
-from fakewatch.training.calibration import choose_threshold, fit_temperature, sigmoid  # noqa: E402
+from fakewatch.training.calibration import choose_threshold, fit_temperature  # noqa: E402
 from fakewatch.training.dataset import Dataset, Split, load_dataset  # noqa: E402
+from fakewatch.training.options import TrainOptions  # noqa: E402
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class TrainOptions:
-    data_dir: str
-    extra_dirs: tuple[str, ...] = ()  # more real/ + fake/ folders that extend data_dir
-    arch: str = "resnet"
-    input_size: int = 32
-    epochs: int = 18
-    batch_size: int = 128
-    learning_rate: float = 1e-3
-    patience: int = 5
-    weights: str | None = None
-    width: int = 32
-    blocks: str = "2,1,1"  # per stage, or one number for all
-    stem: str = "patch"
-    valid_fraction: float = 0.05
-    test_fraction: float = 0.05
-    seed: int = 1337
-    uncertain_margin: float = 0.1
-    description: str = ""
-    command: str = ""
-    parent: ClassifierVersion | None = None  # fine-tune from this version instead of a fresh network
-    verbose: int = 1
 
 
 def input_pipeline(split: Split, batch_size: int, training: bool, seed: int) -> tf.data.Dataset:
@@ -140,7 +118,7 @@ def train(options: TrainOptions, registry: Registry, log_progress: Callable[[str
     spec = options.parent.spec if options.parent else InputSpec(size=options.input_size)
 
     log_progress(f"loading {options.data_dir} at {spec.size}x{spec.size}")
-    dataset = load_dataset(options.data_dir, spec, valid_fraction=options.valid_fraction,
+    dataset = load_dataset(options.data_dir, spec, options.limits, valid_fraction=options.valid_fraction,
                            test_fraction=options.test_fraction, seed=options.seed, extra=options.extra_dirs,
                            progress=lambda done, total: log_progress(f"decoded {done}/{total} files"))
     log_progress(f"data: {dataset.describe()}")
@@ -152,9 +130,9 @@ def train(options: TrainOptions, registry: Registry, log_progress: Callable[[str
         save_for_inference(model, staging / registry_module.WEIGHTS_FILE)  # best weights (early stopping)
 
         validation = dataset.splits["valid"]
-        logits = _logits(model, validation.images)
+        logits = batched_logits(logits_function(model), validation.images, 512)
         temperature = fit_temperature(logits, validation.labels)
-        threshold = choose_threshold(sigmoid(logits / temperature), validation.labels)
+        threshold = choose_threshold(calibrated(logits, temperature), validation.labels)
         log_progress(f"calibrated on validation: temperature {temperature:.3f}, threshold {threshold:.3f}")
 
         card = _card(options, spec, dataset, model, temperature, threshold)
@@ -162,7 +140,7 @@ def train(options: TrainOptions, registry: Registry, log_progress: Callable[[str
         registry_module.write_card(staging, card)
         held_out = dataset.splits.get("test", validation)
         results = evaluate.evaluate_split(KerasClassifier(registry_module.read_version(staging)), held_out,
-                                          options.uncertain_margin)
+                                          options.uncertain_margin, options.limits)
         metrics = evaluate.write_report(staging, results, held_out.labels, history)
         card["metrics"] = {"evaluated_on": "test" if "test" in dataset.splits else "valid", **metrics}
         card["history"] = history
@@ -183,9 +161,3 @@ def save_for_inference(model: keras.Model, path: Path) -> None:
     bare.set_weights(model.get_weights())
     bare.save(path)
 
-
-def _logits(model: keras.Model, images: np.ndarray) -> np.ndarray:
-    logits_model = keras.Model(model.inputs, model.get_layer("logit").output)
-    parts = [logits_model(tf.cast(images[start:start + 512], tf.float32), training=False).numpy().reshape(-1)
-             for start in range(0, len(images), 512)]
-    return np.concatenate(parts).astype(np.float64)

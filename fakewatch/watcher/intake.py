@@ -1,7 +1,8 @@
 """Intake: find files, hash them, record them in the database, hand pending ids to a dispatcher.
 
-Used by `fakewatch scan`, the watcher (events, catch-up and rescans) and bulk enqueueing. The database
-row is written and committed before any id is dispatched, so nothing accepted is lost.
+Used by `fakewatch scan` and `enqueue`, and by the watcher (events, catch-up and rescans). The database
+row is written and committed before any id is dispatched, so nothing accepted is lost. Intake knows the
+dispatcher only by the :class:`Dispatcher` interface: it never imports the classifier or the queue.
 """
 
 from __future__ import annotations
@@ -16,8 +17,7 @@ from typing import Any, Protocol
 
 from fakewatch import imaging
 from fakewatch.config import Settings
-from fakewatch.db import queries
-from fakewatch.db.queries import FileRecord
+from fakewatch.db import recording
 from fakewatch.db.session import Database
 from fakewatch.errors import ImageError, QueueError
 from fakewatch.watcher.decisions import FileFilter
@@ -30,7 +30,27 @@ IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".webp", ".bmp", "
 class Dispatcher(Protocol):
     """Where pending image ids go: classified in-process (embedded) or queued (distributed)."""
 
-    def submit(self, ids: list[int], force: bool = False) -> None: ...
+    def submit(self, ids: list[int], force: bool = False) -> None:
+        """Classify or queue committed ids; may raise :class:`QueueError` (the rows stay pending)."""
+        ...
+
+    def sweep(self) -> int:
+        """Dispatch again images left pending (lost message, killed worker, earlier crash); returns how many."""
+        ...
+
+    def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class FileRecord:
+    """What intake learned about one file; ``error_kind`` set means it could not be read."""
+
+    path: str
+    size: int | None
+    mtime: float | None
+    sha256: str | None = None
+    error_kind: str | None = None
+    error_message: str | None = None
 
 
 def walk(paths: Iterable[str | Path], file_filter: FileFilter) -> Iterator[str]:
@@ -95,11 +115,19 @@ class Intake:
     dispatcher: Dispatcher
     file_filter: FileFilter = field(default_factory=FileFilter)
 
+    def walk(self, paths: Iterable[str | Path]) -> Iterator[str]:
+        """Every file under ``paths`` this intake's filter accepts."""
+        return walk(paths, self.file_filter)
+
+    def batches(self, paths: Iterable[str | Path]) -> Iterator[list[str]]:
+        """:meth:`walk` in lists of ``batch_size``."""
+        return chunks(self.walk(paths), self.settings.batch_size)
+
     def record(self, paths: list[str], force: bool = False) -> dict[str, tuple[int, str]]:
         """Record ``paths`` in one transaction; returns path -> (id, status) of the ones recorded."""
         records = [record for record in (inspect(path, self.settings.max_file_bytes) for path in paths) if record]
         with self.database.session() as session, session.begin():
-            recorded = queries.record_files(session, records, self.classifier_version(), force)
+            recorded = recording.record_files(session, records, self.classifier_version(), force)
         return recorded
 
     def process(self, paths: list[str], force: bool = False) -> dict[str, tuple[int, str]]:

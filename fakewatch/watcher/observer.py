@@ -4,6 +4,9 @@ Events only nominate files; a file is read once its size and mtime stay unchange
 delay (re-checked on every tick, so slow writers are caught without relying on events). On start, a
 catch-up scan records what arrived while the daemon was down and re-dispatches rows left pending. A stop
 request ends the loop between batches: recorded work is finished or stays pending in the database.
+
+The daemon outlives its dependencies: when the database or the broker fails during catch-up, a rescan, a
+sweep or an event, the failure is logged and the step is tried again ``RETRY_SECONDS`` later.
 """
 
 from __future__ import annotations
@@ -15,18 +18,23 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
+from sqlalchemy.exc import DBAPIError
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 from watchdog.observers.polling import PollingObserver
 
-from fakewatch.db import queries
+from fakewatch.db import recording
+from fakewatch.errors import QueueError
 from fakewatch.watcher.decisions import Observation, StabilityTracker
-from fakewatch.watcher.intake import Intake, chunks, walk
+from fakewatch.watcher.intake import Intake, chunks
 
 log = logging.getLogger(__name__)
 TICK_SECONDS = 0.1
+RETRY_SECONDS = 5.0
+TRANSIENT = (QueueError, DBAPIError)  # a broker or database that is down or restarting
 
 
 class _Forward(FileSystemEventHandler):
@@ -55,8 +63,7 @@ class Watcher:
     stop: threading.Event = field(default_factory=threading.Event)
     clock: Callable[[], float] = time.monotonic
     on_batch: Callable[[dict[str, tuple[int, str]]], None] = lambda recorded: None
-    housekeeping: Callable[[], object] | None = None  # e.g. the distributed-mode sweeper
-    housekeeping_interval: float = 0.0
+    sweep_interval: float = 0.0  # seconds between the dispatcher's sweeps (0: never)
 
     def __post_init__(self) -> None:
         self.folders = [os.path.abspath(folder) for folder in self.folders]
@@ -71,9 +78,9 @@ class Watcher:
             observer.schedule(_Forward(self.events), folder, recursive=True)
         observer.start()
         try:
-            self.catch_up()
+            caught_up = self._attempt("catch-up", self.catch_up)
             self.started.set()
-            self._loop()
+            self._loop(caught_up)
         finally:
             observer.stop()
             observer.join(timeout=5)
@@ -83,7 +90,7 @@ class Watcher:
     def catch_up(self) -> None:
         """Record files that arrived or changed while stopped; re-dispatch rows left pending."""
         with self.intake.database.session() as session:
-            leftover = queries.pending_ids(session)
+            leftover = recording.pending_ids(session)
         if leftover:
             log.info("resuming %d images left pending", len(leftover))
             self.intake.dispatcher.submit(leftover)
@@ -91,38 +98,61 @@ class Watcher:
 
     def rescan(self) -> None:
         """Walk the folders and take in every new or changed file (the safety net for missed events)."""
-        for chunk in chunks(walk(self.folders, self.intake.file_filter), self.settings.batch_size):
+        for chunk in self.intake.batches(self.folders):
             if self.stop.is_set():
                 return
             stats = [(path, observation.size, observation.mtime)
                      for path in chunk if (observation := _observe(path)) is not None]
             with self.intake.database.session() as session:
-                settled = queries.unchanged(session, stats)
+                settled = recording.unchanged(session, stats)
             fresh = [path for path in chunk if path not in settled]
             if fresh:
                 self.on_batch(self.intake.process(fresh))
 
-    def _loop(self) -> None:
-        next_rescan = self.clock() + self.settings.rescan_interval if self.settings.rescan_interval else None
-        next_housekeeping = self.clock() + self.housekeeping_interval
+    def _attempt(self, what: str, step: Callable[[], object]) -> bool:
+        """Run one step; a broker or database failure is logged and reported as False (try again later)."""
+        try:
+            step()
+        except TRANSIENT as exc:
+            log.warning("%s failed, retrying in %.0f s: %s", what, RETRY_SECONDS, exc)
+            return False
+        return True
+
+    def _loop(self, caught_up: bool) -> None:
+        now = self.clock()
+        due = {"catch-up": None if caught_up else now + RETRY_SECONDS,
+               "rescan": now + self.settings.rescan_interval if self.settings.rescan_interval else None,
+               "sweep": now + self.sweep_interval if self.sweep_interval > 0 else None}
+        steps = {"catch-up": self.catch_up, "rescan": self.rescan, "sweep": self.intake.dispatcher.sweep}
         while not self.stop.is_set():
             self._drain_events()
-            for path in self.tracker.waiting():
-                observation = _observe(path)
-                if observation is None:
-                    self.tracker.forget(path)
-                else:
-                    self.tracker.observe(path, observation)
-            ready = self.tracker.ready()
-            for chunk in chunks(ready, self.settings.batch_size):
-                self.on_batch(self.intake.process(chunk))
-            if next_rescan is not None and self.clock() >= next_rescan:
-                self.rescan()
-                next_rescan = self.clock() + self.settings.rescan_interval
-            if self.housekeeping is not None and self.housekeeping_interval > 0 and self.clock() >= next_housekeeping:
-                self.housekeeping()
-                next_housekeeping = self.clock() + self.housekeeping_interval
+            self._settle()
+            for name, moment in due.items():
+                if moment is None or self.clock() < moment:
+                    continue
+                succeeded = self._attempt(name, steps[name])
+                due[name] = self._next(name, succeeded)
             self.stop.wait(TICK_SECONDS)
+
+    def _next(self, step: str, succeeded: bool) -> float | None:
+        """When ``step`` runs again: soon after a failure, else on its interval (catch-up: never)."""
+        if not succeeded:
+            return self.clock() + RETRY_SECONDS
+        interval = {"catch-up": 0.0, "rescan": self.settings.rescan_interval, "sweep": self.sweep_interval}[step]
+        return self.clock() + interval if interval > 0 else None
+
+    def _settle(self) -> None:
+        """Re-observe waiting files and take in the ones that stayed unchanged long enough."""
+        for path in self.tracker.waiting():
+            observation = _observe(path)
+            if observation is None:
+                self.tracker.forget(path)
+            else:
+                self.tracker.observe(path, observation)
+        for chunk in chunks(self.tracker.ready(), self.settings.batch_size):
+            if not self._attempt(f"recording {len(chunk)} new files", partial(self._take_in, chunk)):
+                for path in chunk:
+                    self._nominate(path)  # tried again after the stability delay
 
     def _drain_events(self) -> None:
         while True:
@@ -130,14 +160,17 @@ class Watcher:
                 event = self.events.get_nowait()
             except queue.Empty:
                 return
-            self._handle(event)
+            self._attempt(f"handling a {event.event_type} event", partial(self._handle, event))
+
+    def _take_in(self, paths: list[str]) -> None:
+        self.on_batch(self.intake.process(paths))
 
     def _handle(self, event: FileSystemEvent) -> None:
         source = os.fsdecode(event.src_path)
         if event.event_type == "deleted":
             self.tracker.forget(source)
             with self.intake.database.session() as session, session.begin():
-                queries.mark_deleted(session, source)
+                recording.mark_deleted(session, source)
         elif event.event_type == "moved":
             self._moved(source, os.fsdecode(event.dest_path), event.is_directory)
         elif not event.is_directory:
@@ -148,16 +181,16 @@ class Watcher:
         inside = any(Path(destination).is_relative_to(folder) for folder in self.folders)
         with self.intake.database.session() as session, session.begin():
             if is_directory:
-                moved = queries.rename_tree(session, source, destination) if inside else 0
+                moved = recording.rename_tree(session, source, destination) if inside else 0
                 if not inside:
-                    queries.mark_deleted(session, source)
+                    recording.mark_deleted(session, source)
             else:
                 moved = int(inside and self.intake.file_filter.accepts(destination)
-                            and queries.rename(session, source, destination))
+                            and recording.rename(session, source, destination))
                 if not inside:
-                    queries.mark_deleted(session, source)
+                    recording.mark_deleted(session, source)
         if inside and not moved:
-            paths = walk([destination], self.intake.file_filter) if is_directory else [destination]
+            paths = self.intake.walk([destination]) if is_directory else [destination]
             for path in paths:
                 self._nominate(path)
 

@@ -1,1 +1,1 @@
-"""Classification: the batch runtime shared by both modes, and the Celery app and tasks."""
+"""Celery workers: the app built from Settings, and thin tasks over fakewatch.classify.runtime."""

@@ -1,4 +1,4 @@
-"""Celery tasks: thin wrappers over :class:`fakewatch.worker.runtime.Runtime`.
+"""Celery tasks: thin wrappers over :class:`fakewatch.classify.runtime.Runtime`.
 
 The runtime (database engine and classifier) is created lazily in each worker process on its first task,
 never in the parent before forking: TensorFlow and CUDA do not survive a fork.
@@ -13,10 +13,11 @@ from typing import Any
 from celery.exceptions import Reject
 from sqlalchemy.exc import DBAPIError, OperationalError
 
+from fakewatch.broker import CLASSIFY_TASK, REFRESH_TASK
+from fakewatch.classify.runtime import Runtime
 from fakewatch.config import Settings, load_settings
 from fakewatch.errors import ConfigError
-from fakewatch.worker.app import CLASSIFY_TASK, REFRESH_TASK, app
-from fakewatch.worker.runtime import Runtime
+from fakewatch.worker.app import app
 
 log = logging.getLogger(__name__)
 _runtime: tuple[int, Runtime] | None = None

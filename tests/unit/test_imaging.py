@@ -10,7 +10,9 @@ from PIL import Image
 
 from fakewatch import imaging
 from fakewatch.errors import CorruptImage, EmptyFile, TooLargeImage, UnreadableFile, UnsupportedImage
-from tests.conftest import encode_png
+from tests.conftest import default_limits, encode_png
+
+LIMITS = default_limits()
 
 
 def _bytes(image: Image.Image, fmt: str, **options: object) -> bytes:
@@ -36,18 +38,18 @@ def png_bomb(width: int, height: int) -> bytes:
 def test_type_comes_from_magic_bytes(fmt: str, kind: str) -> None:
     data = _bytes(Image.new("RGB", (8, 8), (200, 10, 10)), fmt)
     assert imaging.sniff(data[:16]) == kind
-    rgb = imaging.decode(data)
+    rgb = imaging.decode(data, LIMITS.max_pixels)
     assert rgb.shape == (8, 8, 3) and rgb.dtype == np.uint8
 
 
 def test_extension_is_irrelevant(tmp_path: Path) -> None:
     path = tmp_path / "photo.txt"
     path.write_bytes(_bytes(Image.new("RGB", (8, 8), (255, 0, 0)), "PNG"))
-    assert imaging.load_file(path, imaging.InputSpec(size=8))[0, 0].tolist() == [255, 0, 0]
+    assert imaging.load_file(path, imaging.InputSpec(size=8), LIMITS)[0, 0].tolist() == [255, 0, 0]
 
 
 def test_colour_order_is_rgb() -> None:
-    rgb = imaging.decode(_bytes(Image.new("RGB", (4, 4), (255, 0, 0)), "PNG"))
+    rgb = imaging.decode(_bytes(Image.new("RGB", (4, 4), (255, 0, 0)), "PNG"), LIMITS.max_pixels)
     assert rgb[0, 0].tolist() == [255, 0, 0]
 
 
@@ -55,7 +57,7 @@ def test_exif_orientation_is_applied() -> None:
     image = Image.new("RGB", (20, 10), (0, 0, 255))
     exif = Image.Exif()
     exif[0x0112] = 6  # rotate 90 degrees clockwise for display
-    assert imaging.decode(_bytes(image, "JPEG", exif=exif)).shape == (20, 10, 3)
+    assert imaging.decode(_bytes(image, "JPEG", exif=exif), LIMITS.max_pixels).shape == (20, 10, 3)
 
 
 @pytest.mark.parametrize("image, fmt", [
@@ -66,18 +68,18 @@ def test_exif_orientation_is_applied() -> None:
     (Image.new("CMYK", (6, 6), (0, 255, 255, 0)), "JPEG"),
 ])
 def test_other_colour_modes_become_rgb(image: Image.Image, fmt: str) -> None:
-    rgb = imaging.decode(_bytes(image, fmt))
+    rgb = imaging.decode(_bytes(image, fmt), LIMITS.max_pixels)
     assert rgb.shape == (6, 6, 3) and rgb.dtype == np.uint8
 
 
 def test_cmyk_colours_survive() -> None:
-    rgb = imaging.decode(_bytes(Image.new("CMYK", (6, 6), (0, 255, 255, 0)), "JPEG"))
+    rgb = imaging.decode(_bytes(Image.new("CMYK", (6, 6), (0, 255, 255, 0)), "JPEG"), LIMITS.max_pixels)
     assert rgb[0, 0, 0] > 200 and rgb[0, 0, 1] < 40 and rgb[0, 0, 2] < 40  # red
 
 
 def test_sixteen_bit_png_is_scaled_to_eight_bits() -> None:
     deep = np.full((5, 5, 3), 40000, dtype=np.uint16)
-    rgb = imaging.decode(encode_png(deep))
+    rgb = imaging.decode(encode_png(deep), LIMITS.max_pixels)
     assert rgb.dtype == np.uint8 and rgb[0, 0, 0] == 40000 >> 8
 
 
@@ -85,31 +87,31 @@ def test_animated_gif_gives_first_frame() -> None:
     frames = [Image.new("RGB", (8, 8), colour) for colour in ((255, 0, 0), (0, 0, 255))]
     buffer = io.BytesIO()
     frames[0].save(buffer, "GIF", save_all=True, append_images=frames[1:], duration=100, loop=0)
-    rgb = imaging.decode(buffer.getvalue())
+    rgb = imaging.decode(buffer.getvalue(), LIMITS.max_pixels)
     assert rgb[0, 0, 0] > 200 and rgb[0, 0, 2] < 50
 
 
 def test_zero_bytes() -> None:
     with pytest.raises(EmptyFile):
-        imaging.decode(b"")
+        imaging.decode(b"", LIMITS.max_pixels)
 
 
 def test_text_is_unsupported() -> None:
     with pytest.raises(UnsupportedImage):
-        imaging.decode(b"hello, I am a text file pretending to be a PNG\n")
+        imaging.decode(b"hello, I am a text file pretending to be a PNG\n", LIMITS.max_pixels)
 
 
 def test_truncated_jpeg_is_corrupt() -> None:
     data = _bytes(Image.fromarray(np.random.default_rng(0).integers(0, 255, (64, 64, 3), dtype=np.uint8)), "JPEG")
     with pytest.raises(CorruptImage):
-        imaging.decode(data[: len(data) // 2])
+        imaging.decode(data[: len(data) // 2], LIMITS.max_pixels)
 
 
 def test_damaged_png_is_corrupt() -> None:
     data = bytearray(_bytes(Image.new("RGB", (16, 16), (1, 2, 3)), "PNG"))
     data[40:60] = b"\x00" * 20
     with pytest.raises(CorruptImage):
-        imaging.decode(bytes(data))
+        imaging.decode(bytes(data), LIMITS.max_pixels)
 
 
 def test_pixel_bomb_is_refused_before_decoding() -> None:

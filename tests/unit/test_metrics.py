@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
 
-from fakewatch.training.calibration import choose_threshold, fit_temperature, sigmoid
+from fakewatch.classifier import sigmoid
+from fakewatch.training.calibration import choose_threshold, fit_temperature
 from fakewatch.training.metrics import classification_report, expected_calibration_error, roc_auc
 
 # A fixed prediction set, worked out by hand below.

@@ -52,12 +52,12 @@ def test_missing_card(tmp_path: Path, settings) -> None:  # type: ignore[no-unty
         Registry(settings).find(str(tmp_path / "lonely"))
 
 
-def test_activate_and_resolve(tmp_path: Path, settings, tiny_classifier) -> None:  # type: ignore[no-untyped-def]
-    copy = settings.registry_path / tiny_classifier.version
-    shutil.copytree(tiny_classifier.path, copy)
+def test_activate_and_resolve(tmp_path: Path, settings, stand_in_classifier) -> None:  # type: ignore[no-untyped-def]
+    copy = settings.registry_path / stand_in_classifier.version
+    shutil.copytree(stand_in_classifier.path, copy)
     registry = Registry(settings, builtin_dir=tmp_path / "none")
     with pytest.raises(ClassifierNotFound):
         registry.active_version()
-    registry.activate(tiny_classifier.version)
-    assert registry.resolve().version == tiny_classifier.version
-    assert (settings.registry_path / "ACTIVE").read_text().strip() == tiny_classifier.version
+    registry.activate(stand_in_classifier.version)
+    assert registry.resolve().version == stand_in_classifier.version
+    assert (settings.registry_path / "ACTIVE").read_text().strip() == stand_in_classifier.version

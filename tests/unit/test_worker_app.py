@@ -1,6 +1,7 @@
 import fakewatch.worker.tasks  # noqa: F401  (workers import it through the app's include list)
 from fakewatch.config import load_settings
-from fakewatch.worker.app import CLASSIFY_TASK, REFRESH_TASK, configure
+from fakewatch.broker import CLASSIFY_TASK, REFRESH_TASK
+from fakewatch.worker.app import configure
 
 
 def test_task_policy_comes_from_settings() -> None:

@@ -1,4 +1,7 @@
-"""One-shot batch scan: walk paths, record in batches, classify, and summarise.
+"""One-shot batch scan: walk paths, record in batches, classify (here or through the queue), summarise.
+
+`fakewatch scan` and `fakewatch enqueue` both run :func:`scan`; the mode's dispatcher decides whether
+the recorded ids are classified in this process or queued for workers.
 
 Everything runs in one thread: a helper thread recording ahead was measured slower, because file reads in
 one thread then wait for the interpreter lock held by the other.
@@ -11,10 +14,12 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from fakewatch.db import queries
-from fakewatch.watcher.intake import Intake, chunks, walk
+from fakewatch.db.results import rows_for_ids
+
+if TYPE_CHECKING:
+    from fakewatch.watcher.intake import Intake
 
 
 @dataclass
@@ -44,11 +49,11 @@ def scan(intake: Intake, paths: Iterable[str | Path], force: bool = False,
     """Scan files and folders (recursively), streaming in batches of ``batch_size``."""
     summary = ScanSummary()
     started = time.perf_counter()
-    for chunk in chunks(walk(paths, intake.file_filter), intake.settings.batch_size):
+    for chunk in intake.batches(paths):
         recorded = intake.process(chunk, force)
         ids = [recorded[path][0] for path in chunk if path in recorded]
         with intake.database.session() as session:
-            rows = queries.rows_for_ids(session, ids)
+            rows = rows_for_ids(session, ids)
         for row in rows:
             summary.add(row)
         on_rows(rows)

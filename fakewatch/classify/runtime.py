@@ -1,4 +1,4 @@
-"""Classify a batch of image ids: the one code path behind embedded scans and Celery tasks.
+"""Classify a batch of image ids: the one code path behind embedded scans, the watcher and Celery tasks.
 
 Rows are re-read from the database (the truth), contents that already have a verdict from the active
 classifier are skipped (so redelivered work writes nothing twice), each distinct content is decoded once
@@ -24,9 +24,10 @@ from fakewatch import imaging
 from fakewatch.classifier import Classifier, decide
 from fakewatch.classifier import load as load_classifier
 from fakewatch.config import Settings
-from fakewatch.db import queries
+from fakewatch.db.common import among, utcnow
 from fakewatch.db.session import Database
-from fakewatch.db.tables import Image, Verdict
+from fakewatch.db.tables import Image
+from fakewatch.db.verdicts import classified_contents, set_status, write_verdicts
 from fakewatch.errors import ImageError
 from fakewatch.registry import ClassifierVersion, Registry
 
@@ -83,7 +84,7 @@ class Runtime:
 
     def _load(self, path: str, spec: imaging.InputSpec) -> np.ndarray | ImageError:
         try:
-            return imaging.load_file(path, spec, self.settings.max_pixels, self.settings.max_file_bytes)
+            return imaging.load_file(path, spec, self.settings.limits)
         except ImageError as exc:
             return exc
 
@@ -100,16 +101,15 @@ class Runtime:
         with self.database.session() as session, session.begin():
             wanted = ("pending", "done", "error") if force else ("pending",)
             images = session.execute(select(Image.id, Image.content_id, Image.path, Image.size).where(
-                queries.among(session, Image.id, ids), Image.status.in_(wanted), Image.deleted_at.is_(None))).all()
+                among(session, Image.id, ids), Image.status.in_(wanted), Image.deleted_at.is_(None))).all()
             outcome.skipped = len(ids) - len(images)
             by_content: dict[int, list[Any]] = defaultdict(list)
             for image in images:
                 if image.content_id is not None:
                     by_content[image.content_id].append(image)
-            done = set() if force else set(session.scalars(select(Verdict.content_id).where(
-                queries.among(session, Verdict.content_id, by_content), Verdict.classifier == classifier.version)))
+            done = set() if force else classified_contents(session, by_content, classifier.version)
             for content_id in done:
-                queries.set_status(session, [image.id for image in by_content.pop(content_id)], "done")
+                set_status(session, [image.id for image in by_content.pop(content_id)], "done")
                 outcome.already_done += 1
             self._classify_contents(session, by_content, classifier, force, outcome)
         return outcome
@@ -126,36 +126,26 @@ class Runtime:
         good = [(cid, array) for cid, array in zip(content_ids, loaded) if not isinstance(array, ImageError)]
         for cid, error in zip(content_ids, loaded):
             if isinstance(error, ImageError):
-                queries.set_status(session, [image.id for image in by_content[cid]], "error",  # type: ignore[arg-type]
+                set_status(session, [image.id for image in by_content[cid]], "error",  # type: ignore[arg-type]
                                    error.kind, str(error))
                 outcome.errors += len(by_content[cid])
         if not good:
             return
         p_fake = classifier.predict(np.stack([array for _, array in good]))
         elapsed_ms = (time.perf_counter() - started) * 1000 / len(good)
-        now = queries.utcnow()
+        now = utcnow()
         rows = []
         for (cid, _), probability in zip(good, p_fake):
-            verdict = decide(float(probability), classifier.threshold, self.settings.uncertain_margin)
-            rows.append({"content_id": cid, "classifier": classifier.version, "label": verdict.label,
-                         "p_fake": verdict.p_fake, "confidence": verdict.confidence,
+            decision = decide(float(probability), classifier.threshold, self.settings.uncertain_margin)
+            rows.append({"content_id": cid, "classifier": classifier.version, "label": decision.label,
+                         "p_fake": decision.p_fake, "confidence": decision.confidence,
                          "threshold": classifier.threshold, "elapsed_ms": elapsed_ms, "host": HOST,
                          "created_at": now})
-        queries.write_verdicts(session, rows, replace=force)  # type: ignore[arg-type]
+        write_verdicts(session, rows, replace=force)  # type: ignore[arg-type]
         done_ids = [image.id for cid, _ in good for image in by_content[cid]]
-        queries.set_status(session, done_ids, "done")  # type: ignore[arg-type]
+        set_status(session, done_ids, "done")  # type: ignore[arg-type]
         outcome.classified += len(done_ids)
 
     def close(self) -> None:
         self._pool.shutdown(wait=False)
 
-
-class InProcess:
-    """Embedded-mode dispatcher: classify submitted ids right here, in this process."""
-
-    def __init__(self, runtime: Runtime) -> None:
-        self.runtime = runtime
-        self.outcome = BatchOutcome()
-
-    def submit(self, ids: list[int], force: bool = False) -> None:
-        self.outcome.add(self.runtime.classify_ids(ids, force))

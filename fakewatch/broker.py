@@ -1,0 +1,98 @@
+"""The queue contract between whoever sends work and the Celery workers, and the sending side.
+
+Task names, queue names and the Celery options both sides must agree on live here, once; the watcher,
+`enqueue`, `sweep` and `status` send through :class:`QueueDispatcher` and :func:`sender`, and
+:mod:`fakewatch.worker.app` builds the worker from :func:`celery_options`. Importing this module imports
+neither Celery nor TensorFlow (Celery is imported when a sender is built), so `fakewatch settings` and the
+query commands stay fast.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from fakewatch.errors import QueueError
+
+if TYPE_CHECKING:
+    from celery import Celery
+
+    from fakewatch.config import Settings
+    from fakewatch.db.session import Database
+
+log = logging.getLogger(__name__)
+
+CLASSIFY_TASK = "fakewatch.classify"
+REFRESH_TASK = "fakewatch.refresh"
+CLASSIFY_QUEUES = ("cpu", "gpu")
+TRAINING_QUEUE = "training"
+QUEUES = (*CLASSIFY_QUEUES, TRAINING_QUEUE)
+# how hard a sender tries before reporting the broker unreachable (the rows stay pending either way)
+SEND_RETRY_POLICY = {"max_retries": 30, "interval_start": 0.5, "interval_step": 1, "interval_max": 5}
+
+
+def celery_options(settings: Settings) -> dict[str, Any]:
+    """The Celery configuration senders and workers share: broker, JSON only, visibility timeout."""
+    return {
+        "broker_url": settings.broker_url,
+        "task_serializer": "json",
+        "accept_content": ["json"],
+        "result_serializer": "json",
+        "broker_connection_retry_on_startup": True,
+        "broker_transport_options": {"visibility_timeout": settings.visibility_timeout},
+    }
+
+
+def sender(settings: Settings) -> Celery:
+    """A Celery app that only sends tasks by name and inspects queues (it registers no tasks)."""
+    from celery import Celery
+
+    app = Celery("fakewatch-sender", set_as_current=False)
+    app.conf.update(celery_options(settings))
+    return app
+
+
+class QueueDispatcher:
+    """Distributed-mode dispatcher: sends committed ids in batches of ``task_batch`` to the workers."""
+
+    def __init__(self, settings: Settings, database: Database) -> None:
+        self.settings = settings
+        self.database = database
+        self.app = sender(settings)
+        self.sent = 0
+
+    def submit(self, ids: list[int], force: bool = False) -> None:
+        """Queue ``ids`` (already committed as pending); raises :class:`QueueError` if the broker is down."""
+        from kombu.exceptions import OperationalError as BrokerError
+
+        from fakewatch.db import recording
+
+        for start in range(0, len(ids), self.settings.task_batch):
+            batch = ids[start:start + self.settings.task_batch]
+            try:
+                self.app.send_task(CLASSIFY_TASK, args=[batch], queue=self.settings.queue,
+                                   retry=True, retry_policy=SEND_RETRY_POLICY)
+            except BrokerError as exc:
+                # the rows stay pending in the database; the sweeper sends them again later
+                raise QueueError(f"cannot reach the broker at {self.settings.broker_url}: {exc}; the images "
+                                 f"stay pending and are queued again by the next sweep") from exc
+            with self.database.session() as session, session.begin():
+                recording.mark_queued(session, batch)
+            self.sent += len(batch)
+
+    def sweep(self) -> int:
+        """Re-send images pending for longer than ``sweep_after`` seconds since they were queued."""
+        from fakewatch.db import recording
+        from fakewatch.db.common import utcnow
+
+        cutoff = utcnow() - timedelta(seconds=self.settings.sweep_after)
+        with self.database.session() as session:
+            ids = recording.pending_ids(session, older_than=cutoff)
+        if ids:
+            log.info("sweeper: re-queueing %d images pending since before %s", len(ids), cutoff.isoformat())
+            self.submit(ids)
+        return len(ids)
+
+    def close(self) -> None:
+        self.app.close()

@@ -1,0 +1,141 @@
+"""Recording files: image and content rows, renames and deletions, and what is still pending.
+
+Intake describes each file it looked at with an object shaped like :class:`RecordedFile`; this module
+turns those into rows with upserts, so racing recorders never create duplicates.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any, Protocol, cast
+
+from sqlalchemy import CursorResult, case, or_, select, update
+from sqlalchemy.orm import Session
+
+from fakewatch.db.common import IMAGES, among, upsert, utcnow
+from fakewatch.db.tables import Content, Image
+from fakewatch.db.verdicts import classified_contents
+
+
+class RecordedFile(Protocol):
+    """What recording needs to know about one file; ``error_kind`` set means it could not be read."""
+
+    @property
+    def path(self) -> str: ...
+    @property
+    def size(self) -> int | None: ...
+    @property
+    def mtime(self) -> float | None: ...
+    @property
+    def sha256(self) -> str | None: ...
+    @property
+    def error_kind(self) -> str | None: ...
+    @property
+    def error_message(self) -> str | None: ...
+
+
+def _content_ids(session: Session, records: Sequence[RecordedFile]) -> dict[str, int]:
+    sizes = {record.sha256: record.size or 0 for record in records if record.sha256}
+    if not sizes:
+        return {}
+    now = utcnow()
+    # sorted: concurrent writers then take row locks in the same order and cannot deadlock each other
+    upsert(session, Content.__table__, [{"sha256": digest, "size": sizes[digest], "created_at": now}
+                                        for digest in sorted(sizes)], keys=["sha256"])
+    rows = session.execute(select(Content.sha256, Content.id).where(among(session, Content.sha256, sizes)))
+    return {row.sha256: row.id for row in rows}
+
+
+def record_files(session: Session, records: Sequence[RecordedFile], classifier: str,
+                 force: bool = False) -> dict[str, tuple[int, str]]:
+    """Upsert image rows for ``records``; return path -> (image id, status) for each.
+
+    An image whose content already has a verdict from ``classifier`` is marked done at once (unless
+    ``force``); unreadable files are marked error with their kind; the rest are pending.
+    """
+    if not records:
+        return {}
+    content_ids = _content_ids(session, records)
+    classified = set() if force else classified_contents(session, content_ids.values(), classifier)
+    now = utcnow()
+    rows: list[dict[str, Any]] = []
+    for record in records:
+        content_id = content_ids.get(record.sha256) if record.sha256 else None
+        status = "error" if record.error_kind else "done" if content_id in classified else "pending"
+        rows.append({"path": record.path, "content_id": content_id, "size": record.size, "mtime": record.mtime,
+                     "status": status, "error_kind": record.error_kind, "error_message": record.error_message,
+                     "first_seen": now, "last_seen": now, "queued_at": now if status == "pending" else None,
+                     "deleted_at": None})
+    upsert(session, Image.__table__, sorted(rows, key=lambda row: row["path"]), keys=["path"],  # lock order
+           update=("content_id", "size", "mtime", "status", "error_kind", "error_message", "last_seen",
+                   "queued_at", "deleted_at"))
+    paths = [row["path"] for row in rows]
+    recorded = session.execute(select(Image.path, Image.id, Image.status).where(among(session, Image.path, paths)))
+    return {row.path: (row.id, row.status) for row in recorded}
+
+
+def unchanged(session: Session, stats: Sequence[tuple[str, int, float]]) -> set[str]:
+    """Paths among ``stats`` (path, size, mtime) already recorded with that size and mtime and settled
+    (not pending; pending ones are re-dispatched by :func:`pending_ids`)."""
+    if not stats:
+        return set()
+    wanted = {path: (size, mtime) for path, size, mtime in stats}
+    rows = session.execute(select(Image.path, Image.size, Image.mtime).where(
+        among(session, Image.path, wanted), Image.deleted_at.is_(None), Image.status != "pending"))
+    return {row.path for row in rows if wanted[row.path] == (row.size, row.mtime)}
+
+
+def mark_deleted(session: Session, path: str) -> bool:
+    """Record that a file (or every file under a folder) disappeared; history stays."""
+    now = utcnow()
+    prefix = path.rstrip("/") + "/"
+    result = session.execute(update(Image).where(
+        or_(Image.path == path, Image.path.startswith(prefix, autoescape=True)),
+        Image.deleted_at.is_(None)).values(deleted_at=now, last_seen=now,
+                                           status=case((Image.status == "pending", "skipped"), else_=Image.status)))
+    return bool(cast(CursorResult[Any], result).rowcount)
+
+
+def rename(session: Session, old: str, new: str) -> bool:
+    """Move an image row (and its history) to a new path. Returns False if ``old`` was unknown."""
+    image = session.scalar(select(Image).where(Image.path == old))
+    if image is None:
+        return False
+    clash = session.scalar(select(Image).where(Image.path == new))
+    if clash is not None:
+        session.delete(clash)
+        session.flush()
+    image.path = new
+    image.last_seen = utcnow()
+    image.deleted_at = None
+    return True
+
+
+def rename_tree(session: Session, old_dir: str, new_dir: str) -> int:
+    old_prefix, new_prefix = old_dir.rstrip("/") + "/", new_dir.rstrip("/") + "/"
+    images = session.scalars(select(Image).where(Image.path.startswith(old_prefix, autoescape=True))).all()
+    for image in images:
+        rename(session, image.path, new_prefix + image.path[len(old_prefix):])
+    return len(images)
+
+
+def pending_ids(session: Session, older_than: datetime | None = None, limit: int = 100_000) -> list[int]:
+    """Images waiting for a verdict (optionally only those queued before ``older_than``)."""
+    query = select(Image.id).where(Image.status == "pending", Image.deleted_at.is_(None))
+    if older_than is not None:
+        query = query.where(or_(Image.queued_at.is_(None), Image.queued_at < older_than))
+    return list(session.scalars(query.order_by(Image.id).limit(limit)))
+
+
+def mark_queued(session: Session, ids: Iterable[int]) -> None:
+    ids = list(ids)
+    if ids:
+        session.connection().execute(update(IMAGES).where(among(session, IMAGES.c.id, ids)).values(queued_at=utcnow()))
+
+
+def mark_pending(session: Session, ids: Sequence[int]) -> None:
+    """Queue images for classification again (e.g. a re-scan with a new classifier); verdicts stay."""
+    for start in range(0, len(ids), 1000):
+        session.execute(update(Image).where(Image.id.in_(list(ids[start:start + 1000])), Image.deleted_at.is_(None))
+                        .values(status="pending", error_kind=None, error_message=None, queued_at=utcnow()))

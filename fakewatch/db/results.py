@@ -1,0 +1,185 @@
+"""Reading results: images with their latest verdict, one image's whole record, counts and throughput."""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Select, and_, func, or_, select
+from sqlalchemy.orm import Session, aliased
+
+from fakewatch.db.common import among, as_utc, utcnow
+from fakewatch.db.tables import Content, Image, Label, Verdict
+
+
+@dataclass(frozen=True)
+class ResultFilter:
+    label: str | None = None
+    min_confidence: float | None = None
+    since: datetime | None = None
+    path_glob: str | None = None
+    classifier: str | None = None
+    status: str | None = None
+    include_deleted: bool = False
+    disagreements: bool = False  # the latest verdict contradicts the latest analyst label
+    changed: bool = False  # the latest verdict's label differs from the verdict before it
+    limit: int | None = None
+
+
+def _latest_verdict() -> Any:
+    newer = aliased(Verdict)
+    return ~select(newer.id).where(newer.content_id == Verdict.content_id,
+                                   or_(newer.created_at > Verdict.created_at,
+                                       and_(newer.created_at == Verdict.created_at, newer.id > Verdict.id))
+                                   ).exists()
+
+
+def _glob_to_like(pattern: str) -> str:
+    escaped = pattern.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return escaped.replace("*", "%").replace("?", "_")
+
+
+# plain columns, not ORM objects: listing a million rows builds no objects
+_RESULT_COLUMNS = (Image.id, Image.path, Content.sha256, Image.size, Image.status, Image.error_message,
+                   Image.error_kind, Image.deleted_at, Verdict.label, Verdict.p_fake, Verdict.confidence,
+                   Verdict.threshold, Verdict.classifier, Verdict.created_at.label("classified_at"))
+
+
+def results_query(filters: ResultFilter) -> Select[*tuple[Any, ...]]:
+    """Images with their latest verdict (or the named classifier's), newest verdict first."""
+    verdict_on = [Verdict.content_id == Image.content_id]
+    verdict_on.append(Verdict.classifier == filters.classifier if filters.classifier else _latest_verdict())
+    query = (select(*_RESULT_COLUMNS)
+             .outerjoin(Content, Content.id == Image.content_id)
+             .outerjoin(Verdict, and_(*verdict_on)))
+    if not filters.include_deleted:
+        query = query.where(Image.deleted_at.is_(None))
+    if filters.label:
+        query = query.where(Verdict.label == filters.label)
+    if filters.classifier:
+        query = query.where(Verdict.id.is_not(None))
+    if filters.min_confidence is not None:
+        query = query.where(Verdict.confidence >= filters.min_confidence)
+    if filters.since is not None:
+        query = query.where(Verdict.created_at >= filters.since)
+    if filters.status:
+        query = query.where(Image.status == filters.status)
+    if filters.path_glob:
+        query = query.where(Image.path.like(_glob_to_like(filters.path_glob), escape="\\"))
+    if filters.disagreements:
+        analyst = (select(Label.label).where(Label.image_id == Image.id)
+                   .order_by(Label.id.desc()).limit(1).scalar_subquery())
+        query = query.where(analyst.is_not(None), analyst != Verdict.label)
+    if filters.changed:
+        earlier = aliased(Verdict)
+        previous = (select(earlier.label).where(earlier.content_id == Verdict.content_id, earlier.id != Verdict.id)
+                    .order_by(earlier.created_at.desc(), earlier.id.desc()).limit(1).scalar_subquery())
+        query = query.where(previous.is_not(None), previous != Verdict.label)
+    query = query.order_by(Verdict.created_at.desc().nulls_last(), Image.id.desc())
+    return query.limit(filters.limit) if filters.limit else query
+
+
+def result_row(row: Any) -> dict[str, Any]:
+    """The public record of one image (a row of :func:`results_query`): the fields of `results --format json`
+    and `scan --format json`."""
+    classified = row.classifier is not None
+    return {
+        "id": row.id,
+        "path": row.path,
+        "sha256": row.sha256,
+        "size": row.size,
+        "status": row.status,
+        "label": row.label,
+        "p_fake": round(row.p_fake, 6) if classified else None,
+        "confidence": round(row.confidence, 6) if classified else None,
+        "threshold": row.threshold,
+        "classifier": row.classifier,
+        "classified_at": as_utc(row.classified_at).isoformat() if classified else None,  # type: ignore[union-attr]
+        "error": row.error_message,
+        "error_kind": row.error_kind,
+        "deleted": row.deleted_at is not None,
+    }
+
+
+def results(session: Session, filters: ResultFilter) -> Iterable[dict[str, Any]]:
+    for row in session.execute(results_query(filters)).yield_per(1000):
+        if filters.path_glob and not fnmatch.fnmatchcase(row.path, filters.path_glob):
+            continue  # LIKE is a prefilter; fnmatch has the final word on [] classes
+        yield result_row(row)
+
+
+def rows_for_ids(session: Session, ids: Sequence[int]) -> list[dict[str, Any]]:
+    query = results_query(ResultFilter(include_deleted=True)).where(among(session, Image.id, ids))
+    rows = {row.id: result_row(row) for row in session.execute(query)}
+    return [rows[i] for i in ids if i in rows]
+
+
+def image_ids(session: Session, filters: ResultFilter) -> list[int]:
+    """Ids of the images ``results`` would list for ``filters``."""
+    return [row["id"] for row in results(session, filters)]
+
+
+def find_image(session: Session, reference: str) -> Image | None:
+    """An image by id or by path."""
+    if reference.isdigit():
+        found = session.get(Image, int(reference))
+        if found is not None:
+            return found
+    return session.scalar(select(Image).where(Image.path == reference))
+
+
+def image_record(session: Session, image: Image) -> dict[str, Any]:
+    """Everything about one image: its row, the latest verdict, verdict history, other paths, labels."""
+    latest = rows_for_ids(session, [image.id])[0]
+    history, others = [], []
+    if image.content_id is not None:
+        history = [{"classifier": v.classifier, "label": v.label, "p_fake": round(v.p_fake, 6),
+                    "confidence": round(v.confidence, 6), "threshold": v.threshold, "elapsed_ms": v.elapsed_ms,
+                    "host": v.host, "created_at": as_utc(v.created_at).isoformat()}  # type: ignore[union-attr]
+                   for v in session.scalars(select(Verdict).where(Verdict.content_id == image.content_id)
+                                            .order_by(Verdict.created_at, Verdict.id))]
+        others = list(session.scalars(select(Image.path).where(Image.content_id == image.content_id,
+                                                               Image.id != image.id)))
+    labels = [{"label": item.label, "author": item.author, "note": item.note,
+               "created_at": as_utc(item.created_at).isoformat()}  # type: ignore[union-attr]
+              for item in session.scalars(select(Label).where(Label.image_id == image.id).order_by(Label.id))]
+    return {**latest, "mtime": image.mtime,
+            "first_seen": as_utc(image.first_seen).isoformat(),  # type: ignore[union-attr]
+            "last_seen": as_utc(image.last_seen).isoformat(),  # type: ignore[union-attr]
+            "history": history, "same_content": others, "labels": labels}
+
+
+def images_by_status(session: Session) -> dict[str, int]:
+    """Live (not deleted) images per status."""
+    return dict(session.execute(select(Image.status, func.count()).where(Image.deleted_at.is_(None))
+                                .group_by(Image.status)).all())
+
+
+def stats(session: Session) -> dict[str, Any]:
+    live = Image.deleted_at.is_(None)
+    by_status = images_by_status(session)
+    by_error = dict(session.execute(select(Image.error_kind, func.count())
+                                    .where(live, Image.status == "error").group_by(Image.error_kind)).all())
+    by_label = dict(session.execute(select(Verdict.label, func.count()).where(_latest_verdict())
+                                    .group_by(Verdict.label)).all())
+    by_classifier = dict(session.execute(select(Verdict.classifier, func.count())
+                                         .group_by(Verdict.classifier)).all())
+    return {
+        "images": sum(by_status.values()),
+        "deleted": session.scalar(select(func.count()).select_from(Image).where(Image.deleted_at.is_not(None))),
+        "contents": session.scalar(select(func.count()).select_from(Content)),
+        "by_status": by_status,
+        "by_label": by_label,
+        "by_error_kind": by_error,
+        "verdicts_by_classifier": by_classifier,
+    }
+
+
+def verdicts_per_minute(session: Session, minutes: int) -> float:
+    """Verdicts written per minute, averaged over the last ``minutes`` minutes."""
+    since = utcnow() - timedelta(minutes=minutes)
+    count = session.scalar(select(func.count()).select_from(Verdict).where(Verdict.created_at >= since)) or 0
+    return count / minutes

@@ -1,0 +1,87 @@
+"""The one place that decides between the two modes and builds what a command needs for it.
+
+    embedded     (no ``broker_url``) intake records files; InProcess classifies them in this process
+    distributed  intake records files; QueueDispatcher sends their ids to Celery workers
+
+Every command that takes in or re-classifies images (`scan`, `enqueue`, `watch`, `rescan`, `sweep`) opens a
+:class:`Mode` with :func:`open_mode` and closes it when done. The distributed mode imports neither the
+classifier nor TensorFlow.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from types import TracebackType
+from typing import TYPE_CHECKING
+
+from fakewatch.config import Settings
+from fakewatch.db.session import Database
+from fakewatch.registry import Registry
+from fakewatch.watcher.decisions import FileFilter
+from fakewatch.watcher.intake import Dispatcher, Intake
+
+if TYPE_CHECKING:
+    from fakewatch.broker import QueueDispatcher
+    from fakewatch.classify.runtime import Runtime
+
+
+@dataclass
+class Mode:
+    """Intake plus the dispatcher behind it: the in-process ``runtime`` (embedded) or the ``queue``
+    (distributed)."""
+
+    settings: Settings
+    database: Database
+    intake: Intake
+    dispatcher: Dispatcher
+    runtime: Runtime | None = None
+    queue: QueueDispatcher | None = None
+
+    @property
+    def embedded(self) -> bool:
+        return self.runtime is not None
+
+    def describe(self) -> str:
+        return "embedded" if self.embedded else f"distributed via {self.settings.broker_url}"
+
+    @property
+    def queued(self) -> int:
+        """Image ids sent to the queue so far (always 0 in embedded mode)."""
+        return self.queue.sent if self.queue is not None else 0
+
+    def warm_up(self) -> None:
+        """Load the classifier now (embedded), so the first file does not wait for it."""
+        if self.runtime is not None:
+            _ = self.runtime.classifier
+
+    def close(self) -> None:
+        self.dispatcher.close()
+        self.database.dispose()
+
+    def __enter__(self) -> Mode:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                 traceback: TracebackType | None) -> None:
+        self.close()
+
+
+def open_mode(settings: Settings, database: Database | None = None) -> Mode:
+    """The mode ``settings`` ask for: embedded without a broker URL, distributed with one."""
+    database = database or Database(settings.resolved_database_url)
+    registry = Registry(settings)
+    file_filter = FileFilter(settings.include, settings.exclude)
+    if settings.embedded:
+        from fakewatch.classify.inprocess import InProcess
+        from fakewatch.classify.runtime import Runtime
+
+        registry.resolve()  # fail fast, before any file is touched, when the classifier is missing or invalid
+        runtime = Runtime(settings, database, registry)
+        dispatcher = InProcess(runtime)
+        intake = Intake(settings, database, lambda: runtime.classifier.version, dispatcher, file_filter)
+        return Mode(settings, database, intake, dispatcher, runtime)
+    from fakewatch.broker import QueueDispatcher
+
+    queue = QueueDispatcher(settings, database)
+    intake = Intake(settings, database, lambda: registry.resolve().version, queue, file_filter)
+    return Mode(settings, database, intake, queue, queue=queue)
