@@ -11,8 +11,8 @@ import time
 import numpy as np
 from common import table
 
-from fakewatch.classifier import KerasClassifier
 from fakewatch.config import load_settings
+from fakewatch.keras_classifier import KerasClassifier
 from fakewatch.registry import Registry
 
 

@@ -19,11 +19,11 @@ from common import ROOT, sample_images, table
 from sqlalchemy import func, select
 
 sys.path.insert(0, str(ROOT))
-from fakewatch import wiring  # noqa: E402
-from fakewatch.classifier import KerasClassifier  # noqa: E402
 from fakewatch.config import load_settings  # noqa: E402
 from fakewatch.db.session import Database, make_engine, upgrade  # noqa: E402
 from fakewatch.db.tables import Image  # noqa: E402
+from fakewatch.keras_classifier import KerasClassifier  # noqa: E402
+from fakewatch.mode import open_mode  # noqa: E402
 from fakewatch.registry import Registry  # noqa: E402
 from tests.integration.services import REDIS_URL, WorkerProcess, flush_redis, throwaway_postgres  # noqa: E402
 
@@ -68,7 +68,7 @@ def run(files: list[Path], warmup: list[Path], workers: int, scratch: Path,
         settings = load_settings(env={**env})
         worker = WorkerProcess(env, scratch / f"worker-{workers}.log", concurrency=workers)
         database = Database(database_url, auto_upgrade=False)
-        intake, _ = wiring.distributed(settings, database)
+        intake = open_mode(settings, database).intake
         # Warm-up, not timed: each worker process loads TensorFlow and the classifier on its first task.
         intake.process([str(path) for path in warmup])
         wait_done(database, len(warmup))

@@ -17,8 +17,7 @@ from pathlib import Path
 from common import table
 from sqlalchemy import insert
 
-from fakewatch.db import queries
-from fakewatch.db.queries import ResultFilter
+from fakewatch.db.results import ResultFilter, results
 from fakewatch.db.session import Database
 from fakewatch.db.tables import Content, Image, Verdict
 
@@ -42,7 +41,7 @@ def fill(database: Database, rows: int) -> None:
 def timed(database: Database, filters: ResultFilter) -> tuple[float, int]:
     started = time.perf_counter()
     with database.session() as session:
-        found = list(queries.results(session, filters))
+        found = list(results(session, filters))
     return (time.perf_counter() - started) * 1000, len(found)
 
 

@@ -14,9 +14,9 @@ from pathlib import Path
 import numpy as np
 from common import sample_images, table
 
-from fakewatch import wiring
+from fakewatch.classify.scan import scan
 from fakewatch.config import load_settings
-from fakewatch.watcher.scan import scan
+from fakewatch.mode import open_mode
 
 
 def naive_loop(paths: list[Path], version) -> float:  # type: ignore[no-untyped-def]
@@ -43,11 +43,11 @@ def main() -> None:
         folder = Path(scratch) / "images"
         paths = sample_images(folder, args.files)
         settings = load_settings({"home": str(Path(scratch) / "home")})
-        intake, runtime = wiring.embedded(settings)
-        _ = runtime.classifier  # loading the classifier is start-up, not scanning
-        summary = scan(intake, [folder])
-        runtime.close()
-        version = runtime.classifier
+        with open_mode(settings) as mode:
+            mode.warm_up()  # loading the classifier is start-up, not scanning
+            summary = scan(mode.intake, [folder])
+            assert mode.runtime is not None
+            version = mode.runtime.classifier
         from fakewatch.registry import Registry
 
         naive = naive_loop(paths[: args.naive], Registry(settings).resolve())

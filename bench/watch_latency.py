@@ -19,9 +19,9 @@ from pathlib import Path
 from common import sample_images, table
 from sqlalchemy import select
 
-from fakewatch import wiring
 from fakewatch.config import load_settings
 from fakewatch.db.tables import Image
+from fakewatch.mode import open_mode
 from fakewatch.watcher.observer import Watcher
 
 
@@ -37,8 +37,9 @@ def main() -> None:
         watched.mkdir()
         settings = load_settings({"home": str(root / "home"), "stability_delay": args.stability_delay,
                                   "rescan_interval": 0})
-        intake, runtime = wiring.embedded(settings)
-        _ = runtime.classifier
+        mode = open_mode(settings)
+        mode.warm_up()
+        intake = mode.intake
         watcher = Watcher(intake, [str(watched)])
         thread = threading.Thread(target=watcher.run, daemon=True)
         thread.start()
@@ -57,7 +58,7 @@ def main() -> None:
             latencies.append(time.perf_counter() - dropped - args.stability_delay)
         watcher.stop.set()
         thread.join()
-        runtime.close()
+        mode.close()
     latencies.sort()
     p95 = latencies[min(len(latencies) - 1, int(0.95 * len(latencies)))]
     table(f"Drop-to-verdict latency beyond the {args.stability_delay:.1f} s stability delay ({args.files} files)",

@@ -100,18 +100,3 @@ def encode_png(array: np.ndarray) -> bytes:
     ok, buffer = cv2.imencode(".png", array)
     assert ok
     return buffer.tobytes()
-
-
-@pytest.fixture(scope="session")
-def second_classifier(tmp_path_factory: pytest.TempPathFactory, labelled_folder: Path):  # type: ignore[no-untyped-def]
-    """Another real tiny classifier, for switching and rolling back between versions."""
-    from fakewatch.registry import Registry
-    from fakewatch.training.options import TrainOptions
-    from fakewatch.training.train import train
-
-    home = tmp_path_factory.mktemp("second-home")
-    registry = Registry(load_settings({"home": str(home)}, env={}))
-    options = TrainOptions(str(labelled_folder), default_limits(), arch="cnn", epochs=2, batch_size=32, patience=2,
-                           verbose=0,
-                           valid_fraction=0.2, test_fraction=0.2, seed=99)
-    return train(options, registry, log_progress=lambda message: None)

@@ -18,6 +18,8 @@ from fakewatch.registry import Registry
 from tests.conftest import SHARED
 from tests.integration.conftest import write_photos
 
+pytestmark = pytest.mark.slow  # the shipped classifier runs through TensorFlow
+
 
 def _env(tmp_path: Path) -> dict[str, str]:
     env = {key: value for key, value in os.environ.items() if not key.startswith("FAKEWATCH_")}
@@ -45,7 +47,13 @@ def test_watch_drop_a_file_and_read_the_verdict(tmp_path: Path) -> None:
     daemon = subprocess.Popen([sys.executable, "-m", "fakewatch.cli", "watch", str(inbox), "--stability-delay", "0.5"],
                               env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
-        time.sleep(8)  # start-up: database, classifier
+        started = ""
+        assert daemon.stdout is not None
+        for line in daemon.stdout:  # start-up (database, classifier, catch-up) ends with "watching ..."
+            started += line
+            if "watching" in line:
+                break
+        assert "watching" in started, started
         (photo,) = write_photos(tmp_path / "camera", 1)
         photo.rename(inbox / "holiday.jpg")
         deadline = time.monotonic() + 60
@@ -62,7 +70,7 @@ def test_watch_drop_a_file_and_read_the_verdict(tmp_path: Path) -> None:
         daemon.send_signal(signal.SIGTERM)
         output, _ = daemon.communicate(timeout=60)
     assert daemon.returncode == 0, output
-    assert "holiday.jpg" in output
+    assert "holiday.jpg" in started + output
 
 
 @pytest.mark.skipif(not (SHARED / "data" / "cifake-train.tar.gz").exists(), reason="needs ../shared/data")

@@ -12,9 +12,9 @@ from tests.conftest import noisy_image, smooth_image, write_image
 
 
 @pytest.fixture
-def env(tmp_path: Path, tiny_classifier) -> dict[str, str]:  # type: ignore[no-untyped-def]
-    """Environment for CLI runs: a private home, and the tiny trained classifier."""
-    return {"FAKEWATCH_HOME": str(tmp_path / "home"), "FAKEWATCH_CLASSIFIER": str(tiny_classifier.path),
+def env(tmp_path: Path, stand_in_classifier) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    """Environment for CLI runs: a private home, and the pixel-hash stand-in classifier."""
+    return {"FAKEWATCH_HOME": str(tmp_path / "home"), "FAKEWATCH_CLASSIFIER": str(stand_in_classifier.path),
             "FAKEWATCH_CONFIG": "", "FAKEWATCH_DATABASE_URL": "", "FAKEWATCH_BROKER_URL": ""}
 
 

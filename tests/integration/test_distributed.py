@@ -15,10 +15,10 @@ from kombu import Connection, Exchange, Producer
 from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
-from fakewatch import wiring
 from fakewatch.config import Settings, load_settings
 from fakewatch.db.session import Database, make_engine, upgrade
 from fakewatch.db.tables import Content, Image, Verdict
+from fakewatch.mode import Mode, open_mode
 from fakewatch.watcher.observer import Watcher
 from tests.conftest import noisy_image, smooth_image, write_image
 from tests.integration.services import (
@@ -38,10 +38,16 @@ class Cluster:
         self.env = env
         self.folder = folder
         self.workers: list[WorkerProcess] = []
+        self.modes: list[Mode] = []
         self.database = Database(env["FAKEWATCH_DATABASE_URL"], auto_upgrade=False)
 
     def settings(self, **overrides: Any) -> Settings:
         return load_settings(overrides, env=self.env)
+
+    def mode(self, **overrides: Any) -> Mode:
+        opened = open_mode(self.settings(**overrides))
+        self.modes.append(opened)
+        return opened
 
     def worker(self, concurrency: int = 1, env: dict[str, str] | None = None) -> WorkerProcess:
         process = WorkerProcess({**self.env, **(env or {})}, self.folder / f"worker{len(self.workers)}.log",
@@ -77,13 +83,13 @@ class Cluster:
 
 
 @pytest.fixture
-def cluster(tmp_path: Path, tiny_classifier) -> Iterator[Cluster]:  # type: ignore[no-untyped-def]
+def cluster(tmp_path: Path, stand_in_classifier) -> Iterator[Cluster]:  # type: ignore[no-untyped-def]
     redis_url = redis_or_skip()
     flush_redis(redis_url)
     with throwaway_postgres() as database_url:
         upgrade(make_engine(database_url))
         env = {"FAKEWATCH_DATABASE_URL": database_url, "FAKEWATCH_BROKER_URL": redis_url,
-               "FAKEWATCH_CLASSIFIER": str(tiny_classifier.path), "FAKEWATCH_HOME": str(tmp_path / "home"),
+               "FAKEWATCH_CLASSIFIER": str(stand_in_classifier.path), "FAKEWATCH_HOME": str(tmp_path / "home"),
                "FAKEWATCH_TASK_BATCH": "100", "FAKEWATCH_BATCH_SIZE": "100", "FAKEWATCH_CONFIG": "",
                "TF_CPP_MIN_LOG_LEVEL": "2"}
         running = Cluster(env, tmp_path)
@@ -92,6 +98,8 @@ def cluster(tmp_path: Path, tiny_classifier) -> Iterator[Cluster]:  # type: igno
         finally:
             for worker in running.workers:
                 worker.stop()
+            for mode in running.modes:
+                mode.close()
             running.database.dispose()
             flush_redis(redis_url)
 
@@ -106,9 +114,7 @@ def test_two_thousand_images_through_a_watched_folder_and_two_workers(cluster: C
     watched = cluster.folder / "watched"
     watched.mkdir()
     cluster.worker(concurrency=2)  # two worker processes
-    settings = cluster.settings(stability_delay=0.3, rescan_interval=0)
-    intake, dispatcher = wiring.distributed(settings)
-    watcher = Watcher(intake, [str(watched)])
+    watcher = Watcher(cluster.mode(stability_delay=0.3, rescan_interval=0).intake, [str(watched)])
     thread = threading.Thread(target=watcher.run, daemon=True)
     thread.start()
     assert watcher.started.wait(60)
@@ -126,8 +132,8 @@ def test_two_thousand_images_through_a_watched_folder_and_two_workers(cluster: C
 
 def test_worker_killed_mid_batch_loses_nothing_and_duplicates_nothing(cluster: Cluster) -> None:
     paths = write_many(cluster.folder / "archive", 3000, seed=2)
-    settings = cluster.settings(task_batch=1000, sweep_after=3.0)
-    intake, dispatcher = wiring.distributed(settings)
+    mode = cluster.mode(task_batch=1000, sweep_after=3.0)
+    intake = mode.intake
     victim = cluster.worker(env={"FAKEWATCH_BATCH_SIZE": "50"})  # commits every 50 images within a task
     intake.process([str(path) for path in paths])
     deadline = time.monotonic() + 120
@@ -138,7 +144,7 @@ def test_worker_killed_mid_batch_loses_nothing_and_duplicates_nothing(cluster: C
     partial = cluster.counts()
     assert partial["done"] < 3000
     cluster.worker()
-    counts = cluster.wait_all_done(3000, also=dispatcher.sweep)  # the sweeper re-queues what was lost
+    counts = cluster.wait_all_done(3000, also=mode.dispatcher.sweep)  # the sweeper re-queues what was lost
     assert counts["verdicts"] == 3000 and counts["most_verdicts_per_content"] == 1
 
 
@@ -149,11 +155,10 @@ def test_redis_restart_mid_run_loses_nothing(cluster: Cluster) -> None:
         env = {"FAKEWATCH_BROKER_URL": redis.url}
         cluster.env.update(env)
         cluster.worker()
-        settings = cluster.settings(stability_delay=0.2, rescan_interval=0, sweep_after=3.0)
-        intake, dispatcher = wiring.distributed(settings)
+        mode = cluster.mode(stability_delay=0.2, rescan_interval=0, sweep_after=3.0)
         watched = cluster.folder / "watched"
         watched.mkdir()
-        watcher = Watcher(intake, [str(watched)], housekeeping=dispatcher.sweep, housekeeping_interval=1.0)
+        watcher = Watcher(mode.intake, [str(watched)], sweep_interval=1.0)
         thread = threading.Thread(target=watcher.run, daemon=True)
         thread.start()
         assert watcher.started.wait(60)
@@ -181,10 +186,13 @@ def test_postgres_briefly_unavailable_tasks_retry_and_succeed(cluster: Cluster) 
         through_proxy = real.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
         worker = cluster.worker(env={"FAKEWATCH_DATABASE_URL": through_proxy})
         paths = write_many(cluster.folder / "archive", 1500, seed=5)
-        intake, _ = wiring.distributed(cluster.settings(task_batch=100))
+        intake = cluster.mode(task_batch=100).intake
         proxy.cut()  # the database vanishes for the worker before and while the tasks arrive
         intake.process([str(path) for path in paths])
-        time.sleep(4.0)
+        deadline = time.monotonic() + 60
+        while "retry" not in worker.output().lower() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert "retry" in worker.output().lower(), worker.output()[-3000:]  # the worker hit the outage
         assert cluster.counts()["verdicts"] == 0
         proxy.restore()
         counts = cluster.wait_all_done(1500)
@@ -217,11 +225,14 @@ def test_malformed_messages_are_rejected_and_the_worker_keeps_working(cluster: C
         send("fakewatch.classify", [{"ids": 1}])
         send("fakewatch.classify", None, body="{this is not json", content_type="application/json")
         send("fakewatch.classify", None, body=b"\x80\x04\x95 pickled", content_type="application/x-python-serialize")
-    time.sleep(3.0)
+    rejections = ("fakewatch.no_such_task", "list of integer image ids", "Can't decode message body",
+                  "Refusing to deserialize untrusted content of type pickle")
+    deadline = time.monotonic() + 60
+    while not all(text in worker.output() for text in rejections) and time.monotonic() < deadline:
+        time.sleep(0.1)
     assert worker.alive()
     paths = write_many(cluster.folder / "good", 20, seed=6)
-    intake, _ = wiring.distributed(cluster.settings())
-    intake.process([str(path) for path in paths])
+    cluster.mode().intake.process([str(path) for path in paths])
     counts = cluster.wait_all_done(20)
     assert counts["verdicts"] == 20 and worker.alive()
     log = worker.output()

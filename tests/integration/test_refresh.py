@@ -15,6 +15,8 @@ from fakewatch.config import load_settings
 from fakewatch.registry import Registry
 from tests.conftest import make_labelled_folder, noisy_image, smooth_image, write_image
 
+pytestmark = pytest.mark.slow  # trains candidates with TensorFlow
+
 
 def new_generator_fake(rng: np.random.Generator) -> np.ndarray:
     """A new generator's output the active classifier calls real: smooth, but with a tell-tale bright patch."""

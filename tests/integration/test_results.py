@@ -12,7 +12,7 @@ def _json(result) -> list[dict]:  # type: ignore[no-untyped-def]
     return [json.loads(line) for line in result.stdout.splitlines()]
 
 
-def test_filters_and_formats(tmp_path: Path, run_cli, tiny_classifier) -> None:  # type: ignore[no-untyped-def]
+def test_filters_and_formats(tmp_path: Path, run_cli, stand_in_classifier) -> None:  # type: ignore[no-untyped-def]
     write_photos(tmp_path / "a", 10)
     write_photos(tmp_path / "b", 6, seed=1, start=100)
     write_bad_corpus(tmp_path / "bad")
@@ -38,7 +38,7 @@ def test_filters_and_formats(tmp_path: Path, run_cli, tiny_classifier) -> None: 
     errors = _json(run_cli("results", "--status", "error", "--format", "json"))
     assert errors and all(row["status"] == "error" and row["error_kind"] for row in errors)
 
-    assert len(_json(run_cli("results", "--classifier", tiny_classifier.version, "--format", "json"))) == 16 + 4
+    assert len(_json(run_cli("results", "--classifier", stand_in_classifier.version, "--format", "json"))) == 16 + 4
     assert _json(run_cli("results", "--classifier", "someone-else", "--format", "json")) == []
     future = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
     assert _json(run_cli("results", "--since", future, "--format", "json")) == []
@@ -56,14 +56,14 @@ def test_filters_and_formats(tmp_path: Path, run_cli, tiny_classifier) -> None: 
     assert stamps == sorted(stamps, reverse=True)
 
 
-def test_show_and_stats(tmp_path: Path, run_cli, tiny_classifier) -> None:  # type: ignore[no-untyped-def]
+def test_show_and_stats(tmp_path: Path, run_cli, stand_in_classifier) -> None:  # type: ignore[no-untyped-def]
     (photo,) = write_photos(tmp_path / "in", 1)
     (tmp_path / "in" / "twin.jpg").write_bytes(photo.read_bytes())
     run_cli("scan", str(tmp_path / "in"))
     record = json.loads(run_cli("show", str(photo)).stdout)
     assert record["path"] == str(photo)
     assert record["same_content"] == [str(tmp_path / "in" / "twin.jpg")]
-    assert [entry["classifier"] for entry in record["history"]] == [tiny_classifier.version]
+    assert [entry["classifier"] for entry in record["history"]] == [stand_in_classifier.version]
     assert json.loads(run_cli("show", str(record["id"])).stdout)["path"] == str(photo)
     run_cli("show", str(tmp_path / "unknown.jpg"), expect=2)
     stats = json.loads(run_cli("stats", "--format", "json").stdout)

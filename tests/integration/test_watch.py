@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from fakewatch import wiring
 from fakewatch.db.tables import Content, Image, Verdict
+from fakewatch.mode import open_mode
 from fakewatch.watcher.observer import Watcher
 from tests.integration.conftest import write_photos
 from tests.integration.corpus import write_bad_corpus
@@ -31,7 +31,8 @@ def wait_for(predicate: Callable[[], object], timeout: float = 30.0) -> None:
 class Daemon:
     def __init__(self, folder: Path, settings) -> None:  # type: ignore[no-untyped-def]
         self.folder = folder
-        self.intake, self.runtime = wiring.embedded(settings)
+        self.mode = open_mode(settings)
+        self.intake = self.mode.intake
         self.watcher: Watcher | None = None
         self.thread: threading.Thread | None = None
 
@@ -69,7 +70,7 @@ def daemon(tmp_path: Path, env_settings) -> Iterator[Daemon]:  # type: ignore[no
     yield running
     if running.thread is not None and running.thread.is_alive():
         running.stop()
-    running.runtime.close()
+    running.mode.close()
 
 
 def test_slowly_written_file_is_read_once_complete(daemon: Daemon, tmp_path: Path) -> None:
@@ -110,7 +111,8 @@ def test_moves_renames_and_deletions(daemon: Daemon, tmp_path: Path) -> None:
 
     download = daemon.folder / "download.jpg.part"
     download.write_bytes(outside[1].read_bytes())
-    time.sleep(1.0)
+    (sentinel,) = write_photos(daemon.folder, 1, seed=9, start=700)  # arrives after the download started
+    wait_for(lambda: daemon.done(sentinel))  # so the download's events have been handled by now
     assert daemon.image(download) is None  # temp files are ignored
     finished = daemon.folder / "download.jpg"
     os.rename(download, finished)

@@ -1,4 +1,4 @@
-"""Training end to end on generated images: artifact, card, one loading path, evaluation, CLI."""
+"""Training end to end on generated images (TensorFlow): artifact, card, one loading path, evaluation, CLI."""
 
 from __future__ import annotations
 
@@ -13,12 +13,15 @@ import pytest
 from click.testing import CliRunner
 
 from fakewatch import imaging
-from fakewatch.classifier import KerasClassifier
 from fakewatch.cli import cli
 from fakewatch.errors import IncompatibleClassifier
+from fakewatch.keras_classifier import KerasClassifier
 from fakewatch.registry import CARD_FILE, read_version
 from fakewatch.training.dataset import load_dataset
 from fakewatch.training.train import input_pipeline
+from tests.conftest import default_limits
+
+pytestmark = pytest.mark.slow
 
 
 def test_tiny_training_produces_a_loadable_artifact_with_a_valid_card(tiny_classifier) -> None:  # type: ignore[no-untyped-def]
@@ -44,11 +47,11 @@ def test_tiny_training_produces_a_loadable_artifact_with_a_valid_card(tiny_class
 
 def test_training_and_scanning_see_identical_arrays(labelled_folder: Path) -> None:
     spec = imaging.InputSpec(size=24)  # forces a resize, so the resize method must agree too
-    dataset = load_dataset(labelled_folder, spec, valid_fraction=0.2, test_fraction=0.2)
+    dataset = load_dataset(labelled_folder, spec, default_limits(), valid_fraction=0.2, test_fraction=0.2)
     split = dataset.splits["valid"]
     pipeline_batch = next(iter(input_pipeline(split, batch_size=len(split), training=False, seed=0)))[0].numpy()
     for index, path in enumerate(split.paths):
-        scanner_array = imaging.load_file(path, spec)
+        scanner_array = imaging.load_file(path, spec, default_limits())
         assert np.array_equal(split.images[index], scanner_array)
         assert np.array_equal(pipeline_batch[index], scanner_array.astype(np.float32))
 

@@ -1,0 +1,71 @@
+"""The command line as a user meets it: documented options exist, bad options fail fast and cleanly."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import click
+from click.testing import CliRunner
+
+from fakewatch.cli import cli
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+
+def _options(command: click.Command) -> set[str]:
+    found = {opt for param in command.params for opt in (*param.opts, *param.secondary_opts)}
+    if isinstance(command, click.Group):
+        for child in command.commands.values():
+            found |= _options(child)
+    return found
+
+
+def _mentions(text: str) -> list[tuple[str, str, str]]:
+    """(command, the text that goes with it, the README line) for every `fakewatch COMMAND ...` mention."""
+    mentions = []
+    for line in text.splitlines():
+        row = re.match(r"\| `fakewatch ([a-z]+)", line)
+        if row:  # a row of the command table: every option in the row belongs to its command
+            mentions.append((row.group(1), line, line))
+            continue
+        for match in re.finditer(r"fakewatch ([a-z]+)([^`#]*)", line):
+            mentions.append((match.group(1), match.group(2), line))
+    return mentions
+
+
+def test_every_option_the_readme_names_exists() -> None:
+    mentions = _mentions(README.read_text(encoding="utf-8"))
+    checked = 0
+    for name, text, line in mentions:
+        if name not in cli.commands:
+            continue  # prose such as "fakewatch finds ..."
+        known = _options(cli.commands[name])  # global options go before the command, so they do not count
+        for option in re.findall(r"(?<![\w-])--[a-z][a-z0-9-]*", text):
+            assert option in known, f"README names `fakewatch {name} ... {option}`, which does not exist: {line}"
+            checked += 1
+    assert checked > 50  # the parser really found the command table and the examples
+
+
+def test_every_command_is_in_the_readme_table() -> None:
+    documented = {match[0] for match in _mentions(README.read_text(encoding="utf-8"))}
+    assert set(cli.commands) <= documented
+
+
+def test_bad_training_options_fail_before_any_data_is_read(tmp_path: Path) -> None:
+    empty = tmp_path / "no-images-here"
+    empty.mkdir()  # not a labelled folder: reading it would fail with another message
+    result = CliRunner().invoke(cli, ["train", str(empty), "--blocks", "x,y"],
+                                env={"FAKEWATCH_HOME": str(tmp_path / "home")}, obj={})
+    assert result.exit_code == 2
+    assert result.output.strip().splitlines() == ["fakewatch: error: --blocks must be a number or three "
+                                                  "comma-separated numbers, not 'x,y'"]
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+def test_errors_from_sub_groups_are_one_line_messages(tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli, ["classifiers", "show", "no-such-version"],
+                                env={"FAKEWATCH_HOME": str(tmp_path / "home")}, obj={})
+    assert result.exit_code == 2
+    assert result.output.startswith("fakewatch: error: no classifier version or directory 'no-such-version'")
+    assert "Traceback" not in result.output

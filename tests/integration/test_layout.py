@@ -1,0 +1,92 @@
+"""What the layout promises: unit tests need no TensorFlow, and a distributed watcher never loads a classifier."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from tests.integration.conftest import write_photos
+from tests.integration.services import flush_redis, redis_or_skip
+
+ROOT = Path(__file__).resolve().parents[2]
+HEAVY = ("tensorflow", "keras", "fakewatch.classifier", "fakewatch.keras_classifier", "fakewatch.classify.runtime")
+
+
+def test_unit_tests_pass_with_tensorflow_and_keras_unimportable(tmp_path: Path) -> None:
+    for name in ("tensorflow", "keras"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "__init__.py").write_text(f"raise ImportError('{name} is blocked for this run')\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), str(ROOT)])}
+    result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/unit"],
+                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    assert " passed" in result.stdout and "error" not in result.stdout.splitlines()[-1]
+
+
+WATCH_AND_REPORT_MODULES = """
+import json, pathlib, sys
+report = pathlib.Path(sys.argv[1])
+sys.argv = ["fakewatch", "watch", sys.argv[2], "--stability-delay", "0.2"]
+try:
+    from fakewatch.cli import main
+    main()
+finally:
+    report.write_text(json.dumps(sorted(sys.modules)))
+"""
+
+
+def test_distributed_watch_imports_neither_the_classifier_nor_tensorflow(tmp_path: Path) -> None:
+    redis_url = redis_or_skip()
+    flush_redis(redis_url)
+    watched = tmp_path / "watched"
+    watched.mkdir()
+    database = tmp_path / "fakewatch.db"
+    env = {key: value for key, value in os.environ.items() if not key.startswith("FAKEWATCH_")}
+    env.update({"FAKEWATCH_HOME": str(tmp_path / "home"), "FAKEWATCH_BROKER_URL": redis_url,
+                "FAKEWATCH_DATABASE_URL": f"sqlite:///{database}", "PYTHONPATH": str(ROOT)})
+    modules_file = tmp_path / "modules.json"
+    daemon = subprocess.Popen([sys.executable, "-c", WATCH_AND_REPORT_MODULES, str(modules_file), str(watched)],
+                              env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not database.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        (photo,) = write_photos(tmp_path / "camera", 1)
+        photo.rename(watched / "dropped.jpg")
+        engine = create_engine(f"sqlite:///{database}")
+        queued = None
+        while queued is None and time.monotonic() < deadline:
+            with engine.connect() as connection:
+                queued = connection.execute(text("SELECT queued_at FROM images WHERE status = 'pending'")).scalar()
+            time.sleep(0.1)
+        engine.dispose()
+        assert queued is not None, "the watcher did not record and queue the dropped file"
+    finally:
+        daemon.send_signal(signal.SIGTERM)
+        output, _ = daemon.communicate(timeout=60)
+        flush_redis(redis_url)
+    assert daemon.returncode == 0, output
+    loaded = set(json.loads(modules_file.read_text()))
+    assert "fakewatch.watcher.observer" in loaded and "fakewatch.broker" in loaded
+    assert not loaded & set(HEAVY), sorted(loaded & set(HEAVY))
+
+
+@pytest.mark.parametrize("command", [["settings"], ["stats"], ["results"]])
+def test_commands_that_do_not_classify_do_not_load_a_classifier(tmp_path: Path, command: list[str]) -> None:
+    script = ("import json, sys\nfrom fakewatch.cli import main\n"
+              "try:\n    main()\nexcept SystemExit:\n    pass\n"
+              "print(json.dumps(sorted(sys.modules)))\n")
+    env = {key: value for key, value in os.environ.items() if not key.startswith("FAKEWATCH_")}
+    env.update({"FAKEWATCH_HOME": str(tmp_path / "home"), "PYTHONPATH": str(ROOT)})
+    result = subprocess.run([sys.executable, "-c", f"import sys; sys.argv = {['fakewatch', *command]!r}\n{script}"],
+                            env=env, capture_output=True, text=True, timeout=120)
+    loaded = set(json.loads(result.stdout.strip().splitlines()[-1]))
+    assert not loaded & set(HEAVY), sorted(loaded & set(HEAVY))
