@@ -6,7 +6,7 @@ catch-up scan records what arrived while the daemon was down and re-dispatches r
 request ends the loop between batches: recorded work is finished or stays pending in the database.
 
 The daemon outlives its dependencies: when the database or the broker fails during catch-up, a rescan, a
-sweep or an event, the failure is logged and the step is tried again ``RETRY_SECONDS`` later.
+sweep or an event, the failure is logged and the step is tried again ``retry_interval`` seconds later.
 """
 
 from __future__ import annotations
@@ -64,6 +64,7 @@ class Watcher:
     clock: Callable[[], float] = time.monotonic
     on_batch: Callable[[dict[str, tuple[int, str]]], None] = lambda recorded: None
     sweep_interval: float = 0.0  # seconds between the dispatcher's sweeps (0: never)
+    retry_interval: float = RETRY_SECONDS  # after a broker or database failure
 
     def __post_init__(self) -> None:
         self.folders = [os.path.abspath(folder) for folder in self.folders]
@@ -114,13 +115,13 @@ class Watcher:
         try:
             step()
         except TRANSIENT as exc:
-            log.warning("%s failed, retrying in %.0f s: %s", what, RETRY_SECONDS, exc)
+            log.warning("%s failed, retrying in %.1f s: %s", what, self.retry_interval, exc)
             return False
         return True
 
     def _loop(self, caught_up: bool) -> None:
         now = self.clock()
-        due = {"catch-up": None if caught_up else now + RETRY_SECONDS,
+        due = {"catch-up": None if caught_up else now + self.retry_interval,
                "rescan": now + self.settings.rescan_interval if self.settings.rescan_interval else None,
                "sweep": now + self.sweep_interval if self.sweep_interval > 0 else None}
         steps = {"catch-up": self.catch_up, "rescan": self.rescan, "sweep": self.intake.dispatcher.sweep}
@@ -137,7 +138,7 @@ class Watcher:
     def _next(self, step: str, succeeded: bool) -> float | None:
         """When ``step`` runs again: soon after a failure, else on its interval (catch-up: never)."""
         if not succeeded:
-            return self.clock() + RETRY_SECONDS
+            return self.clock() + self.retry_interval
         interval = {"catch-up": 0.0, "rescan": self.settings.rescan_interval, "sweep": self.sweep_interval}[step]
         return self.clock() + interval if interval > 0 else None
 

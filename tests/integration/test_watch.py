@@ -11,8 +11,10 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy.exc import OperationalError
 
 from fakewatch.db.tables import Content, Image, Verdict
+from fakewatch.errors import QueueError
 from fakewatch.mode import open_mode
 from fakewatch.watcher.observer import Watcher
 from tests.integration.conftest import write_photos
@@ -157,3 +159,49 @@ def test_bad_files_are_recorded_and_the_daemon_keeps_going(daemon: Daemon) -> No
     good = write_photos(daemon.folder, 1, start=500)[0]
     wait_for(lambda: daemon.done(good))
     assert daemon.thread is not None and daemon.thread.is_alive()
+
+
+class FlakyDispatcher:
+    """The real in-process dispatcher behind a broker that refuses the first ``failures`` calls."""
+
+    def __init__(self, inner, failures: int, error: Exception) -> None:  # type: ignore[no-untyped-def]
+        self.inner = inner
+        self.failures = failures
+        self.error = error
+        self.calls: list[str] = []
+
+    def _maybe_fail(self, what: str) -> None:
+        self.calls.append(what)
+        if self.failures > 0:
+            self.failures -= 1
+            raise self.error
+
+    def submit(self, ids: list[int], force: bool = False) -> None:
+        self._maybe_fail("submit")
+        self.inner.submit(ids, force)
+
+    def sweep(self) -> int:
+        self._maybe_fail("sweep")
+        return self.inner.sweep()
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+@pytest.mark.parametrize("error", [QueueError("broker down"),
+                                   OperationalError("SELECT 1", {}, Exception("database restarting"))],
+                         ids=["broker", "database"])
+def test_catch_up_and_sweep_failures_are_retried_not_fatal(daemon: Daemon, error: Exception,
+                                                           caplog: pytest.LogCaptureFixture) -> None:
+    leftover = write_photos(daemon.folder, 1, seed=12)[0]
+    daemon.intake.record([str(leftover)])  # pending from an earlier run: catch-up must dispatch it
+    flaky = FlakyDispatcher(daemon.intake.dispatcher, failures=3, error=error)
+    daemon.intake.dispatcher = flaky
+    daemon.watcher = Watcher(daemon.intake, [str(daemon.folder)], sweep_interval=0.1, retry_interval=0.1)
+    daemon.thread = threading.Thread(target=daemon.watcher.run, daemon=True)
+    daemon.thread.start()
+    wait_for(lambda: daemon.done(leftover))  # catch-up failed, was retried, and finished the work
+    wait_for(lambda: flaky.calls.count("sweep") >= 3)  # sweeps keep running after failures
+    assert daemon.thread.is_alive()
+    assert "catch-up failed, retrying" in caplog.text
+    assert flaky.failures == 0
