@@ -3,7 +3,9 @@
 :class:`Classifier` is the interface the classification runtime, evaluation and refresh use; :func:`load`
 turns a registry version into one, by the ``engine`` its card names:
 
-    keras       the trained network, run by :mod:`fakewatch.keras_classifier` (imports TensorFlow)
+    keras       a trained network: run from its ONNX export by :mod:`fakewatch.onnx_classifier` (runtime
+                ``lite``, no TensorFlow), or by :mod:`fakewatch.keras_classifier` (runtime ``keras``, and
+                for versions without an export, with a warning)
     pixel-hash  :class:`PixelHashClassifier`: p_fake from a keyed hash of the pixels. Deterministic, needs
                 no TensorFlow and knows nothing about fakes; for testing the pipeline and smoke-testing a
                 deployment (:func:`write_pixel_hash_version` creates one)
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -24,6 +27,8 @@ import numpy as np
 from fakewatch import registry
 from fakewatch.imaging import InputSpec
 from fakewatch.registry import ClassifierVersion
+
+log = logging.getLogger(__name__)
 
 
 class Classifier(Protocol):
@@ -96,10 +101,17 @@ def write_pixel_hash_version(directory: Path, version: str, size: int = 32, thre
     return registry.read_version(directory)
 
 
-def load(version: ClassifierVersion, batch_size: int = 256) -> Classifier:
-    """The classifier for a registry version, by its card's engine."""
+def load(version: ClassifierVersion, batch_size: int = 256, runtime: str = "lite") -> Classifier:
+    """The classifier for a registry version, by its card's engine and the ``runtime`` setting."""
     if version.engine == "pixel-hash":
         return PixelHashClassifier(version)
+    if runtime == "lite" and version.export is not None:
+        from fakewatch.onnx_classifier import OnnxClassifier
+
+        return OnnxClassifier(version, batch_size)
+    if runtime == "lite":
+        log.warning("classifier %s has no ONNX export, so it runs through TensorFlow (slower to start); "
+                    "add one with `fakewatch classifiers export %s`", version.version, version.version)
     from fakewatch.keras_classifier import KerasClassifier
 
     return KerasClassifier(version, batch_size)

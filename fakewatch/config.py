@@ -21,6 +21,7 @@ from fakewatch.broker import CLASSIFY_QUEUES
 from fakewatch.errors import ConfigError
 
 ENV_PREFIX = "FAKEWATCH_"
+RUNTIMES = ("lite", "keras")
 
 
 def _xdg(name: str, fallback: str) -> Path:
@@ -61,6 +62,9 @@ class Settings:
                                      "postgresql+psycopg://user:pass@host/db.")
     classifier: str = _setting("", "Classifier to use: a version id from `fakewatch classifiers list` or a "
                                    "path to a classifier directory (default: the active version).")
+    runtime: str = _setting("lite", "What runs a trained network: lite (its ONNX export in ONNX Runtime, no "
+                                    "TensorFlow; versions without an export fall back to keras with a warning) "
+                                    "or keras (TensorFlow, e.g. for a GPU worker).")
     registry_dir: str = _setting("", "Where trained classifier versions are stored (default: HOME/classifiers).")
     broker_url: str = _setting("", "Celery broker URL, e.g. redis://localhost:6379/0. Empty means embedded "
                                    "mode: classify in-process, no servers.")
@@ -221,6 +225,8 @@ def _validate(settings: Settings) -> None:
     if settings.visibility_timeout <= settings.task_time_limit:
         raise ConfigError("visibility_timeout must be longer than task_time_limit, or Redis redelivers "
                           "tasks that are still running.")
+    if settings.runtime not in RUNTIMES:
+        raise ConfigError(f"runtime must be one of {', '.join(RUNTIMES)}.")
     if settings.batch_size < 1:
         raise ConfigError("batch_size must be at least 1.")
     if not 0 <= settings.uncertain_margin < 0.5:

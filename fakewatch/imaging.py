@@ -18,7 +18,6 @@ from typing import Any
 
 import cv2
 import numpy as np
-from PIL import Image as PILImage
 
 from fakewatch.config import Limits
 from fakewatch.errors import (
@@ -31,8 +30,6 @@ from fakewatch.errors import (
 )
 
 SPEC_FORMAT = 1
-# Pillow only reads headers here; the pixel limit is ours (max_pixels), so its own bomb check is off.
-PILImage.MAX_IMAGE_PIXELS = None
 
 _MAGIC: tuple[tuple[bytes, str], ...] = (
     (b"\xff\xd8\xff", "jpeg"),
@@ -128,6 +125,14 @@ def _jpeg_size(data: bytes) -> tuple[int, int] | None:
     return None
 
 
+def _pillow() -> Any:
+    """Pillow, imported on first use (only headers the fast parsers above do not cover need it)."""
+    from PIL import Image as PILImage
+
+    PILImage.MAX_IMAGE_PIXELS = None  # it only reads headers here; the pixel limit is ours (max_pixels)
+    return PILImage
+
+
 def _check_dimensions(data: bytes, kind: str, max_pixels: int) -> None:
     """Refuse images whose header announces more than ``max_pixels`` before anything is decoded.
 
@@ -138,7 +143,7 @@ def _check_dimensions(data: bytes, kind: str, max_pixels: int) -> None:
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                with PILImage.open(io.BytesIO(data)) as header:
+                with _pillow().open(io.BytesIO(data)) as header:
                     size = header.size
         except Exception as exc:  # Pillow raises many types for damaged headers
             raise CorruptImage(f"cannot read image header: {exc}") from exc

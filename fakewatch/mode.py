@@ -83,5 +83,6 @@ def open_mode(settings: Settings, database: Database | None = None) -> Mode:
     from fakewatch.broker import QueueDispatcher
 
     queue = QueueDispatcher(settings, database)
-    intake = Intake(settings, database, lambda: registry.resolve().version, queue, file_filter)
+    registry.resolve()  # fail fast on a missing or invalid classifier, as embedded mode does
+    intake = Intake(settings, database, registry.resolved_id, queue, file_filter)
     return Mode(settings, database, intake, queue, queue=queue)

@@ -67,6 +67,27 @@ class ClassifierVersion:
         return self.path / weights_file(self.card)
 
     @property
+    def export(self) -> dict[str, Any] | None:
+        """The card's record of the network's ONNX export (file, sha256, largest |delta p_fake|), if any."""
+        export = self.card.get("export")
+        return export if isinstance(export, dict) else None
+
+    def export_file(self) -> Path:
+        """The export's path, checked: present and matching the sha256 in the card."""
+        if self.export is None:
+            raise IncompatibleClassifier(f"classifier {self.version} has no export; run "
+                                         f"`fakewatch classifiers export {self.version}`")
+        path = self.path / str(self.export.get("file", ""))
+        if not path.is_file() or path.parent != self.path:
+            raise IncompatibleClassifier(f"classifier {self.version}: export {path.name!r} is missing; run "
+                                         f"`fakewatch classifiers export {self.version}`")
+        if file_sha256(path) != self.export.get("sha256"):
+            raise IncompatibleClassifier(f"classifier {self.version}: export {path.name} does not match the sha256 "
+                                         f"in its card; re-export it with `fakewatch classifiers export "
+                                         f"{self.version}`")
+        return path
+
+    @property
     def gate(self) -> dict[str, Any] | None:
         """The refresh gate's decision, when this version was a refresh candidate."""
         path = self.path / GATE_FILE
@@ -185,6 +206,15 @@ class Registry:
     def resolve(self) -> ClassifierVersion:
         """The classifier commands should use: the ``classifier`` setting, else the active version."""
         return self.find(self.requested or self.active_version())
+
+    def resolved_id(self) -> str:
+        """The version id :meth:`resolve` would return, without reading or hashing any weights (cheap enough
+        to ask before every batch)."""
+        reference = self.requested or self.active_version()
+        candidate = Path(reference).expanduser()
+        if candidate.is_dir():
+            return read_version(candidate, check_weights=False).version
+        return reference
 
     def activate(self, reference: str) -> ClassifierVersion:
         version = self.find(reference)

@@ -27,7 +27,7 @@ from fakewatch.config import Settings
 from fakewatch.db.common import among, utcnow
 from fakewatch.db.session import Database
 from fakewatch.db.tables import Image
-from fakewatch.db.verdicts import classified_contents, set_status, write_verdicts
+from fakewatch.db.verdicts import classified_contents, mark_classified, set_status, write_verdicts
 from fakewatch.errors import ImageError
 from fakewatch.registry import ClassifierVersion, Registry
 
@@ -59,7 +59,7 @@ class Runtime:
     """
 
     def __init__(self, settings: Settings, database: Database, registry: Registry,
-                 loader: Callable[[ClassifierVersion, int], Classifier] = load_classifier) -> None:
+                 loader: Callable[[ClassifierVersion, int, str], Classifier] = load_classifier) -> None:
         self.settings = settings
         self.database = database
         self.registry = registry
@@ -74,7 +74,8 @@ class Runtime:
         reference = self.registry.requested or self.registry.active_version()
         if self._classifier is None or reference != self._reference:
             previous = self._classifier.version if self._classifier else None
-            self._classifier = self._loader(self.registry.find(reference), self.settings.batch_size)
+            self._classifier = self._loader(self.registry.find(reference), self.settings.batch_size,
+                                            self.settings.runtime)
             self._reference = reference
             if previous:
                 log.info("switched classifier %s -> %s", previous, self._classifier.version)
@@ -142,6 +143,7 @@ class Runtime:
                          "threshold": classifier.threshold, "elapsed_ms": elapsed_ms, "host": HOST,
                          "created_at": now})
         write_verdicts(session, rows, replace=force)  # type: ignore[arg-type]
+        mark_classified(session, [cid for cid, _ in good], now)  # type: ignore[arg-type]
         done_ids = [image.id for cid, _ in good for image in by_content[cid]]
         set_status(session, done_ids, "done")  # type: ignore[arg-type]
         outcome.classified += len(done_ids)

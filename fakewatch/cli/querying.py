@@ -54,18 +54,21 @@ def _result_filters(command: Callable[..., Any]) -> Callable[..., Any]:
                                                      "one before (e.g. after a re-scan)."),
         click.option("--include-deleted", is_flag=True, help="Include files that have since been deleted."),
         click.option("--limit", type=int, help="At most this many rows."),
+        click.option("--after", type=int, metavar="ID", help="Only rows listed after image ID (the next page: "
+                                                           "pass the last ID of the previous page)."),
     ]
 
     @wraps(command)
     def wrapper(*args: Any, label: str | None, min_confidence: float | None, since: str | None,
                 path_glob: str | None, classifier_version: str | None, status: str | None, disagreements: bool,
-                changed: bool, include_deleted: bool, limit: int | None, **kwargs: Any) -> Any:
+                changed: bool, include_deleted: bool, limit: int | None, after: int | None,
+                **kwargs: Any) -> Any:
         from fakewatch.db.results import ResultFilter
 
         filters = ResultFilter(label=label, min_confidence=min_confidence, since=_parse_since(since),
                                path_glob=path_glob, classifier=classifier_version, status=status,
                                disagreements=disagreements, changed=changed, include_deleted=include_deleted,
-                               limit=limit)
+                               limit=limit, after=after)
         return command(*args, filters=filters, **kwargs)
 
     for option in reversed(options):

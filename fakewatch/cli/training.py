@@ -6,13 +6,22 @@ import json
 import shlex
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from fakewatch.cli.base import cli, command_settings, open_database
 from fakewatch.config import Settings
-from fakewatch.registry import Registry
+
+if TYPE_CHECKING:
+    from fakewatch.registry import Registry
+
+
+def _registry(settings: Settings) -> Registry:
+    """The classifier registry (imported here, not at start-up: it brings the image decoders)."""
+    from fakewatch.registry import Registry
+
+    return Registry(settings)
 
 # --- training ---------------------------------------------------------------------------------------
 
@@ -62,7 +71,7 @@ def train(ctx: click.Context, data_dir: str, arch: str, input_size: int | None, 
     )
     from fakewatch.training.train import train as run_training
 
-    version = run_training(options, Registry(settings), log_progress=click.echo, activate=activate)
+    version = run_training(options, _registry(settings), log_progress=click.echo, activate=activate)
     _print_summary(version.card)
     click.echo(f"published {version.version} to {version.path}" + (" (active)" if activate else ""))
 
@@ -94,7 +103,7 @@ def refresh(ctx: click.Context, force: bool, mode: str | None) -> None:
     from fakewatch.training.refresh import refresh as run_refresh
 
     settings = command_settings(ctx, refresh_mode=mode)
-    outcome = run_refresh(settings, open_database(settings), Registry(settings), force, click.echo)
+    outcome = run_refresh(settings, open_database(settings), _registry(settings), force, click.echo)
     click.echo(f"refresh {outcome.status}: {outcome.reason}")
 
 
@@ -102,8 +111,9 @@ def refresh(ctx: click.Context, force: bool, mode: str | None) -> None:
 @click.argument("data_dir", type=click.Path(exists=True, file_okay=False))
 @click.option("--out", type=click.Path(file_okay=False), default="fakewatch-evaluation", show_default=True,
               help="Folder for metrics.json and the plots.")
+@click.option("--runtime", type=click.Choice(["lite", "keras"]), help="What runs the network. [FAKEWATCH_RUNTIME]")
 @click.pass_context
-def evaluate(ctx: click.Context, data_dir: str, out: str) -> None:
+def evaluate(ctx: click.Context, data_dir: str, out: str, runtime: str | None) -> None:
     """Evaluate the classifier on a labelled folder: metrics, robustness and plots.
 
     Uses the folder's test/ split when it has one, otherwise every image under real/ and fake/.
@@ -111,9 +121,9 @@ def evaluate(ctx: click.Context, data_dir: str, out: str) -> None:
     from fakewatch.classifier import load as load_classifier
     from fakewatch.training import evaluate as evaluation
 
-    settings = command_settings(ctx)
-    version = Registry(settings).resolve()
-    classifier = load_classifier(version, settings.batch_size)
+    settings = command_settings(ctx, runtime=runtime)
+    version = _registry(settings).resolve()
+    classifier = load_classifier(version, settings.batch_size, settings.runtime)
     results, split = evaluation.evaluate_folder(classifier, data_dir, settings.uncertain_margin, settings.limits,
                                                 settings.seed)
     metrics = evaluation.write_report(Path(out), results, split.labels)
@@ -147,7 +157,7 @@ def classifiers() -> None:
 @click.pass_context
 def classifiers_list(ctx: click.Context) -> None:
     """Every known version, oldest first; * marks the active one."""
-    registry = Registry(command_settings(ctx))
+    registry = _registry(command_settings(ctx))
     active = registry.active_version()
     click.echo(f"{'':2}{'VERSION':<28}{'ARCH':<8}{'SIZE':>5}  {'ACCURACY':>8}  {'AUC':>6}  {'PARENT':<28}"
                f"{'SOURCE':<9}STATUS")
@@ -170,7 +180,7 @@ def classifiers_list(ctx: click.Context) -> None:
 @click.pass_context
 def classifiers_show(ctx: click.Context, reference: str | None) -> None:
     """Print a version's card as JSON (default: the active version)."""
-    registry = Registry(command_settings(ctx))
+    registry = _registry(command_settings(ctx))
     version = registry.find(reference) if reference else registry.resolve()
     card = {key: value for key, value in version.card.items() if key != "history"}
     if version.gate:
@@ -178,10 +188,29 @@ def classifiers_show(ctx: click.Context, reference: str | None) -> None:
     click.echo(json.dumps({"path": str(version.path), **card}, indent=2, sort_keys=True))
 
 
+@classifiers.command("export")
+@click.argument("reference", required=False)
+@click.pass_context
+def classifiers_export(ctx: click.Context, reference: str | None) -> None:
+    """Add a checked ONNX export to REFERENCE (default: the active version), so it runs without TensorFlow.
+
+    The export and the Keras network classify the version's check batch and must agree within 1e-4 in
+    p_fake; the card records the largest difference.
+    """
+    registry = _registry(command_settings(ctx))
+    version = registry.find(reference) if reference else registry.resolve()
+    from fakewatch.export import export_version
+
+    record = export_version(version.path)
+    click.echo(f"exported {version.version} to {version.path / record['file']}: largest |delta p_fake| "
+               f"{record['max_abs_delta_p_fake']:.1e} on {record['check_images']} check images "
+               f"({record['check_source']})")
+
+
 @classifiers.command("activate")
 @click.argument("reference")
 @click.pass_context
 def classifiers_activate(ctx: click.Context, reference: str) -> None:
     """Make REFERENCE (a version id or directory) the active classifier."""
-    version = Registry(command_settings(ctx)).activate(reference)
+    version = _registry(command_settings(ctx)).activate(reference)
     click.echo(f"active classifier: {version.version}")

@@ -12,7 +12,6 @@ from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, func, select
 from sqlalchemy import any_ as sql_any
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from fakewatch.db.tables import Image
@@ -36,6 +35,8 @@ def among(session: Session, column: Any, values: Iterable[Any]) -> Any:
     thousands, so the statement text, its parsing and its plan stay the same for any number of values."""
     values = list(values)
     if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects import postgresql
+
         return column == sql_any(bindparam(None, values, type_=postgresql.ARRAY(column.type)))
     return column.in_(values)
 
@@ -55,11 +56,15 @@ def upsert(session: Session, table: Any, rows: Sequence[dict[str, Any]], keys: S
     statement: Any
     parameters: Any
     if dialect == "postgresql":
+        from sqlalchemy.dialects import postgresql
+
         arrays = [bindparam(name, type_=postgresql.ARRAY(table.c[name].type)) for name in columns]
         source = func.unnest(*arrays).table_valued(*columns).render_derived()
         statement = postgresql.insert(table).from_select(columns, select(*(source.c[name] for name in columns)))
         parameters = {name: [row[name] for row in rows] for name in columns}
     elif dialect == "sqlite":
+        from sqlalchemy.dialects import sqlite
+
         statement, parameters = sqlite.insert(table), list(rows)
     else:
         raise NotImplementedError(f"upserts are implemented for SQLite and PostgreSQL, not {dialect}")

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from fakewatch.db.common import IMAGES, among, upsert, utcnow
 from fakewatch.db.tables import Content, Image
-from fakewatch.db.verdicts import classified_contents
+from fakewatch.db.verdicts import classified_contents, latest_verdict_times
 
 
 class RecordedFile(Protocol):
@@ -58,6 +58,7 @@ def record_files(session: Session, records: Sequence[RecordedFile], classifier: 
         return {}
     content_ids = _content_ids(session, records)
     classified = set() if force else classified_contents(session, content_ids.values(), classifier)
+    verdict_times = latest_verdict_times(session, content_ids.values())
     now = utcnow()
     rows: list[dict[str, Any]] = []
     for record in records:
@@ -66,10 +67,10 @@ def record_files(session: Session, records: Sequence[RecordedFile], classifier: 
         rows.append({"path": record.path, "content_id": content_id, "size": record.size, "mtime": record.mtime,
                      "status": status, "error_kind": record.error_kind, "error_message": record.error_message,
                      "first_seen": now, "last_seen": now, "queued_at": now if status == "pending" else None,
-                     "deleted_at": None})
+                     "deleted_at": None, "classified_at": verdict_times.get(content_id)})  # type: ignore[arg-type]
     upsert(session, Image.__table__, sorted(rows, key=lambda row: row["path"]), keys=["path"],  # lock order
            update=("content_id", "size", "mtime", "status", "error_kind", "error_message", "last_seen",
-                   "queued_at", "deleted_at"))
+                   "queued_at", "deleted_at", "classified_at"))
     paths = [row["path"] for row in rows]
     recorded = session.execute(select(Image.path, Image.id, Image.status).where(among(session, Image.path, paths)))
     return {row.path: (row.id, row.status) for row in recorded}

@@ -27,6 +27,7 @@ class ResultFilter:
     disagreements: bool = False  # the latest verdict contradicts the latest analyst label
     changed: bool = False  # the latest verdict's label differs from the verdict before it
     limit: int | None = None
+    after: int | None = None  # keyset pagination: the rows that come after this image id in the listing
 
 
 def _latest_verdict() -> Any:
@@ -48,8 +49,35 @@ _RESULT_COLUMNS = (Image.id, Image.path, Content.sha256, Image.size, Image.statu
                    Verdict.threshold, Verdict.classifier, Verdict.created_at.label("classified_at"))
 
 
-def results_query(filters: ResultFilter) -> Select[*tuple[Any, ...]]:
-    """Images with their latest verdict (or the named classifier's), newest verdict first."""
+def _sort_key(filters: ResultFilter) -> Any:
+    """What listings sort by (newest first, unclassified last, then by id): the image's latest-verdict time
+    (indexed), or the named classifier's verdict time."""
+    return Verdict.created_at if filters.classifier else Image.classified_at
+
+
+def _after(key: Any, cursor: tuple[datetime | None, int]) -> Any:
+    """Rows after ``cursor`` (its sort key and id) in the order (key DESC NULLS LAST, id DESC)."""
+    moment, image_id = cursor
+    if moment is None:
+        return and_(key.is_(None), Image.id < image_id)
+    return or_(key < moment, and_(key == moment, Image.id < image_id), key.is_(None))
+
+
+def cursor_for(session: Session, filters: ResultFilter) -> tuple[datetime | None, int] | None:
+    """The sort key of ``filters.after``'s image, for keyset pagination; None when there is no cursor."""
+    if filters.after is None:
+        return None
+    if filters.classifier:
+        moment = session.scalar(select(Verdict.created_at).join(Image, Image.content_id == Verdict.content_id)
+                                .where(Image.id == filters.after, Verdict.classifier == filters.classifier))
+    else:
+        moment = session.scalar(select(Image.classified_at).where(Image.id == filters.after))
+    return moment, filters.after
+
+
+def results_query(filters: ResultFilter,
+                  cursor: tuple[datetime | None, int] | None = None) -> Select[*tuple[Any, ...]]:
+    """Images with their latest verdict (or the named classifier's), newest verdict first, after ``cursor``."""
     verdict_on = [Verdict.content_id == Image.content_id]
     verdict_on.append(Verdict.classifier == filters.classifier if filters.classifier else _latest_verdict())
     query = (select(*_RESULT_COLUMNS)
@@ -78,7 +106,10 @@ def results_query(filters: ResultFilter) -> Select[*tuple[Any, ...]]:
         previous = (select(earlier.label).where(earlier.content_id == Verdict.content_id, earlier.id != Verdict.id)
                     .order_by(earlier.created_at.desc(), earlier.id.desc()).limit(1).scalar_subquery())
         query = query.where(previous.is_not(None), previous != Verdict.label)
-    query = query.order_by(Verdict.created_at.desc().nulls_last(), Image.id.desc())
+    key = _sort_key(filters)
+    if cursor is not None:
+        query = query.where(_after(key, cursor))
+    query = query.order_by(key.desc().nulls_last(), Image.id.desc())
     return query.limit(filters.limit) if filters.limit else query
 
 
@@ -105,7 +136,7 @@ def result_row(row: Any) -> dict[str, Any]:
 
 
 def results(session: Session, filters: ResultFilter) -> Iterable[dict[str, Any]]:
-    for row in session.execute(results_query(filters)).yield_per(1000):
+    for row in session.execute(results_query(filters, cursor_for(session, filters))).yield_per(1000):
         if filters.path_glob and not fnmatch.fnmatchcase(row.path, filters.path_glob):
             continue  # LIKE is a prefilter; fnmatch has the final word on [] classes
         yield result_row(row)

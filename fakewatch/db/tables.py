@@ -57,6 +57,8 @@ class Image(Base):
     last_seen: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     queued_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # when the content got its latest verdict (any classifier); indexed (migration 0002) for listings
+    classified_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     content: Mapped[Content | None] = relationship()
 

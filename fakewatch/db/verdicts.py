@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from fakewatch.db.common import IMAGES, among, upsert
@@ -19,6 +20,24 @@ def classified_contents(session: Session, content_ids: Iterable[int], classifier
         return set()
     return set(session.scalars(select(Verdict.content_id).where(
         among(session, Verdict.content_id, content_ids), Verdict.classifier == classifier)))
+
+
+def latest_verdict_times(session: Session, content_ids: Iterable[int]) -> dict[int, datetime]:
+    """When each of ``content_ids`` got its latest verdict (contents without one are left out)."""
+    content_ids = list(content_ids)
+    if not content_ids:
+        return {}
+    rows = session.execute(select(Verdict.content_id, func.max(Verdict.created_at)).where(
+        among(session, Verdict.content_id, content_ids)).group_by(Verdict.content_id))
+    return {content_id: moment for content_id, moment in rows}
+
+
+def mark_classified(session: Session, content_ids: Iterable[int], moment: datetime) -> None:
+    """Stamp every image of these contents with the time of their newest verdict (what listings sort by)."""
+    content_ids = list(content_ids)
+    if content_ids:
+        session.connection().execute(update(IMAGES).where(among(session, IMAGES.c.content_id, content_ids))
+                                     .values(classified_at=moment))
 
 
 def write_verdicts(session: Session, rows: Sequence[dict[str, Any]], replace: bool = False) -> None:

@@ -43,9 +43,9 @@ def _whole(folder: Path, version: ClassifierVersion, limits: Limits, seed: int) 
     return load_dataset(folder, version.spec, limits, valid_fraction=0.5, test_fraction=0.0, seed=seed).whole()
 
 
-def score(version: ClassifierVersion, split: Split, batch_size: int) -> dict[str, float]:
+def score(version: ClassifierVersion, split: Split, batch_size: int, runtime: str = "lite") -> dict[str, float]:
     """Accuracy and ROC-AUC of one version on one split (what the gate compares)."""
-    classifier = load_classifier(version, batch_size)
+    classifier = load_classifier(version, batch_size, runtime)
     report = classification_report(split.labels, classifier.predict(split.images), classifier.threshold)
     return {"accuracy": report["accuracy"], "roc_auc": report["roc_auc"], "count": report["count"]}
 
@@ -105,11 +105,12 @@ def refresh(settings: Settings, database: Database, registry: Registry, force: b
         benchmark = Path(settings.benchmark_dir)
         comparison: dict[str, Any] = {}
         for name, version in (("active", active), ("candidate", candidate)):
-            comparison[name] = {"version": version.version,
-                                "benchmark": score(version, _whole(benchmark, version, settings.limits,
-                                                                   settings.seed), settings.batch_size),
-                                "new_data": score(version, _whole(new_only, version, settings.limits,
-                                                                  settings.seed), settings.batch_size)}
+            def scored(folder: Path, version: ClassifierVersion = version) -> dict[str, float]:
+                split = _whole(folder, version, settings.limits, settings.seed)
+                return score(version, split, settings.batch_size, settings.runtime)
+
+            comparison[name] = {"version": version.version, "benchmark": scored(benchmark),
+                                "new_data": scored(new_only)}
     promoted, reason = gate(comparison["active"], comparison["candidate"], settings.refresh_tolerance)
     status = "promoted" if promoted else "rejected"
     record = {"status": status, "reason": reason, "trainset": trainset, "tolerance": settings.refresh_tolerance,

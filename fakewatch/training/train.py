@@ -22,6 +22,7 @@ import tensorflow as tf  # noqa: E402
 
 from fakewatch import registry as registry_module  # noqa: E402
 from fakewatch.classifier import calibrated  # noqa: E402
+from fakewatch.export import export_version, save_check_batch  # noqa: E402
 from fakewatch.imaging import InputSpec  # noqa: E402
 from fakewatch.keras_classifier import KerasClassifier, batched_logits, logits_function  # noqa: E402
 from fakewatch.registry import ClassifierVersion, Registry  # noqa: E402
@@ -145,6 +146,10 @@ def train(options: TrainOptions, registry: Registry, log_progress: Callable[[str
         card["metrics"] = {"evaluated_on": "test" if "test" in dataset.splits else "valid", **metrics}
         card["history"] = history
         registry_module.write_card(staging, card)
+        save_check_batch(staging, held_out.images)
+        record = export_version(staging)  # refuses to publish an export that disagrees with the network
+        log_progress(f"exported to ONNX: largest |delta p_fake| {record['max_abs_delta_p_fake']:.1e} "
+                     f"on {record['check_images']} held-out images")
         version = registry.publish(staging)
     finally:
         shutil.rmtree(staging, ignore_errors=True)

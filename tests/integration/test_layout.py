@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
+from sqlalchemy.exc import OperationalError
 
 from tests.integration.conftest import write_photos
 from tests.integration.services import flush_redis, redis_or_skip
@@ -64,8 +65,11 @@ def test_distributed_watch_imports_neither_the_classifier_nor_tensorflow(tmp_pat
         engine = create_engine(f"sqlite:///{database}")
         queued = None
         while queued is None and time.monotonic() < deadline:
-            with engine.connect() as connection:
-                queued = connection.execute(text("SELECT queued_at FROM images WHERE status = 'pending'")).scalar()
+            try:
+                with engine.connect() as connection:
+                    queued = connection.execute(text("SELECT queued_at FROM images WHERE status = 'pending'")).scalar()
+            except OperationalError:
+                pass  # the schema is still being created
             time.sleep(0.1)
         engine.dispose()
         assert queued is not None, "the watcher did not record and queue the dropped file"

@@ -68,3 +68,26 @@ def test_show_and_stats(tmp_path: Path, run_cli, stand_in_classifier) -> None:  
     run_cli("show", str(tmp_path / "unknown.jpg"), expect=2)
     stats = json.loads(run_cli("stats", "--format", "json").stdout)
     assert stats["images"] == 2 and stats["contents"] == 1 and stats["by_status"] == {"done": 2}
+
+
+def test_pages_with_after_add_up_to_the_whole_listing(tmp_path: Path, run_cli) -> None:  # type: ignore[no-untyped-def]
+    write_photos(tmp_path / "a", 12)
+    run_cli("scan", str(tmp_path / "a"))
+    write_photos(tmp_path / "b", 9, seed=4, start=200)
+    run_cli("scan", str(tmp_path / "b"))  # a second, later batch of verdicts
+    write_bad_corpus(tmp_path / "bad")  # errors have no verdict: they come last
+    run_cli("scan", str(tmp_path / "bad"))
+    everything = [row["id"] for row in _json(run_cli("results", "--format", "json"))]
+    pages: list[int] = []
+    after: list[str] = []
+    while True:
+        page = [row["id"] for row in _json(run_cli("results", "--limit", "5", *after, "--format", "json"))]
+        if not page:
+            break
+        pages += page
+        after = ["--after", str(page[-1])]
+    assert pages == everything and len(everything) == len(set(everything)) == 12 + 9 + 10
+    fakes = [row["id"] for row in _json(run_cli("results", "--label", "fake", "--format", "json"))]
+    first = _json(run_cli("results", "--label", "fake", "--limit", "2", "--format", "json"))
+    rest = _json(run_cli("results", "--label", "fake", "--after", str(first[-1]["id"]), "--format", "json"))
+    assert [row["id"] for row in first + rest] == fakes

@@ -116,3 +116,37 @@ def test_train_command_end_to_end(labelled_folder: Path, tmp_path: Path) -> None
     card = read_version(versions[0]).card
     assert card["training"]["command"].startswith("fakewatch train")
     assert (tmp_path / "home" / "classifiers" / "ACTIVE").read_text().strip() == card["version"]
+
+
+def test_published_versions_carry_a_checked_onnx_export(tiny_classifier) -> None:  # type: ignore[no-untyped-def]
+    from fakewatch.onnx_classifier import OnnxClassifier
+
+    export = tiny_classifier.export
+    assert export["format"] == "onnx" and export["max_abs_delta_p_fake"] <= 1e-4
+    assert export["check_images"] > 0 and (tiny_classifier.path / "check_batch.npy").is_file()
+    images = np.random.default_rng(5).integers(0, 256, (64, 32, 32, 3), dtype=np.uint8)
+    assert np.abs(OnnxClassifier(tiny_classifier).predict(images)
+                  - KerasClassifier(tiny_classifier).predict(images)).max() <= 1e-4
+
+
+def test_a_version_without_export_runs_through_keras_until_exported(tiny_classifier, tmp_path: Path,  # type: ignore[no-untyped-def]
+                                                                   caplog: pytest.LogCaptureFixture) -> None:
+    import shutil
+
+    from fakewatch.classifier import load
+    from fakewatch.registry import write_card
+
+    old = tmp_path / "old-version"
+    shutil.copytree(tiny_classifier.path, old)
+    (old / "classifier.onnx").unlink()
+    card = json.loads((old / CARD_FILE).read_text())
+    del card["export"]
+    write_card(old, card)
+    assert isinstance(load(read_version(old), runtime="lite"), KerasClassifier)
+    assert "has no ONNX export" in caplog.text
+
+    result = CliRunner().invoke(cli, ["classifiers", "export", str(old)], env={"FAKEWATCH_HOME": str(tmp_path)},
+                                obj={})
+    assert result.exit_code == 0, result.output
+    assert "largest |delta p_fake|" in result.stdout
+    assert type(load(read_version(old), runtime="lite")).__name__ == "OnnxClassifier"

@@ -58,3 +58,9 @@ def test_every_setting_is_documented_in_readme() -> None:
     for field in setting_fields():
         assert f"FAKEWATCH_{field.name.upper()}" in text, f"FAKEWATCH_{field.name.upper()} missing from README"
         assert field.metadata.get("help"), f"{field.name} has no help text"
+
+
+def test_schema_head_constant_matches_the_migrations() -> None:
+    from fakewatch.db.session import SCHEMA_HEAD, migration_head
+
+    assert SCHEMA_HEAD == migration_head()
