@@ -1,9 +1,9 @@
 """End-to-end throughput of distributed mode: files/s from `enqueue` to verdicts committed in PostgreSQL,
-with 1 and 2 worker processes, on 32x32 and 1024x1024 JPEGs, beside the classifier's raw batch throughput
+with each runtime (FAKEWATCH_RUNTIME) and 1 and 2 worker processes, on 32x32 and 1024x1024 JPEGs, beside the classifier's raw batch throughput
 measured in the same run. Needs the local Redis and PostgreSQL (FAKEWATCH_TEST_REDIS_URL,
 FAKEWATCH_TEST_POSTGRES_URL).
 
-    python bench/distributed_throughput.py [--small 20000] [--large 1000]
+    python bench/distributed_throughput.py [--small 20000] [--large 1000] [--runtimes keras,lite]
 """
 
 from __future__ import annotations
@@ -19,18 +19,18 @@ from common import ROOT, sample_images, table
 from sqlalchemy import func, select
 
 sys.path.insert(0, str(ROOT))
+from fakewatch.classifier import load  # noqa: E402
 from fakewatch.config import load_settings  # noqa: E402
 from fakewatch.db.session import Database, make_engine, upgrade  # noqa: E402
 from fakewatch.db.tables import Image  # noqa: E402
-from fakewatch.keras_classifier import KerasClassifier  # noqa: E402
 from fakewatch.mode import open_mode  # noqa: E402
 from fakewatch.registry import Registry  # noqa: E402
 from tests.integration.services import REDIS_URL, WorkerProcess, flush_redis, throwaway_postgres  # noqa: E402
 
 
-def raw_rate(size: int) -> float:
+def raw_rate(size: int, runtime: str) -> float:
     version = Registry(load_settings()).resolve()
-    classifier = KerasClassifier(version, batch_size=256)
+    classifier = load(version, 256, runtime)
     images = np.random.default_rng(0).integers(0, 255, (8192, size, size, 3), dtype=np.uint8)
     classifier.predict(images[:512])
     started = time.perf_counter()
@@ -59,12 +59,13 @@ def wait_done(database: Database, count: int) -> None:
 
 
 def run(files: list[Path], warmup: list[Path], workers: int, scratch: Path,
-        task_batch: int) -> tuple[float, float, float]:
+        task_batch: int, runtime: str) -> tuple[float, float, float]:
     flush_redis(REDIS_URL)
     with throwaway_postgres() as database_url:
         upgrade(make_engine(database_url))
         env = {"FAKEWATCH_DATABASE_URL": database_url, "FAKEWATCH_BROKER_URL": REDIS_URL,
-               "FAKEWATCH_HOME": str(scratch / "home"), "FAKEWATCH_TASK_BATCH": str(task_batch)}
+               "FAKEWATCH_HOME": str(scratch / "home"), "FAKEWATCH_TASK_BATCH": str(task_batch),
+               "FAKEWATCH_RUNTIME": runtime}
         settings = load_settings(env={**env})
         worker = WorkerProcess(env, scratch / f"worker-{workers}.log", concurrency=workers)
         database = Database(database_url, auto_upgrade=False)
@@ -95,22 +96,24 @@ def main() -> None:
     parser.add_argument("--small", type=int, default=20000, help="32x32 files")
     parser.add_argument("--large", type=int, default=1000, help="1024x1024 files")
     parser.add_argument("--task-batch", type=int, default=256, help="image ids per queued task")
+    parser.add_argument("--runtimes", default="keras,lite", help="FAKEWATCH_RUNTIME values to compare")
     args = parser.parse_args()
     rows = []
     with tempfile.TemporaryDirectory() as folder:
         scratch = Path(folder)
-        raw = raw_rate(32)
         warmup = sample_images(scratch / "warmup", 8 * args.task_batch, size=48)  # content unlike the rest
         small = sample_images(scratch / "small", args.small)
-        large = sample_images(scratch / "large", args.large, size=1024)
-        for label, files in (("32x32 JPEG", small), ("1024x1024 JPEG", large)):
-            for workers in (1, 2):
-                rate, memory_first, memory_last = run(files, warmup, workers, scratch, args.task_batch)
-                rows.append([label, len(files), workers, f"{rate:,.0f}", f"{raw:,.0f}", f"{rate / raw:.0%}",
-                             f"{memory_first:,.0f} -> {memory_last:,.0f}"])
+        large = sample_images(scratch / "large", args.large, size=1024) if args.large else []
+        for runtime in args.runtimes.split(","):
+            raw = raw_rate(32, runtime)
+            for label, files in (("32x32 JPEG", small), ("1024x1024 JPEG", large)):
+                for workers in (1, 2) if files else ():
+                    rate, memory_first, memory_last = run(files, warmup, workers, scratch, args.task_batch, runtime)
+                    rows.append([runtime, label, len(files), workers, f"{rate:,.0f}", f"{raw:,.0f}",
+                                 f"{rate / raw:.0%}", f"{memory_first:,.0f} -> {memory_last:,.0f}"])
     table(f"Distributed mode, enqueue -> verdict committed in PostgreSQL (files/s), {args.task_batch} ids per task",
-          ["images", "files", "worker processes", "end-to-end files/s", "raw classifier images/s", "ratio",
-           "pool RSS MB (20% -> end)"], rows)
+          ["runtime", "images", "files", "worker processes", "end-to-end files/s", "raw classifier images/s",
+           "ratio", "pool RSS MB (20% -> end)"], rows)
 
 
 if __name__ == "__main__":

@@ -1,25 +1,34 @@
-"""How fast `fakewatch results --label fake --limit 50` answers on a large database.
+"""How fast `fakewatch results` answers on a large database, before and after the classified_at index.
 
-Fills a SQLite database with N images, N contents and N verdicts (about half fake), then times the
-newest-first flagged-fakes query the CLI runs.
+Fills a database with N images, N contents and N verdicts (about half fake; a few unclassified images),
+then times the queries the CLI runs, newest verdict first: "before" sorts by the verdict's time as
+earlier versions did; "after" is the current query, which walks the (classified_at, id) index, and its
+next page (`--after`). SQLite always; PostgreSQL when it is reachable (a throwaway database).
 
-    python bench/results_query.py [--rows 1000000]
+    python bench/results_query.py [--rows 1000000] [--databases sqlite,postgresql]
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
-from common import table
+from common import ROOT, table
 from sqlalchemy import insert
 
-from fakewatch.db.results import ResultFilter, results
-from fakewatch.db.session import Database
-from fakewatch.db.tables import Content, Image, Verdict
+sys.path.insert(0, str(ROOT))
+from fakewatch.db.results import ResultFilter, cursor_for, result_row, results_query  # noqa: E402
+from fakewatch.db.session import Database, make_engine, upgrade  # noqa: E402
+from fakewatch.db.tables import Content, Image, Verdict  # noqa: E402
+
+UNCLASSIFIED = 1000  # images recorded but not classified yet: they sort last
 
 
 def fill(database: Database, rows: int) -> None:
@@ -29,41 +38,83 @@ def fill(database: Database, rows: int) -> None:
             ids = range(offset + 1, min(rows, offset + 50_000) + 1)
             session.execute(insert(Content), [{"id": i, "sha256": f"{i:064x}", "size": 1000,
                                                "created_at": start} for i in ids])
+            classified = [i for i in ids if i <= rows - UNCLASSIFIED]
             session.execute(insert(Image), [{"id": i, "path": f"/archive/{i // 1000:05d}/{i}.jpg", "content_id": i,
-                                             "size": 1000, "mtime": 0.0, "status": "done", "first_seen": start,
-                                             "last_seen": start} for i in ids])
-            session.execute(insert(Verdict), [{"content_id": i, "classifier": "v1",
-                                               "label": "fake" if i % 2 else "real", "p_fake": 0.9, "confidence": 0.9,
-                                               "threshold": 0.5, "elapsed_ms": 1.0, "host": "h",
-                                               "created_at": start + timedelta(seconds=i)} for i in ids])
+                                             "size": 1000, "mtime": 0.0, "status": "done" if i in classified
+                                             else "pending", "first_seen": start, "last_seen": start,
+                                             "classified_at": start + timedelta(seconds=i) if i <= rows - UNCLASSIFIED
+                                             else None} for i in ids])
+            if classified:
+                session.execute(insert(Verdict), [{"content_id": i, "classifier": "v1",
+                                                   "label": "fake" if i % 2 else "real", "p_fake": 0.9,
+                                                   "confidence": 0.9, "threshold": 0.5, "elapsed_ms": 1.0, "host": "h",
+                                                   "created_at": start + timedelta(seconds=i)} for i in classified])
 
 
-def timed(database: Database, filters: ResultFilter) -> tuple[float, int]:
+def timed(database: Database, filters: ResultFilter, before: bool) -> tuple[float, list[dict[str, Any]]]:
     started = time.perf_counter()
     with database.session() as session:
-        found = list(results(session, filters))
-    return (time.perf_counter() - started) * 1000, len(found)
+        query = results_query(filters, cursor_for(session, filters))
+        if before:  # the earlier ordering: the verdict's own time, which no index serves
+            query = query.order_by(None).order_by(Verdict.created_at.desc().nulls_last(), Image.id.desc())
+        found = [result_row(row) for row in session.execute(query)]
+    return (time.perf_counter() - started) * 1000, found
+
+
+@contextmanager
+def database_for(kind: str, folder: Path) -> Iterator[Database | None]:
+    if kind == "sqlite":
+        yield Database(f"sqlite:///{folder / 'big.db'}")
+        return
+    from tests.integration.services import throwaway_postgres
+
+    try:
+        with throwaway_postgres() as url:
+            upgrade(make_engine(url))
+            database = Database(url)
+            yield database
+            database.dispose()
+    except BaseException as exc:  # pytest's skip when PostgreSQL is absent
+        if type(exc).__name__ != "Skipped":
+            raise
+        yield None
+
+
+def measure(database: Database, rows: int) -> list[list[object]]:
+    table_rows: list[list[object]] = []
+    first = ResultFilter(limit=50)
+    _, page = timed(database, first, before=False)
+    queries = [("--limit 50", first, True), ("--limit 50", first, False),
+               ("--limit 50 --after ID (page 2)", ResultFilter(limit=50, after=page[-1]["id"]), False),
+               ("--limit 50 --after ID (last classified page)",
+                ResultFilter(limit=50, after=rows - UNCLASSIFIED - 50 * 10), False),
+               ("--label fake --limit 50", ResultFilter(label="fake", limit=50), True),
+               ("--label fake --limit 50", ResultFilter(label="fake", limit=50), False),
+               ("--label fake --since 1h --limit 50",
+                ResultFilter(label="fake", since=datetime(2026, 1, 12, tzinfo=UTC), limit=50), False)]
+    for name, filters, before in queries:
+        timed(database, filters, before)  # warm the page cache
+        milliseconds, found = timed(database, filters, before)
+        table_rows.append([f"fakewatch results {name}", "before" if before else "after", len(found),
+                           f"{milliseconds:,.1f} ms"])
+    return table_rows
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--databases", default="sqlite,postgresql")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as folder:
-        database = Database(f"sqlite:///{Path(folder) / 'big.db'}")
-        started = time.perf_counter()
-        fill(database, args.rows)
-        filled = time.perf_counter() - started
-        rows = []
-        for name, filters in (("--label fake --limit 50", ResultFilter(label="fake", limit=50)),
-                              ("--limit 50", ResultFilter(limit=50)),
-                              ("--label fake --since 1h --limit 50",
-                               ResultFilter(label="fake", since=datetime(2026, 1, 12, tzinfo=UTC), limit=50))):
-            timed(database, filters)  # warm the page cache
-            milliseconds, count = timed(database, filters)
-            rows.append([f"fakewatch results {name}", count, f"{milliseconds:,.1f} ms"])
-    table(f"Result queries on SQLite with {args.rows:,} images and verdicts (filled in {filled:.0f} s)",
-          ["query", "rows", "time"], rows)
+    for kind in args.databases.split(","):
+        with tempfile.TemporaryDirectory() as folder, database_for(kind, Path(folder)) as database:
+            if database is None:
+                print(f"\n{kind}: not reachable, skipped")
+                continue
+            started = time.perf_counter()
+            fill(database, args.rows)
+            filled = time.perf_counter() - started
+            table(f"Result queries on {kind} with {args.rows:,} images ({UNCLASSIFIED:,} unclassified) and verdicts "
+                  f"(filled in {filled:.0f} s)", ["query", "query as", "rows", "time"], measure(database, args.rows))
 
 
 if __name__ == "__main__":

@@ -78,7 +78,9 @@ def open_mode(settings: Settings, database: Database | None = None) -> Mode:
         registry.resolve()  # fail fast, before any file is touched, when the classifier is missing or invalid
         runtime = Runtime(settings, database, registry)
         dispatcher = InProcess(runtime)
-        intake = Intake(settings, database, lambda: runtime.classifier.version, dispatcher, file_filter)
+        intake = Intake(settings, database, lambda: runtime.classifier.version, dispatcher, file_filter,
+                        keep_bytes=True)
+        runtime.preloaded = intake.recent  # each file is read once: classification reuses intake's bytes
         return Mode(settings, database, intake, dispatcher, runtime)
     from fakewatch.broker import QueueDispatcher
 

@@ -67,6 +67,7 @@ class Runtime:
         self._classifier: Classifier | None = None
         self._reference: str | None = None
         self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="decode")
+        self.preloaded: dict[str, bytes] = {}  # path -> bytes intake already read (embedded mode)
 
     @property
     def classifier(self) -> Classifier:
@@ -84,10 +85,13 @@ class Runtime:
         return self._classifier
 
     def _load(self, path: str, spec: imaging.InputSpec) -> np.ndarray | ImageError:
+        data = self.preloaded.get(path)
         try:
-            return imaging.load_file(path, spec, self.settings.limits)
+            if data is None:
+                return imaging.load_file(path, spec, self.settings.limits)
+            return imaging.load_input(data, spec, self.settings.max_pixels)
         except ImageError as exc:
-            return exc
+            return exc if data is None else type(exc)(f"{path}: {exc}")
 
     def classify_ids(self, ids: Sequence[int], force: bool = False) -> BatchOutcome:
         """Classify the pending images among ``ids``; ``force`` re-classifies done ones too."""

@@ -5,10 +5,10 @@ complete enough to read.
 from __future__ import annotations
 
 import fnmatch
+import os
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from pathlib import PurePath
 
 IGNORED_NAMES = ("thumbs.db", "desktop.ini", ".ds_store", "icon\r")
 IGNORED_SUFFIXES = (".part", ".tmp", ".temp", ".crdownload", ".download", ".partial", ".swp", ".lock", "~")
@@ -30,14 +30,13 @@ class FileFilter:
         return lowered.startswith(".") or lowered in IGNORED_DIRS
 
     def accepts(self, path: str) -> bool:
-        pure = PurePath(path)
-        name = pure.name
+        folder, name = os.path.split(path)  # string operations: this runs for every file of a scan
         lowered = name.lower()
         if not name or lowered.startswith(".") or lowered.startswith("~$") or lowered in IGNORED_NAMES:
             return False
         if lowered.endswith(IGNORED_SUFFIXES):
             return False
-        if any(self.ignored_dir(part) for part in pure.parts[:-1] if part not in ("/", "")):
+        if any(self.ignored_dir(part) for part in folder.split(os.sep) if part):
             return False
         if self.include and not any(fnmatch.fnmatch(name, pattern) for pattern in self.include):
             return False

@@ -24,6 +24,7 @@ from fakewatch.watcher.decisions import FileFilter
 
 log = logging.getLogger(__name__)
 
+KEEP_BYTES = 1 << 20
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".webp", ".bmp", ".dib", ".tif", ".tiff", ".gif")
 
 
@@ -51,6 +52,7 @@ class FileRecord:
     sha256: str | None = None
     error_kind: str | None = None
     error_message: str | None = None
+    data: bytes | None = field(default=None, repr=False, compare=False)  # the bytes that were hashed
 
 
 def walk(paths: Iterable[str | Path], file_filter: FileFilter) -> Iterator[str]:
@@ -102,7 +104,7 @@ def inspect(path: str, max_file_bytes: int) -> FileRecord | None:
         return FileRecord(path, stat.st_size, stat.st_mtime, error_kind=exc.kind, error_message=str(exc))
     if data and imaging.sniff(data[:16]) is None and not path.lower().endswith(IMAGE_EXTENSIONS):
         return None
-    return FileRecord(path, len(data), stat.st_mtime, sha256=hashlib.sha256(data).hexdigest())
+    return FileRecord(path, len(data), stat.st_mtime, sha256=hashlib.sha256(data).hexdigest(), data=data)
 
 
 @dataclass
@@ -114,6 +116,10 @@ class Intake:
     classifier_version: Callable[[], str]
     dispatcher: Dispatcher
     file_filter: FileFilter = field(default_factory=FileFilter)
+    # Embedded mode classifies right after recording: it keeps the bytes it hashed (files up to
+    # KEEP_BYTES each) so every file is read once. ``recent`` holds them until the dispatch is done.
+    keep_bytes: bool = False
+    recent: dict[str, bytes] = field(default_factory=dict)
 
     def walk(self, paths: Iterable[str | Path]) -> Iterator[str]:
         """Every file under ``paths`` this intake's filter accepts."""
@@ -126,20 +132,26 @@ class Intake:
     def record(self, paths: list[str], force: bool = False) -> dict[str, tuple[int, str]]:
         """Record ``paths`` in one transaction; returns path -> (id, status) of the ones recorded."""
         records = [record for record in (inspect(path, self.settings.max_file_bytes) for path in paths) if record]
+        if self.keep_bytes:
+            self.recent.update((record.path, record.data) for record in records
+                               if record.data is not None and len(record.data) <= KEEP_BYTES)
         with self.database.session() as session, session.begin():
             recorded = recording.record_files(session, records, self.classifier_version(), force)
         return recorded
 
     def process(self, paths: list[str], force: bool = False) -> dict[str, tuple[int, str]]:
         """Record, then dispatch the pending ones (after the commit)."""
-        recorded = self.record(paths, force)
-        pending = [image_id for image_id, status in recorded.values() if status == "pending" or force]
-        if pending:
-            try:
-                self.dispatcher.submit(sorted(pending), force)
-            except QueueError as exc:
-                # recorded rows stay pending: the sweeper (or the next start) queues them again
-                log.warning("%s; %d images stay pending", exc, len(pending))
+        try:
+            recorded = self.record(paths, force)
+            pending = [image_id for image_id, status in recorded.values() if status == "pending" or force]
+            if pending:
+                try:
+                    self.dispatcher.submit(sorted(pending), force)
+                except QueueError as exc:
+                    # recorded rows stay pending: the sweeper (or the next start) queues them again
+                    log.warning("%s; %d images stay pending", exc, len(pending))
+        finally:
+            self.recent.clear()
         return recorded
 
 
