@@ -1,7 +1,7 @@
 """End-to-end throughput of distributed mode: files/s from `enqueue` to verdicts committed in PostgreSQL,
-with each runtime (FAKEWATCH_RUNTIME) and 1 and 2 worker processes, on 32x32 and 1024x1024 JPEGs, beside the classifier's raw batch throughput
-measured in the same run. Needs the local Redis and PostgreSQL (FAKEWATCH_TEST_REDIS_URL,
-FAKEWATCH_TEST_POSTGRES_URL).
+with each runtime (FAKEWATCH_RUNTIME) and 1 and 2 worker processes, on 32x32 and 1024x1024 JPEGs,
+beside the classifier's raw batch throughput measured in the same run. Needs the local Redis and
+PostgreSQL (FAKEWATCH_TEST_REDIS_URL, FAKEWATCH_TEST_POSTGRES_URL).
 
     python bench/distributed_throughput.py [--small 20000] [--large 1000] [--runtimes keras,lite]
 """

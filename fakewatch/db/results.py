@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import fnmatch
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, and_, func, or_, select
+from sqlalchemy import Select, and_, func, or_, select, tuple_
 from sqlalchemy.orm import Session, aliased
 
 from fakewatch.db.common import among, as_utc, utcnow
@@ -50,17 +51,26 @@ _RESULT_COLUMNS = (Image.id, Image.path, Content.sha256, Image.size, Image.statu
 
 
 def _sort_key(filters: ResultFilter) -> Any:
-    """What listings sort by (newest first, unclassified last, then by id): the image's latest-verdict time
-    (indexed), or the named classifier's verdict time."""
-    return Verdict.created_at if filters.classifier else Image.classified_at
+    """What listings sort by (newest first, unclassified last, then by id). Without verdict filters: the
+    image's latest-verdict time, which the (classified_at, id) index serves; with them, the verdict's own
+    time (the same value for the latest verdict), which the verdict indexes serve."""
+    verdict_side = (filters.classifier or filters.label or filters.since is not None
+                    or filters.min_confidence is not None)
+    return Verdict.created_at if verdict_side else Image.classified_at
 
 
-def _after(key: Any, cursor: tuple[datetime | None, int]) -> Any:
-    """Rows after ``cursor`` (its sort key and id) in the order (key DESC NULLS LAST, id DESC)."""
+def _after(filters: ResultFilter, cursor: tuple[datetime | None, int] | None) -> list[Any]:
+    """Conditions whose result sets, one after the other, are the rows after ``cursor`` in listing order.
+
+    Written as a row-value range (and the unclassified rows separately) rather than one OR, so that each
+    part is a range scan of an index: the tenth page costs what the first does."""
+    if cursor is None:
+        return [None]
     moment, image_id = cursor
+    key = _sort_key(filters)
     if moment is None:
-        return and_(key.is_(None), Image.id < image_id)
-    return or_(key < moment, and_(key == moment, Image.id < image_id), key.is_(None))
+        return [and_(key.is_(None), Image.id < image_id)]
+    return [tuple_(key, Image.id) < tuple_(moment, image_id), key.is_(None)]
 
 
 def cursor_for(session: Session, filters: ResultFilter) -> tuple[datetime | None, int] | None:
@@ -75,9 +85,9 @@ def cursor_for(session: Session, filters: ResultFilter) -> tuple[datetime | None
     return moment, filters.after
 
 
-def results_query(filters: ResultFilter,
-                  cursor: tuple[datetime | None, int] | None = None) -> Select[*tuple[Any, ...]]:
-    """Images with their latest verdict (or the named classifier's), newest verdict first, after ``cursor``."""
+def results_query(filters: ResultFilter, condition: Any = None) -> Select[*tuple[Any, ...]]:
+    """Images with their latest verdict (or the named classifier's), newest verdict first; ``condition``
+    narrows it further (a part of :func:`_after`)."""
     verdict_on = [Verdict.content_id == Image.content_id]
     verdict_on.append(Verdict.classifier == filters.classifier if filters.classifier else _latest_verdict())
     query = (select(*_RESULT_COLUMNS)
@@ -106,10 +116,9 @@ def results_query(filters: ResultFilter,
         previous = (select(earlier.label).where(earlier.content_id == Verdict.content_id, earlier.id != Verdict.id)
                     .order_by(earlier.created_at.desc(), earlier.id.desc()).limit(1).scalar_subquery())
         query = query.where(previous.is_not(None), previous != Verdict.label)
-    key = _sort_key(filters)
-    if cursor is not None:
-        query = query.where(_after(key, cursor))
-    query = query.order_by(key.desc().nulls_last(), Image.id.desc())
+    if condition is not None:
+        query = query.where(condition)
+    query = query.order_by(_sort_key(filters).desc().nulls_last(), Image.id.desc())
     return query.limit(filters.limit) if filters.limit else query
 
 
@@ -136,10 +145,19 @@ def result_row(row: Any) -> dict[str, Any]:
 
 
 def results(session: Session, filters: ResultFilter) -> Iterable[dict[str, Any]]:
-    for row in session.execute(results_query(filters, cursor_for(session, filters))).yield_per(1000):
-        if filters.path_glob and not fnmatch.fnmatchcase(row.path, filters.path_glob):
-            continue  # LIKE is a prefilter; fnmatch has the final word on [] classes
-        yield result_row(row)
+    remaining = filters.limit
+    for condition in _after(filters, cursor_for(session, filters)):
+        listed = 0
+        query = results_query(dataclasses.replace(filters, limit=remaining), condition)
+        for row in session.execute(query).yield_per(1000):
+            listed += 1
+            if filters.path_glob and not fnmatch.fnmatchcase(row.path, filters.path_glob):
+                continue  # LIKE is a prefilter; fnmatch has the final word on [] classes
+            yield result_row(row)
+        if remaining is not None:
+            remaining -= listed
+            if remaining <= 0:
+                return
 
 
 def rows_for_ids(session: Session, ids: Sequence[int]) -> list[dict[str, Any]]:
