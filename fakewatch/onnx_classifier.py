@@ -33,6 +33,9 @@ class OnnxClassifier:
         providers = [name for name in PREFERRED_PROVIDERS if name in available]
         options = onnxruntime.SessionOptions()
         options.log_severity_level = 3  # errors only: the runtime's notices are not the user's business
+        # idle threads sleep instead of spinning: the spinning would take the cores from decoding, the database
+        # and other worker processes on the same machine
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         try:
             self._session = onnxruntime.InferenceSession(str(path), options, providers=providers)
         except Exception as exc:  # ONNX Runtime raises its own exception types for unreadable models
