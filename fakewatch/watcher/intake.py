@@ -88,10 +88,6 @@ def _is_file_like(entry: os.DirEntry[str]) -> bool:
     return entry.is_file()
 
 
-def count(paths: Iterable[str | Path], file_filter: FileFilter) -> int:
-    return sum(1 for _ in walk(paths, file_filter))
-
-
 def inspect(path: str, max_file_bytes: int) -> FileRecord | None:
     """Stat, read and hash one file. None means "not an image, and not named like one": ignore it."""
     try:
