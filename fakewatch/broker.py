@@ -14,6 +14,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from fakewatch.errors import QueueError
+from fakewatch.redact import mask_url
 
 if TYPE_CHECKING:
     from celery import Celery
@@ -75,7 +76,7 @@ class QueueDispatcher:
                                    retry=True, retry_policy=SEND_RETRY_POLICY)
             except BrokerError as exc:
                 # the rows stay pending in the database; the sweeper sends them again later
-                raise QueueError(f"cannot reach the broker at {self.settings.broker_url}: {exc}; the images "
+                raise QueueError(f"cannot reach the broker at {mask_url(self.settings.broker_url)}: {exc}; the images "
                                  f"stay pending and are queued again by the next sweep") from exc
             with self.database.session() as session, session.begin():
                 recording.mark_queued(session, batch)

@@ -94,6 +94,9 @@ class Settings:
                                             "(comma-separated in the environment; default: all).")
     exclude: tuple[str, ...] = _setting((), "Glob patterns of file names or paths to ignore, on top of the "
                                             "built-in temp/system-file list (comma-separated in the environment).")
+    follow_outside_links: bool = _setting(False, "Follow file symlinks whose target lies outside every scanned "
+                                                 "or watched folder (and, for refresh, the inbox). Off: such "
+                                                 "links are recorded as error kind outside_root and never read.")
     inbox_dir: str = _setting("", "Folder whose real/ and fake/ sub-folders feed the next refresh "
                                   "(default: HOME/inbox).")
     base_data: str = _setting("", "Labelled folder (real/ + fake/, or train/valid/test) that refreshes extend "

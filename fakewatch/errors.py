@@ -8,7 +8,10 @@
     │   ├── CorruptImage           kind "corrupt": an image format, but truncated or damaged
     │   ├── TooLargeImage          kind "too_large": over max_file_bytes or max_pixels
     │   ├── EmptyFile              kind "empty": zero bytes
-    │   └── UnreadableFile         kind "unreadable": permissions, vanished, loop, I/O error
+    │   ├── UnreadableFile         kind "unreadable": permissions, vanished, dangling link, I/O error
+    │   ├── NotRegularFile         kind "fifo", "socket", "device" or "directory": never opened for reading
+    │   ├── SymlinkLoop            kind "symlink_loop": a link that leads back to itself
+    │   └── OutsideRoot            kind "outside_root": a link whose target leaves every scanned folder
     ├── ClassifierError            a classifier version cannot be used
     │   ├── ClassifierNotFound     no such version id or path
     │   └── IncompatibleClassifier card missing, malformed, or disagreeing with the weights
@@ -56,6 +59,22 @@ class EmptyFile(ImageError):
 
 class UnreadableFile(ImageError):
     kind = "unreadable"
+
+
+class NotRegularFile(ImageError):
+    """A FIFO, socket, device or folder where a file was expected; ``kind`` says which."""
+
+    def __init__(self, message: str, kind: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
+class SymlinkLoop(ImageError):
+    kind = "symlink_loop"
+
+
+class OutsideRoot(ImageError):
+    kind = "outside_root"
 
 
 class ClassifierError(FakewatchError):

@@ -10,7 +10,11 @@ weights is the whole contract.
 
 from __future__ import annotations
 
+import errno
 import io
+import os
+import re
+import stat
 import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -19,15 +23,19 @@ from typing import Any
 import cv2
 import numpy as np
 
+from fakewatch import diagnostics
 from fakewatch.config import Limits
 from fakewatch.errors import (
     CorruptImage,
     EmptyFile,
     ImageError,
+    NotRegularFile,
+    SymlinkLoop,
     TooLargeImage,
     UnreadableFile,
     UnsupportedImage,
 )
+from fakewatch.names import shown
 
 SPEC_FORMAT = 1
 
@@ -71,19 +79,49 @@ def sniff(head: bytes) -> str | None:
     return None
 
 
+_SPECIAL_KINDS = ((stat.S_ISFIFO, "fifo"), (stat.S_ISSOCK, "socket"), (stat.S_ISCHR, "device"),
+                  (stat.S_ISBLK, "device"), (stat.S_ISDIR, "directory"))
+
+
+def special_kind(mode: int) -> str | None:
+    """What a non-regular file is (``fifo``, ``socket``, ``device``, ``directory``); None for a regular one."""
+    for test, kind in _SPECIAL_KINDS:
+        if test(mode):
+            return kind
+    return None if stat.S_ISREG(mode) else "device"
+
+
 def read_bytes(path: str | Path, max_file_bytes: int) -> bytes:
-    """Read a file whole, turning I/O trouble into the matching :class:`ImageError`."""
+    """Read a regular file whole, turning I/O trouble into the matching :class:`ImageError`.
+
+    The file is opened without blocking and checked with ``fstat`` on the open descriptor before a byte
+    is read: a FIFO, socket, device or folder (also one swapped in under the name) is refused by kind and
+    can never stall the reader."""
     try:
-        with open(path, "rb") as handle:
-            data = handle.read(max_file_bytes + 1)
+        descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except FileNotFoundError as exc:
-        raise UnreadableFile(f"{path}: file vanished before it could be read") from exc
+        message = "dangling symlink" if os.path.islink(path) else "file vanished before it could be read"
+        raise UnreadableFile(f"{shown(path)}: {message}") from exc
     except PermissionError as exc:
-        raise UnreadableFile(f"{path}: permission denied; give the scanning user read access") from exc
+        raise UnreadableFile(f"{shown(path)}: permission denied; give the scanning user read access") from exc
     except OSError as exc:
-        raise UnreadableFile(f"{path}: {exc.strerror or exc}") from exc
+        if exc.errno == errno.ELOOP:
+            raise SymlinkLoop(f"{shown(path)}: symlink loop") from exc
+        if exc.errno == errno.ENXIO:  # a socket, or a FIFO on some systems
+            raise NotRegularFile(f"{shown(path)}: not a regular file", "socket") from exc
+        raise UnreadableFile(f"{shown(path)}: {exc.strerror or exc}") from exc
+    try:
+        kind = special_kind(os.fstat(descriptor).st_mode)
+        if kind is not None:
+            raise NotRegularFile(f"{shown(path)}: a {kind}, not a regular file; it is never read", kind)
+        with os.fdopen(os.dup(descriptor), "rb") as handle:
+            data = handle.read(max_file_bytes + 1)
+    except OSError as exc:
+        raise UnreadableFile(f"{shown(path)}: {exc.strerror or exc}") from exc
+    finally:
+        os.close(descriptor)
     if len(data) > max_file_bytes:
-        raise TooLargeImage(f"{path}: larger than max_file_bytes={max_file_bytes}")
+        raise TooLargeImage(f"{shown(path)}: larger than max_file_bytes={max_file_bytes}")
     return data
 
 
@@ -153,16 +191,62 @@ def _check_dimensions(data: bytes, kind: str, max_pixels: int) -> None:
                             f"(decompression-bomb guard; raise FAKEWATCH_MAX_PIXELS to allow it)")
 
 
+_ENTROPY_END = re.compile(rb"\xff[^\x00\xd0-\xd7\xff]")  # the first marker after entropy-coded data
+
+
+def _jpeg_complete(data: bytes) -> bool:
+    """True when the JPEG's segments lead, through every scan, to an end-of-image marker.
+
+    Segments are walked by their lengths (an EXIF thumbnail's own EOI sits inside APP1 and is skipped);
+    after each start-of-scan the entropy-coded data runs to the next real marker. Whatever follows the
+    EOI (a motion-photo video, MPF pictures, padding) is not part of this image and does not matter."""
+    position, end = 2, len(data)
+    while position + 2 <= end:
+        if data[position] != 0xFF:
+            return False
+        marker = data[position + 1]
+        if marker == 0xFF:
+            position += 1
+        elif marker == 0xD9:
+            return True
+        elif marker == 0xD8 or 0xD0 <= marker <= 0xD7 or marker == 0x01:
+            position += 2
+        else:
+            if position + 4 > end:
+                return False
+            position += 2 + int.from_bytes(data[position + 2:position + 4], "big")
+            if marker == 0xDA:  # start of scan: skip the entropy-coded data
+                found = _ENTROPY_END.search(data, position)
+                if found is None:
+                    return False
+                position = found.start()
+    return False
+
+
+def _png_complete(data: bytes) -> bool:
+    """True when the PNG's chunks, walked by their lengths, reach an IEND chunk (trailing bytes are fine)."""
+    position, end = 8, len(data)
+    while position + 8 <= end:
+        length = int.from_bytes(data[position:position + 4], "big")
+        if data[position + 4:position + 8] == b"IEND":
+            return True
+        position += 12 + length
+    return False
+
+
 def _check_complete(data: bytes, kind: str) -> None:
     """Catch truncation that decoders would silently paint grey."""
-    if kind == "jpeg" and b"\xff\xd9" not in data[-4096:]:
-        raise CorruptImage("truncated JPEG: no end-of-image marker")
-    if kind == "png" and b"IEND" not in data[-64:]:
-        raise CorruptImage("truncated PNG: no IEND chunk")
+    if kind == "jpeg" and not _jpeg_complete(data):
+        raise CorruptImage("truncated JPEG: the image data ends before its end-of-image marker")
+    if kind == "png" and not _png_complete(data):
+        raise CorruptImage("truncated PNG: the chunks end before IEND")
 
 
-def decode(data: bytes, max_pixels: int) -> np.ndarray:
-    """Decode image bytes to an HxWx3 uint8 RGB array, or raise an :class:`ImageError`."""
+def decode(data: bytes, max_pixels: int, notes: list[str] | None = None) -> np.ndarray:
+    """Decode image bytes to an HxWx3 uint8 RGB array, or raise an :class:`ImageError`.
+
+    What the decoder libraries report is captured, not printed: a damaged stream raises
+    :class:`CorruptImage`; other warnings are appended to ``notes`` when given."""
     if not data:
         raise EmptyFile("zero-byte file")
     kind = sniff(data[:16])
@@ -171,12 +255,19 @@ def decode(data: bytes, max_pixels: int) -> np.ndarray:
     _check_dimensions(data, kind, max_pixels)
     _check_complete(data, kind)
     buffer = np.frombuffer(data, dtype=np.uint8)
+    said: list[str] = []
     try:
-        rgb = cv2.imdecode(buffer, cv2.IMREAD_COLOR_RGB)
+        with diagnostics.captured(said):
+            rgb = cv2.imdecode(buffer, cv2.IMREAD_COLOR_RGB)
     except cv2.error as exc:
         raise CorruptImage(f"{kind} decoder failed: {exc}") from exc
+    damage, warnings_note = diagnostics.judge(said)
     if rgb is None or rgb.size == 0:
-        raise CorruptImage(f"damaged {kind} data: the decoder could not read it")
+        raise CorruptImage(f"damaged {kind} data: {damage or warnings_note or 'the decoder could not read it'}")
+    if damage:
+        raise CorruptImage(f"damaged {kind} data: {damage}")
+    if warnings_note and notes is not None:
+        notes.append(warnings_note)
     return rgb
 
 
@@ -187,19 +278,25 @@ def resize_for(rgb: np.ndarray, spec: InputSpec) -> np.ndarray:
     return cv2.resize(rgb, (spec.size, spec.size), interpolation=cv2.INTER_AREA)
 
 
-def load_input(data: bytes, spec: InputSpec, max_pixels: int) -> np.ndarray:
+def load_input(data: bytes, spec: InputSpec, max_pixels: int, notes: list[str] | None = None) -> np.ndarray:
     """Bytes to the exact array the classifier sees: ``spec.size`` x ``spec.size`` x 3 uint8 RGB."""
-    return resize_for(decode(data, max_pixels), spec)
+    return resize_for(decode(data, max_pixels, notes), spec)
 
 
-def load_file(path: str | Path, spec: InputSpec, limits: Limits) -> np.ndarray:
+def load_file(path: str | Path, spec: InputSpec, limits: Limits, notes: list[str] | None = None) -> np.ndarray:
     """Read and prepare one file; raises :class:`ImageError` with a recorded kind on failure."""
     try:
-        return load_input(read_bytes(path, limits.max_file_bytes), spec, limits.max_pixels)
+        return load_input(read_bytes(path, limits.max_file_bytes), spec, limits.max_pixels, notes)
     except ImageError as exc:
-        if str(path) in str(exc):
-            raise
-        raise type(exc)(f"{path}: {exc}") from exc
+        raise about(exc, path) from None
+
+
+def about(error: ImageError, path: str | Path) -> ImageError:
+    """``error`` with the file's (escaped) name in front of its message, unless it already names it."""
+    name = shown(path)
+    if not str(error).startswith(name):
+        error.args = (f"{name}: {error}",)
+    return error
 
 
 def encode_jpeg(rgb: np.ndarray, quality: int) -> bytes:

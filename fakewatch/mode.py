@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from fakewatch.config import Settings
 from fakewatch.db.session import Database
+from fakewatch.redact import mask_url
 from fakewatch.registry import Registry
 from fakewatch.watcher.decisions import FileFilter
 from fakewatch.watcher.intake import Dispatcher, Intake
@@ -42,7 +43,7 @@ class Mode:
         return self.runtime is not None
 
     def describe(self) -> str:
-        return "embedded" if self.embedded else f"distributed via {self.settings.broker_url}"
+        return "embedded" if self.embedded else f"distributed via {mask_url(self.settings.broker_url)}"
 
     @property
     def queued(self) -> int:

@@ -8,6 +8,7 @@ from fakewatch.broker import QUEUES, sender
 from fakewatch.config import Settings
 from fakewatch.db.results import images_by_status, verdicts_per_minute
 from fakewatch.db.session import Database
+from fakewatch.redact import mask_url
 
 WINDOWS = {"1m": 1, "5m": 5, "15m": 15}
 
@@ -38,7 +39,8 @@ def status(settings: Settings, database: Database) -> dict[str, Any]:
     with database.session() as session:
         images = images_by_status(session)
         throughput = {window: verdicts_per_minute(session, minutes) for window, minutes in WINDOWS.items()}
-    report: dict[str, Any] = {"mode": "embedded" if settings.embedded else f"distributed ({settings.broker_url})",
+    mode = "embedded" if settings.embedded else f"distributed ({mask_url(settings.broker_url)})"
+    report: dict[str, Any] = {"mode": mode,
                               "images": images, "throughput_per_minute": throughput}
     if not settings.embedded:
         report["queues"] = _queue_depths(settings)

@@ -29,6 +29,7 @@ from fakewatch.db.session import Database
 from fakewatch.db.tables import Image
 from fakewatch.db.verdicts import classified_contents, mark_classified, set_status, write_verdicts
 from fakewatch.errors import ImageError
+from fakewatch.names import to_fs
 from fakewatch.registry import ClassifierVersion, Registry
 
 log = logging.getLogger(__name__)
@@ -84,14 +85,17 @@ class Runtime:
                 log.info("classifier %s loaded", self._classifier.version)
         return self._classifier
 
-    def _load(self, path: str, spec: imaging.InputSpec) -> np.ndarray | ImageError:
+    def _load(self, stored_path: str, spec: imaging.InputSpec) -> tuple[np.ndarray | ImageError, str | None]:
+        """The classifier input for one recorded file (or why there is none), and the decoder's warnings."""
+        path = to_fs(stored_path)
         data = self.preloaded.get(path)
+        notes: list[str] = []
         try:
             if data is None:
-                return imaging.load_file(path, spec, self.settings.limits)
-            return imaging.load_input(data, spec, self.settings.max_pixels)
+                return imaging.load_file(path, spec, self.settings.limits, notes), "; ".join(notes) or None
+            return imaging.load_input(data, spec, self.settings.max_pixels, notes), "; ".join(notes) or None
         except ImageError as exc:
-            return exc if data is None else type(exc)(f"{path}: {exc}")
+            return imaging.about(exc, path), None
 
     def classify_ids(self, ids: Sequence[int], force: bool = False) -> BatchOutcome:
         """Classify the pending images among ``ids``; ``force`` re-classifies done ones too."""
@@ -127,7 +131,9 @@ class Runtime:
         # Small files decode faster in this thread: pool hand-offs then cost more than the decoding, and
         # TensorFlow's idle threads compete with the pool. Large files are worth spreading over the cores.
         mapper = self._pool.map if sizes and sum(sizes) / len(sizes) > PARALLEL_DECODE_BYTES else map
-        loaded = list(mapper(lambda cid: self._load(by_content[cid][0].path, classifier.spec), content_ids))
+        results = list(mapper(lambda cid: self._load(by_content[cid][0].path, classifier.spec), content_ids))
+        loaded = [array for array, _ in results]
+        warned = {cid: note for cid, (_, note) in zip(content_ids, results) if note}
         good = [(cid, array) for cid, array in zip(content_ids, loaded) if not isinstance(array, ImageError)]
         for cid, error in zip(content_ids, loaded):
             if isinstance(error, ImageError):
@@ -148,8 +154,11 @@ class Runtime:
                          "created_at": now})
         write_verdicts(session, rows, replace=force)  # type: ignore[arg-type]
         mark_classified(session, [cid for cid, _ in good], now)  # type: ignore[arg-type]
-        done_ids = [image.id for cid, _ in good for image in by_content[cid]]
+        done_ids = [image.id for cid, _ in good if cid not in warned for image in by_content[cid]]
         set_status(session, done_ids, "done")  # type: ignore[arg-type]
+        for cid, note in warned.items():
+            set_status(session, [image.id for image in by_content[cid]], "done", warnings=note)  # type: ignore[arg-type]
+            done_ids += [image.id for image in by_content[cid]]
         outcome.classified += len(done_ids)
 
     def close(self) -> None:

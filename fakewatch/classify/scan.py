@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from fakewatch.db.results import rows_for_ids
+from fakewatch.watcher.intake import real_roots
 
 if TYPE_CHECKING:
     from fakewatch.watcher.intake import Intake
@@ -49,6 +50,8 @@ def scan(intake: Intake, paths: Iterable[str | Path], force: bool = False,
     """Scan files and folders (recursively), streaming in batches of ``batch_size``."""
     summary = ScanSummary()
     started = time.perf_counter()
+    paths = list(paths)
+    intake.roots = real_roots(paths)  # symlinks may lead anywhere under what was named, and nowhere else
     for chunk in intake.batches(paths):
         recorded = intake.process(chunk, force)
         ids = [recorded[path][0] for path in chunk if path in recorded]

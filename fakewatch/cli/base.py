@@ -16,6 +16,8 @@ import click
 
 from fakewatch.config import Settings, load_settings, setting_fields
 from fakewatch.errors import FakewatchError
+from fakewatch.names import shown
+from fakewatch.redact import SafeFormatter, mask_secrets, mask_url
 
 EXIT_SETUP_ERROR = 2
 EXIT_INTERRUPTED = 130
@@ -34,7 +36,7 @@ class FakewatchGroup(click.Group):
         try:
             return super().invoke(ctx)
         except FakewatchError as exc:
-            click.echo(f"fakewatch: error: {exc}", err=True)
+            click.echo(f"fakewatch: error: {shown(mask_secrets(str(exc)))}", err=True)
             ctx.exit(EXIT_SETUP_ERROR)
         except KeyboardInterrupt:
             click.echo("fakewatch: interrupted", err=True)
@@ -48,7 +50,9 @@ def _configure_logging(verbose: int, quiet: bool, level: str | None) -> None:
         chosen = logging.DEBUG
     else:
         chosen = getattr(logging, (level or "INFO").upper(), logging.INFO)
-    logging.basicConfig(level=chosen, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True)
+    handler = logging.StreamHandler()
+    handler.setFormatter(SafeFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=chosen, handlers=[handler], force=True)
     for noisy in ("absl", "tensorflow", "h5py", "matplotlib", "PIL", "alembic", "watchdog"):
         logging.getLogger(noisy).setLevel(max(chosen, logging.WARNING))
 
@@ -89,9 +93,10 @@ def settings_command(ctx: click.Context) -> None:
     settings = command_settings(ctx)
     for field in setting_fields():
         value = getattr(settings, field.name)
-        click.echo(f"{field.name} = {value!r}    [FAKEWATCH_{field.name.upper()}]")
+        shown_value = mask_url(value) if field.name.endswith("_url") else value
+        click.echo(f"{field.name} = {shown_value!r}    [FAKEWATCH_{field.name.upper()}]")
         click.echo(f"    {field.metadata['help']}")
-    click.echo(f"(database: {settings.resolved_database_url}; registry: {settings.registry_path})")
+    click.echo(f"(database: {mask_url(settings.resolved_database_url)}; registry: {settings.registry_path})")
 
 
 def format_option(choices: tuple[str, ...], default: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:

@@ -12,6 +12,7 @@ from typing import Any
 import click
 
 from fakewatch.cli.base import cli, command_settings, find_image, format_option, open_database, open_mode
+from fakewatch.names import csv_cell, shown
 
 # --- querying ---------------------------------------------------------------------------------------
 
@@ -35,7 +36,7 @@ def _parse_since(value: str | None) -> Any:
 
 
 RESULT_COLUMNS = ("id", "path", "sha256", "size", "status", "label", "p_fake", "confidence", "threshold",
-                  "classifier", "classified_at", "error_kind", "error", "deleted")
+                  "classifier", "classified_at", "error_kind", "error", "deleted", "warnings", "original_path")
 
 
 def _result_filters(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -139,7 +140,7 @@ def label_command(ctx: click.Context, reference: str, verdict: str | None, note:
     with open_database(settings).session() as session, session.begin():
         image = find_image(session, reference)
         add_label(session, image, verdict, author, note)
-        click.echo(f"labelled {image.path} as {verdict} ({author})")
+        click.echo(f"labelled {shown(image.path)} as {verdict} ({author})")
 
 
 def _print_results(rows: Any, output_format: str) -> None:
@@ -148,22 +149,22 @@ def _print_results(rows: Any, output_format: str) -> None:
             click.echo(json.dumps(row, sort_keys=True))
     elif output_format == "paths":
         for row in rows:
-            click.echo(row["path"])
+            click.echo(shown(row["path"]))
     elif output_format == "csv":
         import csv
 
         writer = csv.DictWriter(sys.stdout, fieldnames=RESULT_COLUMNS, extrasaction="ignore")
         writer.writeheader()
         for row in rows:
-            writer.writerow(row)
+            writer.writerow({key: csv_cell(value) for key, value in row.items()})
     else:
         click.echo(f"{'ID':>7}  {'LABEL':<9} {'P_FAKE':>6} {'CONF':>5}  {'STATUS':<7} {'CLASSIFIER':<24} PATH")
         for row in rows:
             p_fake = f"{row['p_fake']:.3f}" if row["p_fake"] is not None else "-"
             confidence = f"{row['confidence']:.2f}" if row["confidence"] is not None else "-"
-            detail = f"  [{row['error_kind']}: {row['error']}]" if row["status"] == "error" else ""
+            detail = f"  [{row['error_kind']}: {shown(row['error'])}]" if row["status"] == "error" else ""
             click.echo(f"{row['id']:>7}  {row['label'] or '-':<9} {p_fake:>6} {confidence:>5}  {row['status']:<7} "
-                       f"{row['classifier'] or '-':<24} {row['path']}{detail}")
+                       f"{shown(row['classifier'] or '-'):<24} {shown(row['path'])}{detail}")
 
 
 @cli.command()

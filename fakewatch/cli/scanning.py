@@ -13,6 +13,8 @@ import click
 
 from fakewatch.cli.base import cli, command_settings, format_option, open_mode, require_broker
 from fakewatch.config import Settings
+from fakewatch.names import shown
+from fakewatch.redact import mask_url
 
 
 def _emit_rows(rows: list[dict[str, Any]], output_format: str) -> None:
@@ -21,7 +23,7 @@ def _emit_rows(rows: list[dict[str, Any]], output_format: str) -> None:
         if output_format == "json":
             click.echo(json.dumps(row, sort_keys=True))
         elif row["status"] == "error":
-            click.echo(f"error  {row['error_kind']:<11} {row['path']}: {row['error']}", err=True)
+            click.echo(f"error  {row['error_kind']:<11} {shown(row['path'])}: {shown(row['error'])}", err=True)
 
 
 def _intake_options(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -101,7 +103,7 @@ def _print_scan_summary(summary: Any, settings: Settings) -> None:
         click.echo(f"  queued for workers: {summary.by_status['pending']:,}")
     if summary.by_error:
         click.echo("  errors: " + ", ".join(f"{count:,} {kind}" for kind, count in sorted(summary.by_error.items())))
-    click.echo(f"  database: {settings.resolved_database_url}")
+    click.echo(f"  database: {mask_url(settings.resolved_database_url)}")
     if summary.by_label.get("fake"):
         click.echo("  list the fakes: fakewatch results --label fake")
 

@@ -14,8 +14,10 @@ from sqlalchemy import CursorResult, case, or_, select, update
 from sqlalchemy.orm import Session
 
 from fakewatch.db.common import IMAGES, among, upsert, utcnow
+from fakewatch.db.labels import hand_over
 from fakewatch.db.tables import Content, Image
 from fakewatch.db.verdicts import classified_contents, latest_verdict_times
+from fakewatch.names import to_fs, to_stored
 
 
 class RecordedFile(Protocol):
@@ -64,7 +66,8 @@ def record_files(session: Session, records: Sequence[RecordedFile], classifier: 
     for record in records:
         content_id = content_ids.get(record.sha256) if record.sha256 else None
         status = "error" if record.error_kind else "done" if content_id in classified else "pending"
-        rows.append({"path": record.path, "content_id": content_id, "size": record.size, "mtime": record.mtime,
+        rows.append({"path": to_stored(record.path), "content_id": content_id, "size": record.size,
+                     "mtime": record.mtime,
                      "status": status, "error_kind": record.error_kind, "error_message": record.error_message,
                      "first_seen": now, "last_seen": now, "queued_at": now if status == "pending" else None,
                      "deleted_at": None, "classified_at": verdict_times.get(content_id)})  # type: ignore[arg-type]
@@ -73,7 +76,7 @@ def record_files(session: Session, records: Sequence[RecordedFile], classifier: 
                    "queued_at", "deleted_at", "classified_at"))
     paths = [row["path"] for row in rows]
     recorded = session.execute(select(Image.path, Image.id, Image.status).where(among(session, Image.path, paths)))
-    return {row.path: (row.id, row.status) for row in recorded}
+    return {to_fs(row.path): (row.id, row.status) for row in recorded}
 
 
 def unchanged(session: Session, stats: Sequence[tuple[str, int, float]]) -> set[str]:
@@ -81,15 +84,16 @@ def unchanged(session: Session, stats: Sequence[tuple[str, int, float]]) -> set[
     (not pending; pending ones are re-dispatched by :func:`pending_ids`)."""
     if not stats:
         return set()
-    wanted = {path: (size, mtime) for path, size, mtime in stats}
+    wanted = {to_stored(path): (size, mtime) for path, size, mtime in stats}
     rows = session.execute(select(Image.path, Image.size, Image.mtime).where(
         among(session, Image.path, wanted), Image.deleted_at.is_(None), Image.status != "pending"))
-    return {row.path for row in rows if wanted[row.path] == (row.size, row.mtime)}
+    return {to_fs(row.path) for row in rows if wanted[row.path] == (row.size, row.mtime)}
 
 
 def mark_deleted(session: Session, path: str) -> bool:
     """Record that a file (or every file under a folder) disappeared; history stays."""
     now = utcnow()
+    path = to_stored(path)
     prefix = path.rstrip("/") + "/"
     result = session.execute(update(Image).where(
         or_(Image.path == path, Image.path.startswith(prefix, autoescape=True)),
@@ -98,13 +102,34 @@ def mark_deleted(session: Session, path: str) -> bool:
     return bool(cast(CursorResult[Any], result).rowcount)
 
 
+def live_paths(session: Session, folder: str, after_id: int = 0, limit: int = 5000) -> list[tuple[int, str]]:
+    """(id, file system path) of recorded, not deleted images under ``folder``, by id after ``after_id``."""
+    prefix = to_stored(folder.rstrip("/") + "/")
+    rows = session.execute(select(Image.id, Image.path).where(
+        Image.id > after_id, Image.deleted_at.is_(None), Image.path.startswith(prefix, autoescape=True))
+        .order_by(Image.id).limit(limit))
+    return [(row.id, to_fs(row.path)) for row in rows]
+
+
+def mark_gone(session: Session, paths: Sequence[str]) -> int:
+    """Mark exactly these files deleted (not what lies under them); returns how many rows changed."""
+    now = utcnow()
+    stored = [to_stored(path) for path in paths]
+    result = session.execute(update(Image).where(among(session, Image.path, stored), Image.deleted_at.is_(None))
+                             .values(deleted_at=now, last_seen=now,
+                                     status=case((Image.status == "pending", "skipped"), else_=Image.status)))
+    return int(cast(CursorResult[Any], result).rowcount)
+
+
 def rename(session: Session, old: str, new: str) -> bool:
     """Move an image row (and its history) to a new path. Returns False if ``old`` was unknown."""
+    old, new = to_stored(old), to_stored(new)
     image = session.scalar(select(Image).where(Image.path == old))
     if image is None:
         return False
     clash = session.scalar(select(Image).where(Image.path == new))
     if clash is not None:
+        hand_over(session, clash.id, image.id)  # labels keep their content; they do not judge the newcomer
         session.delete(clash)
         session.flush()
     image.path = new
@@ -115,9 +140,11 @@ def rename(session: Session, old: str, new: str) -> bool:
 
 def rename_tree(session: Session, old_dir: str, new_dir: str) -> int:
     old_prefix, new_prefix = old_dir.rstrip("/") + "/", new_dir.rstrip("/") + "/"
-    images = session.scalars(select(Image).where(Image.path.startswith(old_prefix, autoescape=True))).all()
+    stored_prefix = to_stored(old_prefix)
+    images = session.scalars(select(Image).where(Image.path.startswith(stored_prefix, autoescape=True))).all()
     for image in images:
-        rename(session, image.path, new_prefix + image.path[len(old_prefix):])
+        old = to_fs(image.path)
+        rename(session, old, new_prefix + old[len(old_prefix):])
     return len(images)
 
 

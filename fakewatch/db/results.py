@@ -13,7 +13,9 @@ from sqlalchemy import Select, and_, func, or_, select, tuple_
 from sqlalchemy.orm import Session, aliased
 
 from fakewatch.db.common import among, as_utc, utcnow
+from fakewatch.db.labels import labels_of
 from fakewatch.db.tables import Content, Image, Label, Verdict
+from fakewatch.names import to_stored
 
 
 @dataclass(frozen=True)
@@ -46,7 +48,8 @@ def _glob_to_like(pattern: str) -> str:
 
 # plain columns, not ORM objects: listing a million rows builds no objects
 _RESULT_COLUMNS = (Image.id, Image.path, Content.sha256, Image.size, Image.status, Image.error_message,
-                   Image.error_kind, Image.deleted_at, Verdict.label, Verdict.p_fake, Verdict.confidence,
+                   Image.error_kind, Image.deleted_at, Image.warnings, Image.original_path, Verdict.label,
+                   Verdict.p_fake, Verdict.confidence,
                    Verdict.threshold, Verdict.classifier, Verdict.created_at.label("classified_at"))
 
 
@@ -108,7 +111,7 @@ def results_query(filters: ResultFilter, condition: Any = None) -> Select[*tuple
     if filters.path_glob:
         query = query.where(Image.path.like(_glob_to_like(filters.path_glob), escape="\\"))
     if filters.disagreements:
-        analyst = (select(Label.label).where(Label.image_id == Image.id)
+        analyst = (select(Label.label).where(Label.content_id == Image.content_id)
                    .order_by(Label.id.desc()).limit(1).scalar_subquery())
         query = query.where(analyst.is_not(None), analyst != Verdict.label)
     if filters.changed:
@@ -141,6 +144,8 @@ def result_row(row: Any) -> dict[str, Any]:
         "error": row.error_message,
         "error_kind": row.error_kind,
         "deleted": row.deleted_at is not None,
+        "warnings": row.warnings,
+        "original_path": row.original_path,
     }
 
 
@@ -172,12 +177,12 @@ def image_ids(session: Session, filters: ResultFilter) -> list[int]:
 
 
 def find_image(session: Session, reference: str) -> Image | None:
-    """An image by id or by path."""
+    """An image by id, or by path: the file's own name, or its stored form as listings show it."""
     if reference.isdigit():
         found = session.get(Image, int(reference))
         if found is not None:
             return found
-    return session.scalar(select(Image).where(Image.path == reference))
+    return session.scalar(select(Image).where(Image.path.in_({to_stored(reference), reference})).limit(1))
 
 
 def image_record(session: Session, image: Image) -> dict[str, Any]:
@@ -194,7 +199,7 @@ def image_record(session: Session, image: Image) -> dict[str, Any]:
                                                                Image.id != image.id)))
     labels = [{"label": item.label, "author": item.author, "note": item.note,
                "created_at": as_utc(item.created_at).isoformat()}  # type: ignore[union-attr]
-              for item in session.scalars(select(Label).where(Label.image_id == image.id).order_by(Label.id))]
+              for item in session.scalars(select(Label).where(labels_of(image)).order_by(Label.id))]
     return {**latest, "mtime": image.mtime,
             "first_seen": as_utc(image.first_seen).isoformat(),  # type: ignore[union-attr]
             "last_seen": as_utc(image.last_seen).isoformat(),  # type: ignore[union-attr]

@@ -15,6 +15,7 @@ from sqlalchemy.exc import ArgumentError, OperationalError, ProgrammingError
 from sqlalchemy.orm import Session, sessionmaker
 
 from fakewatch.errors import ConfigError
+from fakewatch.redact import mask_url
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -22,7 +23,7 @@ if TYPE_CHECKING:
 MIGRATIONS = Path(__file__).parent / "migrations"
 # The newest migration's revision. Checking a database against it needs one query and no Alembic import
 # (a test keeps it equal to the head of migrations/versions); Alembic itself loads only to upgrade.
-SCHEMA_HEAD = "0002"
+SCHEMA_HEAD = "0003"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 
@@ -40,7 +41,7 @@ def make_engine(url: str) -> Engine:
     try:
         parsed = make_url(url)
     except ArgumentError as exc:
-        raise ConfigError(f"database_url {url!r} is not a SQLAlchemy URL: {exc}") from exc
+        raise ConfigError(f"database_url {mask_url(url)!r} is not a SQLAlchemy URL: {exc}") from exc
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)

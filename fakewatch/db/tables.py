@@ -3,7 +3,8 @@
     images    one row per path ever seen (status, errors, first/last seen); points at its content
     contents  one row per distinct file content (sha256): the same bytes under two paths are one content
     verdicts  one row per (content, classifier version): history kept when a new version re-scans
-    labels    analysts' judgements on images
+    labels    analysts' judgements on contents (made on an image at a path; they follow the content)
+    actions   verdict actions (quarantine, command hook, webhook): one row per image, verdict and action
 """
 
 from __future__ import annotations
@@ -59,6 +60,8 @@ class Image(Base):
     deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # when the content got its latest verdict (any classifier); indexed (migration 0002) for listings
     classified_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    warnings: Mapped[str | None] = mapped_column(Text)  # what the decoder reported about a readable file
+    original_path: Mapped[str | None] = mapped_column(Text)  # where it was found, if an action moved it
 
     content: Mapped[Content | None] = relationship()
 
@@ -95,8 +98,28 @@ class Label(Base):
     __tablename__ = "labels"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    image_id: Mapped[int] = mapped_column(ForeignKey("images.id"), index=True)
+    image_id: Mapped[int] = mapped_column(ForeignKey("images.id"), index=True)  # where it was made
+    content_id: Mapped[int | None] = mapped_column(ForeignKey("contents.id"), index=True)  # what was judged
     label: Mapped[str] = mapped_column(String(16))
     author: Mapped[str] = mapped_column(String(255))
     note: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+ACTION_STATUSES = ("done", "failed")
+
+
+class Action(Base):
+    __tablename__ = "actions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    image_id: Mapped[int] = mapped_column(ForeignKey("images.id"))
+    verdict_id: Mapped[int] = mapped_column(ForeignKey("verdicts.id"))
+    action: Mapped[str] = mapped_column(String(16))  # quarantine, command or webhook
+    status: Mapped[str] = mapped_column(String(16))
+    detail: Mapped[str | None] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (UniqueConstraint("image_id", "verdict_id", "action", name="uq_actions_image_verdict_action"),)

@@ -48,8 +48,8 @@ def write_verdicts(session: Session, rows: Sequence[dict[str, Any]], replace: bo
 
 
 def set_status(session: Session, ids: Iterable[int], status: str, error_kind: str | None = None,
-               error_message: str | None = None) -> None:
+               error_message: str | None = None, warnings: str | None = None) -> None:
     ids = list(ids)
     if ids:  # Core, not ORM: no loaded objects to synchronise, a third faster on hot paths
         session.connection().execute(update(IMAGES).where(among(session, IMAGES.c.id, ids)).values(
-            status=status, error_kind=error_kind, error_message=error_message))
+            status=status, error_kind=error_kind, error_message=error_message, warnings=warnings))

@@ -19,12 +19,14 @@ from fakewatch import imaging
 from fakewatch.config import Settings
 from fakewatch.db import recording
 from fakewatch.db.session import Database
-from fakewatch.errors import ImageError, QueueError
+from fakewatch.errors import ImageError, NotRegularFile, OutsideRoot, QueueError, SymlinkLoop
+from fakewatch.names import shown
 from fakewatch.watcher.decisions import FileFilter
 
 log = logging.getLogger(__name__)
 
 KEEP_BYTES = 1 << 20
+NOT_READ = (NotRegularFile, SymlinkLoop, OutsideRoot)  # refused before a byte was read
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".webp", ".bmp", ".dib", ".tif", ".tiff", ".gif")
 
 
@@ -77,28 +79,65 @@ def walk(paths: Iterable[str | Path], file_filter: FileFilter) -> Iterator[str]:
                 if entry.is_dir(follow_symlinks=False):
                     if not file_filter.ignored_dir(entry.name):
                         stack.append(entry.path)
-                elif _is_file_like(entry) and file_filter.accepts(entry.path):
+                        if entry.name.lower().endswith(IMAGE_EXTENSIONS) and file_filter.accepts(entry.path):
+                            yield entry.path  # a folder named like an image: recorded as kind "directory"
+                elif _is_candidate(entry) and file_filter.accepts(entry.path):
                     yield entry.path
 
 
-def _is_file_like(entry: os.DirEntry[str]) -> bool:
-    """Regular files, and symlinks that do not lead to a folder (broken or looping ones included)."""
+def _is_candidate(entry: os.DirEntry[str]) -> bool:
+    """Everything but links to folders: regular files, FIFOs, sockets and devices (recorded by kind, never
+    read), and file links, broken and looping ones included. Links to folders are not followed (no loops)."""
     if entry.is_symlink():
         return not os.path.isdir(entry.path)  # isdir is False for broken and looping links
-    return entry.is_file()
+    return True
 
 
-def inspect(path: str, max_file_bytes: int) -> FileRecord | None:
-    """Stat, read and hash one file. None means "not an image, and not named like one": ignore it."""
+def real_roots(paths: Iterable[str | Path]) -> tuple[str, ...]:
+    """The folders (and files named on their own) that links may point into, with links resolved."""
+    return tuple(os.path.realpath(path) for path in paths)
+
+
+def _inside(path: str, roots: tuple[str, ...]) -> bool:
+    return any(path == root or path.startswith(root.rstrip("/") + "/") for root in roots)
+
+
+def _check_link(path: str, roots: tuple[str, ...]) -> None:
+    """Refuse a symlink whose target leaves every root (``/etc/passwd`` planted as ``photo.jpg``)."""
+    if roots and os.path.islink(path):
+        target = os.path.realpath(path)
+        if not _inside(target, roots):
+            raise OutsideRoot(f"{shown(path)}: a symlink to {shown(target)}, outside the scanned folders; not "
+                              f"followed (set FAKEWATCH_FOLLOW_OUTSIDE_LINKS=true to allow it)")
+
+
+def _stat(path: str) -> os.stat_result:
+    """The file's own status, or the link's when the link leads nowhere (dangling, looping)."""
     try:
-        stat = os.stat(path)
+        return os.stat(path)
+    except OSError:
+        return os.lstat(path)
+
+
+def inspect(path: str, max_file_bytes: int, roots: tuple[str, ...] = ()) -> FileRecord | None:
+    """Stat, read and hash one file. None means "not an image, and not named like one": ignore it.
+
+    Only regular files are read. ``roots`` (resolved) bound where symlinks may lead; empty: anywhere."""
+    named_like_image = path.lower().endswith(IMAGE_EXTENSIONS)
+    try:
+        stat = _stat(path)
     except OSError as exc:
-        return FileRecord(path, None, None, error_kind="unreadable", error_message=f"{path}: {exc.strerror or exc}")
+        return FileRecord(path, None, None, error_kind="unreadable",
+                          error_message=f"{shown(path)}: {exc.strerror or exc}")
     try:
+        _check_link(path, roots)
         data = imaging.read_bytes(path, max_file_bytes)
     except ImageError as exc:
-        return FileRecord(path, stat.st_size, stat.st_mtime, error_kind=exc.kind, error_message=str(exc))
-    if data and imaging.sniff(data[:16]) is None and not path.lower().endswith(IMAGE_EXTENSIONS):
+        if not named_like_image and isinstance(exc, NOT_READ):
+            return None  # a FIFO or socket with no image name is no business of ours
+        return FileRecord(path, None if isinstance(exc, NOT_READ) else stat.st_size, stat.st_mtime,
+                          error_kind=exc.kind, error_message=str(exc))
+    if data and imaging.sniff(data[:16]) is None and not named_like_image:
         return None
     return FileRecord(path, len(data), stat.st_mtime, sha256=hashlib.sha256(data).hexdigest(), data=data)
 
@@ -116,6 +155,9 @@ class Intake:
     # KEEP_BYTES each) so every file is read once. ``recent`` holds them until the dispatch is done.
     keep_bytes: bool = False
     recent: dict[str, bytes] = field(default_factory=dict)
+    # Resolved folders (and files named on their own) that symlinks may lead into: set by the scan or the
+    # watcher from what it was given (:func:`real_roots`). Empty, or follow_outside_links on: anywhere.
+    roots: tuple[str, ...] = ()
 
     def walk(self, paths: Iterable[str | Path]) -> Iterator[str]:
         """Every file under ``paths`` this intake's filter accepts."""
@@ -127,7 +169,9 @@ class Intake:
 
     def record(self, paths: list[str], force: bool = False) -> dict[str, tuple[int, str]]:
         """Record ``paths`` in one transaction; returns path -> (id, status) of the ones recorded."""
-        records = [record for record in (inspect(path, self.settings.max_file_bytes) for path in paths) if record]
+        roots = () if self.settings.follow_outside_links else self.roots
+        records = [record for record in (inspect(path, self.settings.max_file_bytes, roots) for path in paths)
+                   if record]
         if self.keep_bytes:
             self.recent.update((record.path, record.data) for record in records
                                if record.data is not None and len(record.data) <= KEEP_BYTES)

@@ -29,7 +29,7 @@ from watchdog.observers.polling import PollingObserver
 from fakewatch.db import recording
 from fakewatch.errors import QueueError
 from fakewatch.watcher.decisions import Observation, StabilityTracker
-from fakewatch.watcher.intake import Intake, chunks
+from fakewatch.watcher.intake import Intake, chunks, real_roots
 
 log = logging.getLogger(__name__)
 TICK_SECONDS = 0.1
@@ -68,6 +68,7 @@ class Watcher:
 
     def __post_init__(self) -> None:
         self.folders = [os.path.abspath(folder) for folder in self.folders]
+        self.intake.roots = real_roots(self.folders)  # symlinks may lead into the watched folders only
         self.settings = self.intake.settings
         self.tracker = StabilityTracker(self.settings.stability_delay, self.clock)
         self.events: queue.Queue[FileSystemEvent] = queue.Queue()
@@ -96,6 +97,26 @@ class Watcher:
             log.info("resuming %d images left pending", len(leftover))
             self.intake.dispatcher.submit(leftover)
         self.rescan()
+        self.mark_vanished()
+
+    def mark_vanished(self) -> int:
+        """Mark the recorded files under the folders that are gone (deleted while the daemon was down)."""
+        gone = 0
+        for folder in self.folders:
+            after = 0
+            while not self.stop.is_set():
+                with self.intake.database.session() as session:
+                    rows = recording.live_paths(session, folder, after)
+                if not rows:
+                    break
+                after = rows[-1][0]
+                missing = [path for _, path in rows if not os.path.lexists(path)]
+                if missing:
+                    with self.intake.database.session() as session, session.begin():
+                        gone += recording.mark_gone(session, missing)
+        if gone:
+            log.info("%d files were deleted while the watcher was stopped; marked deleted", gone)
+        return gone
 
     def rescan(self) -> None:
         """Walk the folders and take in every new or changed file (the safety net for missed events)."""
@@ -108,7 +129,7 @@ class Watcher:
                 settled = recording.unchanged(session, stats)
             fresh = [path for path in chunk if path not in settled]
             if fresh:
-                self.on_batch(self.intake.process(fresh))
+                self._take_in(fresh)
 
     def _attempt(self, what: str, step: Callable[[], object]) -> bool:
         """Run one step; a broker or database failure is logged and reported as False (try again later)."""
@@ -164,7 +185,18 @@ class Watcher:
             self._attempt(f"handling a {event.event_type} event", partial(self._handle, event))
 
     def _take_in(self, paths: list[str]) -> None:
-        self.on_batch(self.intake.process(paths))
+        """Record and dispatch ``paths``. Outages propagate (the step is retried); anything else a batch
+        trips over is narrowed down file by file, so one file can never stop the daemon or its batch."""
+        try:
+            self.on_batch(self.intake.process(paths))
+        except TRANSIENT:
+            raise
+        except Exception:  # noqa: BLE001 - the daemon's edge: isolate the file, log it, carry on
+            if len(paths) == 1:
+                log.exception("could not take in %s; it is tried again on the next rescan", paths[0])
+                return
+            for path in paths:
+                self._take_in([path])
 
     def _handle(self, event: FileSystemEvent) -> None:
         source = os.fsdecode(event.src_path)

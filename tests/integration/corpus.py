@@ -42,7 +42,7 @@ def write_bad_corpus(folder: Path) -> dict[str, str | None]:
         (folder / name).write_bytes(data)
         expected[name] = kind
     (folder / "loop.jpg").symlink_to(folder / "loop.jpg")
-    expected["loop.jpg"] = "unreadable"
+    expected["loop.jpg"] = "symlink_loop"
     (folder / "dangling.png").symlink_to(folder / "nowhere.png")
     expected["dangling.png"] = "unreadable"
     if os.geteuid() != 0:  # root reads anything, so permissions can only be tested as a normal user

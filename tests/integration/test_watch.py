@@ -16,9 +16,9 @@ from sqlalchemy.exc import OperationalError
 from fakewatch.db.tables import Content, Image, Verdict
 from fakewatch.errors import QueueError
 from fakewatch.mode import open_mode
+from fakewatch.names import to_stored
 from fakewatch.watcher.observer import Watcher
 from tests.integration.conftest import write_photos
-from tests.integration.corpus import write_bad_corpus
 
 
 def wait_for(predicate: Callable[[], object], timeout: float = 30.0) -> None:
@@ -52,7 +52,7 @@ class Daemon:
 
     def image(self, path: Path) -> Image | None:
         with self.intake.database.session() as session:
-            return session.scalar(select(Image).where(Image.path == str(path)))
+            return session.scalar(select(Image).where(Image.path == to_stored(str(path))))
 
     def done(self, path: Path) -> bool:
         image = self.image(path)
@@ -140,25 +140,6 @@ def test_restart_catches_up_and_resumes_pending(daemon: Daemon) -> None:
     for path in [*while_down, leftover]:
         assert daemon.done(path), path
     assert daemon.count(Verdict) == 6
-
-
-def test_bad_files_are_recorded_and_the_daemon_keeps_going(daemon: Daemon) -> None:
-    daemon.start()
-    expected = write_bad_corpus(daemon.folder / "bad")
-    for name, kind in expected.items():
-        path = daemon.folder / "bad" / name
-        if kind == "unreadable" and name in ("loop.jpg", "dangling.png"):
-            continue  # symlinks raise no content events; the rescan below covers them
-        wait_for(lambda path=path: daemon.done(path))
-    assert daemon.watcher is not None
-    daemon.watcher.rescan()
-    for name, kind in expected.items():
-        image = daemon.image(daemon.folder / "bad" / name)
-        assert image is not None, name
-        assert (image.error_kind if kind else image.status) == (kind or "done"), name
-    good = write_photos(daemon.folder, 1, start=500)[0]
-    wait_for(lambda: daemon.done(good))
-    assert daemon.thread is not None and daemon.thread.is_alive()
 
 
 class FlakyDispatcher:

@@ -1,4 +1,6 @@
 import io
+import os
+import socket
 import struct
 import zlib
 from pathlib import Path
@@ -9,10 +11,22 @@ import pytest
 from PIL import Image
 
 from fakewatch import imaging
-from fakewatch.errors import CorruptImage, EmptyFile, TooLargeImage, UnreadableFile, UnsupportedImage
+from fakewatch.errors import (
+    CorruptImage,
+    EmptyFile,
+    NotRegularFile,
+    SymlinkLoop,
+    TooLargeImage,
+    UnreadableFile,
+    UnsupportedImage,
+)
 from tests.conftest import default_limits, encode_png
 
 LIMITS = default_limits()
+
+
+def encode_jpeg(rgb: np.ndarray, quality: int = 90) -> bytes:
+    return imaging.encode_jpeg(rgb, quality)
 
 
 def _bytes(image: Image.Image, fmt: str, **options: object) -> bytes:
@@ -135,41 +149,80 @@ def test_max_file_bytes(tmp_path: Path) -> None:
         imaging.read_bytes(path, max_file_bytes=10)
 
 
-def test_missing_and_looping_paths_are_unreadable(tmp_path: Path) -> None:
+def test_missing_dangling_and_looping_paths_are_refused_by_kind(tmp_path: Path) -> None:
     loop = tmp_path / "loop.jpg"
     loop.symlink_to(loop)
-    for path in (tmp_path / "missing.jpg", loop):
-        with pytest.raises(UnreadableFile):
-            imaging.read_bytes(path, 1000)
+    (tmp_path / "dangling.jpg").symlink_to(tmp_path / "nowhere.jpg")
+    with pytest.raises(UnreadableFile, match="vanished"):
+        imaging.read_bytes(tmp_path / "missing.jpg", 1000)
+    with pytest.raises(UnreadableFile, match="dangling symlink"):
+        imaging.read_bytes(tmp_path / "dangling.jpg", 1000)
+    with pytest.raises(SymlinkLoop):
+        imaging.read_bytes(loop, 1000)
 
 
-def test_resize_uses_area_interpolation_to_square() -> None:
-    rgb = np.random.default_rng(1).integers(0, 255, (64, 48, 3), dtype=np.uint8)
-    out = imaging.resize_for(rgb, imaging.InputSpec(size=32))
-    assert out.shape == (32, 32, 3)
-    assert np.array_equal(out, cv2.resize(rgb, (32, 32), interpolation=cv2.INTER_AREA))
+def test_special_files_are_refused_without_blocking(tmp_path: Path) -> None:
+    """A FIFO (directly or through a link), a socket, a device and a folder: refused by kind, never read."""
+    fifo = tmp_path / "p.jpg"
+    os.mkfifo(fifo)
+    (tmp_path / "l.jpg").symlink_to(fifo)
+    (tmp_path / "dir.jpg").mkdir()
+    server = socket.socket(socket.AF_UNIX)
+    server.bind(str(tmp_path / "s.jpg"))
+    cases = {"p.jpg": "fifo", "l.jpg": "fifo", "dir.jpg": "directory", "s.jpg": "socket"}
+    if os.path.exists("/dev/null"):
+        cases["/dev/null"] = "device"
+    try:
+        for name, kind in cases.items():
+            with pytest.raises(NotRegularFile) as raised:
+                imaging.read_bytes(tmp_path / name, 1000)  # a blocking open would hang here
+            assert raised.value.kind == kind, name
+    finally:
+        server.close()
 
 
-@pytest.mark.parametrize("fmt, options", [
-    ("JPEG", {}), ("JPEG", {"progressive": True}), ("JPEG", {"exif": Image.Exif(), "quality": 60}),
-    ("PNG", {}), ("GIF", {}), ("BMP", {}), ("TIFF", {}), ("WEBP", {})])
-def test_header_size_matches_pillow(fmt: str, options: dict[str, object]) -> None:
-    data = _bytes(Image.new("RGB", (37, 23), (10, 200, 30)), fmt, **options)
-    kind = imaging.sniff(data[:16])
-    assert kind is not None
-    size = imaging._header_size(data, kind)
-    if fmt in ("TIFF", "WEBP"):
-        assert size is None  # read through Pillow instead
-    else:
-        assert size == (37, 23)
-    imaging._check_dimensions(data, kind, 37 * 23)
-    with pytest.raises(TooLargeImage):
-        imaging._check_dimensions(data, kind, 37 * 23 - 1)
+def test_jpeg_and_png_with_trailing_data_are_whole(tmp_path: Path) -> None:
+    """Motion photos and MPF files carry data after EOI; PNGs may carry bytes after IEND: not truncation."""
+    rgb = np.random.default_rng(2).integers(0, 255, (40, 40, 3), dtype=np.uint8)
+    jpeg = encode_jpeg(rgb)
+    trailer = b"ftypmp42" + bytes(range(256)) * 40  # a motion photo's video, far beyond 4 KB
+    decoded = imaging.decode(jpeg + trailer, 10**6)
+    assert np.array_equal(decoded, imaging.decode(jpeg, 10**6))
+    png = encode_png(rgb)
+    assert np.array_equal(imaging.decode(png + b"\0" * 5000, 10**6), imaging.decode(png, 10**6))
+    with pytest.raises(CorruptImage, match="truncated"):
+        imaging.decode((jpeg + trailer)[: len(jpeg) - 10], 10**6)
+    with pytest.raises(CorruptImage, match="truncated"):
+        imaging.decode(png[:-20], 10**6)
 
 
-def test_jpeg_bomb_is_refused_from_its_header() -> None:
-    data = bytearray(_bytes(Image.new("RGB", (16, 16)), "JPEG"))
-    frame = data.index(b"\xff\xc0")
-    data[frame + 5:frame + 9] = (60000).to_bytes(2, "big") + (60000).to_bytes(2, "big")
-    with pytest.raises(TooLargeImage, match="60000x60000"):
-        imaging.decode(bytes(data), max_pixels=100_000_000)
+def test_an_exif_thumbnail_end_marker_does_not_make_a_cut_jpeg_whole() -> None:
+    rgb = np.random.default_rng(3).integers(0, 255, (64, 64, 3), dtype=np.uint8)
+    thumbnail = encode_jpeg(rgb[:8, :8])
+    app1 = b"Exif\0\0" + thumbnail
+    jpeg = encode_jpeg(rgb)
+    with_thumbnail = jpeg[:2] + b"\xff\xe1" + (len(app1) + 2).to_bytes(2, "big") + app1 + jpeg[2:]
+    assert imaging.decode(with_thumbnail, 10**6).shape == (64, 64, 3)
+    with pytest.raises(CorruptImage, match="truncated"):
+        imaging.decode(with_thumbnail[: len(with_thumbnail) // 2 + 200], 10**6)
+
+
+def test_decoder_chatter_is_captured_not_printed(capfd: pytest.CaptureFixture[str]) -> None:
+    """A JPEG with a damaged scan: libjpeg's complaint becomes the error, and stderr stays clean."""
+    rgb = cv2.GaussianBlur(np.random.default_rng(4).integers(0, 255, (128, 128, 3), dtype=np.uint8), (9, 9), 3)
+    data = bytearray(encode_jpeg(rgb))
+    middle = (data.index(b"\xff\xda") + len(data)) // 2
+    data[middle:middle + 200] = b"\xfe" * 200  # a run of garbage, as a bad sector leaves
+    with pytest.raises(CorruptImage, match="damaged jpeg data: Corrupt JPEG data: premature end"):
+        imaging.decode(bytes(data), 10**6)
+    assert capfd.readouterr().err == ""
+
+
+def test_decoder_warnings_become_notes_and_the_image_still_decodes(capfd: pytest.CaptureFixture[str]) -> None:
+    rgb = np.random.default_rng(5).integers(0, 255, (32, 32, 3), dtype=np.uint8)
+    data = encode_jpeg(rgb)
+    padded = data[:-2] + b"\x00" * 10 + data[-2:]  # stray bytes before EOI: libjpeg warns, the picture is whole
+    notes: list[str] = []
+    assert np.array_equal(imaging.decode(padded, 10**6, notes), imaging.decode(data, 10**6))
+    assert notes and "extraneous bytes" in notes[0]
+    assert capfd.readouterr().err == ""
