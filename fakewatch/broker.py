@@ -10,6 +10,7 @@ query commands stay fast.
 from __future__ import annotations
 
 import logging
+import time
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -30,7 +31,10 @@ CLASSIFY_QUEUES = ("cpu", "gpu")
 TRAINING_QUEUE = "training"
 QUEUES = (*CLASSIFY_QUEUES, TRAINING_QUEUE)
 # how hard a sender tries before reporting the broker unreachable (the rows stay pending either way)
-SEND_RETRY_POLICY = {"max_retries": 30, "interval_start": 0.5, "interval_step": 1, "interval_max": 5}
+def send_retry_policy(settings: Settings) -> dict[str, float]:
+    """How long one send keeps trying a broker that does not answer: a few seconds, not minutes; the rows
+    stay pending and the dispatcher backs off before trying again (``retry_max_delay``)."""
+    return {"max_retries": 3, "interval_start": 0.5, "interval_step": 1, "interval_max": settings.retry_max_delay}
 
 
 def celery_options(settings: Settings) -> dict[str, Any]:
@@ -62,6 +66,8 @@ class QueueDispatcher:
         self.database = database
         self.app = sender(settings)
         self.sent = 0
+        self.failures = 0  # sends refused in a row
+        self.retry_at = 0.0  # monotonic time before which a down broker is not tried again
 
     def submit(self, ids: list[int], force: bool = False) -> None:
         """Queue ``ids`` (already committed as pending); raises :class:`QueueError` if the broker is down."""
@@ -69,15 +75,21 @@ class QueueDispatcher:
 
         from fakewatch.db import recording
 
+        if time.monotonic() < self.retry_at:
+            raise QueueError(f"the broker at {mask_url(self.settings.broker_url)} was unreachable moments ago; "
+                             f"{len(ids)} images stay pending and are queued again by the next sweep")
         for start in range(0, len(ids), self.settings.task_batch):
             batch = ids[start:start + self.settings.task_batch]
             try:
                 self.app.send_task(CLASSIFY_TASK, args=[batch], queue=self.settings.queue,
-                                   retry=True, retry_policy=SEND_RETRY_POLICY)
+                                   retry=True, retry_policy=send_retry_policy(self.settings))
             except BrokerError as exc:
                 # the rows stay pending in the database; the sweeper sends them again later
+                self.failures += 1
+                self.retry_at = time.monotonic() + self.settings.retry_delay(self.failures)
                 raise QueueError(f"cannot reach the broker at {mask_url(self.settings.broker_url)}: {exc}; the images "
                                  f"stay pending and are queued again by the next sweep") from exc
+            self.failures = 0
             with self.database.session() as session, session.begin():
                 recording.mark_queued(session, batch)
             self.sent += len(batch)

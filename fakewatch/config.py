@@ -77,6 +77,9 @@ class Settings:
     sweep_after: float = _setting(600.0, "Seconds an image may stay pending after being queued before the "
                                          "sweeper queues it again (lost message, killed worker).")
     sweep_interval: float = _setting(60.0, "Seconds between sweeps in a distributed-mode watcher (0 disables).")
+    retry_max_delay: float = _setting(60.0, "Longest wait, in seconds, between retries after a broker or database "
+                                            "outage. The watcher's steps and the workers' tasks back off from 1 s, "
+                                            "doubling up to this.")
     batch_size: int = _setting(256, "Images per classifier call (and per queued task in distributed mode).")
     uncertain_margin: float = _setting(0.1, "Images whose calibrated p_fake lies within this distance of the "
                                             "classifier's threshold get the label 'uncertain'. 0 disables.")
@@ -140,6 +143,10 @@ class Settings:
     @property
     def embedded(self) -> bool:
         return not self.broker_url
+
+    def retry_delay(self, failures: int, first: float = 1.0) -> float:
+        """Seconds to wait after ``failures`` failures in a row (1, 2, 4, ... up to ``retry_max_delay``)."""
+        return min(self.retry_max_delay, first * 2 ** min(max(failures - 1, 0), 30))
 
     def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)
@@ -230,6 +237,8 @@ def _validate(settings: Settings) -> None:
                           "tasks that are still running.")
     if settings.runtime not in RUNTIMES:
         raise ConfigError(f"runtime must be one of {', '.join(RUNTIMES)}.")
+    if settings.retry_max_delay <= 0:
+        raise ConfigError("retry_max_delay must be positive.")
     if settings.batch_size < 1:
         raise ConfigError("batch_size must be at least 1.")
     if not 0 <= settings.uncertain_margin < 0.5:

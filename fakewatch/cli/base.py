@@ -8,6 +8,7 @@ an interrupted command exits 130.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from fakewatch.names import shown
 from fakewatch.redact import SafeFormatter, mask_secrets, mask_url
 
 EXIT_SETUP_ERROR = 2
+EXIT_NOT_QUEUED = 3  # enqueue/scan in distributed mode: recorded, but the broker could not be reached
 EXIT_INTERRUPTED = 130
 
 
@@ -36,8 +38,9 @@ class FakewatchGroup(click.Group):
         try:
             return super().invoke(ctx)
         except FakewatchError as exc:
-            click.echo(f"fakewatch: error: {shown(mask_secrets(str(exc)))}", err=True)
-            ctx.exit(EXIT_SETUP_ERROR)
+            message = re.sub(r"\s*\n\s*", " ", mask_secrets(str(exc)))  # drivers' multi-line messages
+            click.echo(f"fakewatch: error: {shown(message)}", err=True)
+            ctx.exit(getattr(exc, "exit_code", EXIT_SETUP_ERROR))
         except KeyboardInterrupt:
             click.echo("fakewatch: interrupted", err=True)
             ctx.exit(EXIT_INTERRUPTED)

@@ -11,8 +11,9 @@ from typing import Any
 
 import click
 
-from fakewatch.cli.base import cli, command_settings, format_option, open_mode, require_broker
+from fakewatch.cli.base import EXIT_NOT_QUEUED, cli, command_settings, format_option, open_mode, require_broker
 from fakewatch.config import Settings
+from fakewatch.errors import FakewatchError
 from fakewatch.names import shown
 from fakewatch.redact import mask_url
 
@@ -24,6 +25,12 @@ def _emit_rows(rows: list[dict[str, Any]], output_format: str) -> None:
             click.echo(json.dumps(row, sort_keys=True))
         elif row["status"] == "error":
             click.echo(f"error  {row['error_kind']:<11} {shown(row['path'])}: {shown(row['error'])}", err=True)
+
+
+class QueueNotReached(FakewatchError):
+    """Exit code 3: the files were recorded, but the broker took none or only some of them."""
+
+    exit_code = EXIT_NOT_QUEUED
 
 
 def _intake_options(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -58,6 +65,10 @@ def _take_in(ctx: click.Context, settings: Settings, paths: tuple[str, ...], for
                 bar.label = f"{verb} {bar.pos / elapsed:,.0f} files/s" if elapsed > 0 else verb
 
             summary = run_scan(mode.intake, paths, force, lambda rows: _emit_rows(rows, output_format), progress)
+        if mode.intake.unsent:
+            raise QueueNotReached(f"{mode.intake.unsent:,} images were recorded but could not be queued (the "
+                                  f"broker at {mask_url(settings.broker_url)} is unreachable); they stay pending "
+                                  f"and `fakewatch sweep` or a running watcher queues them once it is back")
         return summary, mode.queued
 
 

@@ -69,7 +69,7 @@ def record_files(session: Session, records: Sequence[RecordedFile], classifier: 
         rows.append({"path": to_stored(record.path), "content_id": content_id, "size": record.size,
                      "mtime": record.mtime,
                      "status": status, "error_kind": record.error_kind, "error_message": record.error_message,
-                     "first_seen": now, "last_seen": now, "queued_at": now if status == "pending" else None,
+                     "first_seen": now, "last_seen": now, "queued_at": None,  # stamped once really sent
                      "deleted_at": None, "classified_at": verdict_times.get(content_id)})  # type: ignore[arg-type]
     upsert(session, Image.__table__, sorted(rows, key=lambda row: row["path"]), keys=["path"],  # lock order
            update=("content_id", "size", "mtime", "status", "error_kind", "error_message", "last_seen",

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import shutil
 from dataclasses import asdict, dataclass
@@ -19,10 +20,16 @@ from typing import Any
 
 from sqlalchemy import select
 
+from fakewatch import imaging
+from fakewatch.config import Limits
 from fakewatch.db.common import utcnow
 from fakewatch.db.session import Database
-from fakewatch.db.tables import Image, Label
+from fakewatch.db.tables import Content, Image, Label
+from fakewatch.errors import ImageError
+from fakewatch.names import to_fs
 from fakewatch.training.dataset import LABELS
+
+log = logging.getLogger(__name__)
 
 MANIFEST_FORMAT = 1
 
@@ -35,8 +42,17 @@ class Item:
     suffix: str  # file extension, kept so the materialised file looks like an image
 
 
-def _digest(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+def _regular_bytes(path: Path, roots: tuple[str, ...], max_file_bytes: int) -> bytes | None:
+    """The bytes of a regular file whose links stay inside ``roots`` (empty: anywhere); None otherwise."""
+    if roots and path.is_symlink() and not any(
+            (target := os.path.realpath(path)) == root or target.startswith(root + os.sep) for root in roots):
+        log.warning("inbox: %s is a link out of the inbox; not collected", path)
+        return None
+    try:
+        return imaging.read_bytes(path, max_file_bytes)
+    except ImageError as exc:
+        log.warning("inbox: %s; not collected", exc)
+        return None
 
 
 class TrainingSets:
@@ -45,6 +61,12 @@ class TrainingSets:
     def __init__(self, root: Path) -> None:
         self.root = root
         self.objects = root / "objects"
+
+    def _private_folder(self, folder: Path) -> None:
+        """Create ``folder`` (and the store's root) readable by the owner only: it holds analysts' evidence."""
+        for each in (self.root, folder):
+            each.mkdir(mode=0o700, parents=True, exist_ok=True)
+            each.chmod(0o700)
 
     def versions(self) -> list[int]:
         return sorted(int(path.stem) for path in self.root.glob("*.json") if path.stem.isdigit())
@@ -58,48 +80,65 @@ class TrainingSets:
             return {}
         return {entry["sha256"]: Item(**entry) for entry in self.manifest(versions[-1])["items"]}
 
-    def _store(self, source: Path, digest: str, suffix: str) -> None:
+    def _store(self, data: bytes, digest: str, suffix: str) -> None:
+        """Write the exact bytes that were hashed (never re-read from a path someone can swap)."""
         target = self.objects / digest[:2] / f"{digest}{suffix}"
         if not target.exists():
-            target.parent.mkdir(parents=True, exist_ok=True)
+            self._private_folder(self.objects)
+            self._private_folder(target.parent)
             temporary = target.with_suffix(".tmp")
-            shutil.copyfile(source, temporary)
+            descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(descriptor, "wb") as handle:
+                handle.write(data)
             temporary.replace(target)
 
-    def collect(self, database: Database, inbox: Path) -> dict[str, tuple[Item, Path]]:
-        """Labelled images not yet in the latest set (or relabelled since): sha256 -> (item, file)."""
+    def collect(self, database: Database, inbox: Path, limits: Limits, follow_outside_links: bool = False
+                ) -> dict[str, tuple[Item, bytes]]:
+        """Labelled images not yet in the latest set (or relabelled since): sha256 -> (item, bytes).
+
+        Inbox files are read only when they are regular files inside the inbox (links out of it are
+        skipped unless ``follow_outside_links``). An analyst's label is collected only with the very
+        content it was made for: a file now holding other bytes under the labelled name is passed over."""
         known = self.latest_items()
-        found: dict[str, tuple[Item, Path]] = {}
+        found: dict[str, tuple[Item, bytes]] = {}
+        roots = () if follow_outside_links else (os.path.realpath(inbox),)
         for label in LABELS:
             folder = inbox / label
             if folder.is_dir():
                 for path in sorted(folder.rglob("*")):
-                    if path.is_file() and not path.name.startswith("."):
-                        digest = _digest(path)
-                        found[digest] = (Item(digest, label, "inbox", path.suffix.lower()), path)
+                    if path.name.startswith(".") or path.is_dir():
+                        continue
+                    data = _regular_bytes(path, roots, limits.max_file_bytes)
+                    if data is not None:
+                        digest = hashlib.sha256(data).hexdigest()
+                        found[digest] = (Item(digest, label, "inbox", path.suffix.lower()), data)
         with database.session() as session:
-            rows = session.execute(select(Label.label, Label.author, Image.path)
-                                   .join(Image, Image.id == Label.image_id).order_by(Label.id))
-            for label, author, image_path in rows:
-                file = Path(image_path)
-                if file.is_file():
-                    digest = _digest(file)
-                    found[digest] = (Item(digest, label, f"analyst:{author}", file.suffix.lower()), file)
-        return {digest: (item, path) for digest, (item, path) in found.items()
+            rows = session.execute(select(Label.label, Label.author, Content.sha256, Image.path)
+                                   .join(Content, Content.id == Label.content_id)
+                                   .join(Image, Image.content_id == Label.content_id)
+                                   .where(Image.deleted_at.is_(None)).order_by(Label.id, Image.id))
+            for label, author, wanted, image_path in rows:
+                if wanted in found and found[wanted][0].source == f"analyst:{author}" \
+                        and found[wanted][0].label == label:
+                    continue  # already read from another path with this content
+                data = _regular_bytes(Path(to_fs(image_path)), (), limits.max_file_bytes)
+                if data is not None and hashlib.sha256(data).hexdigest() == wanted:
+                    found[wanted] = (Item(wanted, label, f"analyst:{author}", Path(image_path).suffix.lower()), data)
+        return {digest: (item, data) for digest, (item, data) in found.items()
                 if digest not in known or known[digest].label != item.label}
 
-    def publish(self, new: dict[str, tuple[Item, Path]]) -> int:
+    def publish(self, new: dict[str, tuple[Item, bytes]]) -> int:
         """Store the new items and write the next version's manifest; returns its number."""
         items = self.latest_items()
-        for digest, (item, path) in new.items():
-            self._store(path, digest, item.suffix)
+        for digest, (item, data) in new.items():
+            self._store(data, digest, item.suffix)
             items[digest] = item
         versions = self.versions()
         version = (versions[-1] + 1) if versions else 1
         manifest = {"format_version": MANIFEST_FORMAT, "version": version, "parent": versions[-1] if versions else None,
                     "created_at": utcnow().isoformat(timespec="seconds"), "added": sorted(new),
                     "items": [asdict(items[digest]) for digest in sorted(items)]}
-        self.root.mkdir(parents=True, exist_ok=True)
+        self._private_folder(self.root)
         (self.root / f"{version}.json").write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
         return version
 

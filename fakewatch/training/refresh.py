@@ -77,7 +77,7 @@ def refresh(settings: Settings, database: Database, registry: Registry, force: b
         raise ConfigError("refresh needs a fixed benchmark: set benchmark_dir (FAKEWATCH_BENCHMARK_DIR) to a "
                           "labelled folder")
     sets = TrainingSets(settings.home_path / "trainsets")
-    new = sets.collect(database, settings.inbox_path)
+    new = sets.collect(database, settings.inbox_path, settings.limits, settings.follow_outside_links)
     if len(new) < settings.refresh_min_labels and not force:
         return RefreshOutcome("skipped", f"{len(new)} new labelled images, {settings.refresh_min_labels} needed")
     if not new:

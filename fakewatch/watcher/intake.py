@@ -158,6 +158,7 @@ class Intake:
     # Resolved folders (and files named on their own) that symlinks may lead into: set by the scan or the
     # watcher from what it was given (:func:`real_roots`). Empty, or follow_outside_links on: anywhere.
     roots: tuple[str, ...] = ()
+    unsent: int = 0  # pending ids the dispatcher could not take (broker down); they stay pending
 
     def walk(self, paths: Iterable[str | Path]) -> Iterator[str]:
         """Every file under ``paths`` this intake's filter accepts."""
@@ -189,6 +190,7 @@ class Intake:
                     self.dispatcher.submit(sorted(pending), force)
                 except QueueError as exc:
                     # recorded rows stay pending: the sweeper (or the next start) queues them again
+                    self.unsent += len(pending)
                     log.warning("%s; %d images stay pending", exc, len(pending))
         finally:
             self.recent.clear()

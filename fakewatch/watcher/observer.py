@@ -6,7 +6,8 @@ catch-up scan records what arrived while the daemon was down and re-dispatches r
 request ends the loop between batches: recorded work is finished or stays pending in the database.
 
 The daemon outlives its dependencies: when the database or the broker fails during catch-up, a rescan, a
-sweep or an event, the failure is logged and the step is tried again ``retry_interval`` seconds later.
+sweep or an event, the failure is logged and the step is tried again later, backing off from
+``retry_interval`` seconds (doubling after each failure in a row) up to the ``retry_max_delay`` setting.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from fakewatch.watcher.intake import Intake, chunks, real_roots
 
 log = logging.getLogger(__name__)
 TICK_SECONDS = 0.1
-RETRY_SECONDS = 5.0
+RETRY_SECONDS = 1.0
 TRANSIENT = (QueueError, DBAPIError)  # a broker or database that is down or restarting
 
 
@@ -64,7 +65,7 @@ class Watcher:
     clock: Callable[[], float] = time.monotonic
     on_batch: Callable[[dict[str, tuple[int, str]]], None] = lambda recorded: None
     sweep_interval: float = 0.0  # seconds between the dispatcher's sweeps (0: never)
-    retry_interval: float = RETRY_SECONDS  # after a broker or database failure
+    retry_interval: float = RETRY_SECONDS  # first wait after a broker or database failure
 
     def __post_init__(self) -> None:
         self.folders = [os.path.abspath(folder) for folder in self.folders]
@@ -73,6 +74,7 @@ class Watcher:
         self.tracker = StabilityTracker(self.settings.stability_delay, self.clock)
         self.events: queue.Queue[FileSystemEvent] = queue.Queue()
         self.started = threading.Event()
+        self.failures: dict[str, int] = {}  # step -> failures in a row, for the backoff
 
     def run(self) -> None:
         observer = (PollingObserver(timeout=self.settings.poll_interval) if self.settings.polling else Observer())
@@ -136,13 +138,18 @@ class Watcher:
         try:
             step()
         except TRANSIENT as exc:
-            log.warning("%s failed, retrying in %.1f s: %s", what, self.retry_interval, exc)
+            self.failures[what] = self.failures.get(what, 0) + 1
+            log.warning("%s failed, retrying in %.1f s: %s", what, self._delay(what), exc)
             return False
+        self.failures.pop(what, None)
         return True
+
+    def _delay(self, what: str) -> float:
+        return self.settings.retry_delay(self.failures.get(what, 1), self.retry_interval)
 
     def _loop(self, caught_up: bool) -> None:
         now = self.clock()
-        due = {"catch-up": None if caught_up else now + self.retry_interval,
+        due = {"catch-up": None if caught_up else now + self._delay("catch-up"),
                "rescan": now + self.settings.rescan_interval if self.settings.rescan_interval else None,
                "sweep": now + self.sweep_interval if self.sweep_interval > 0 else None}
         steps = {"catch-up": self.catch_up, "rescan": self.rescan, "sweep": self.intake.dispatcher.sweep}
@@ -159,7 +166,7 @@ class Watcher:
     def _next(self, step: str, succeeded: bool) -> float | None:
         """When ``step`` runs again: soon after a failure, else on its interval (catch-up: never)."""
         if not succeeded:
-            return self.clock() + self.retry_interval
+            return self.clock() + self._delay(step)
         interval = {"catch-up": 0.0, "rescan": self.settings.rescan_interval, "sweep": self.sweep_interval}[step]
         return self.clock() + interval if interval > 0 else None
 
@@ -172,7 +179,7 @@ class Watcher:
             else:
                 self.tracker.observe(path, observation)
         for chunk in chunks(self.tracker.ready(), self.settings.batch_size):
-            if not self._attempt(f"recording {len(chunk)} new files", partial(self._take_in, chunk)):
+            if not self._attempt("recording new files", partial(self._take_in, chunk)):
                 for path in chunk:
                     self._nominate(path)  # tried again after the stability delay
 
@@ -182,7 +189,7 @@ class Watcher:
                 event = self.events.get_nowait()
             except queue.Empty:
                 return
-            self._attempt(f"handling a {event.event_type} event", partial(self._handle, event))
+            self._attempt("handling an event", partial(self._handle, event))
 
     def _take_in(self, paths: list[str]) -> None:
         """Record and dispatch ``paths``. Outages propagate (the step is retried); anything else a batch

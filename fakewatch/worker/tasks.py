@@ -20,6 +20,7 @@ from fakewatch.errors import ConfigError
 from fakewatch.worker.app import app
 
 log = logging.getLogger(__name__)
+MAX_RETRIES = 20
 _runtime: tuple[int, Runtime] | None = None
 
 
@@ -47,16 +48,26 @@ def _valid_ids(image_ids: Any) -> list[int]:
     return image_ids
 
 
-@app.task(name=CLASSIFY_TASK, bind=True, autoretry_for=(OperationalError,), retry_backoff=2,
-          retry_backoff_max=60, retry_jitter=True, max_retries=12)
+def _transient(exc: Exception) -> bool:
+    """A database that is down or restarting (worth a retry), not a bug or bad data."""
+    return isinstance(exc, OperationalError) or (isinstance(exc, DBAPIError) and exc.connection_invalidated)
+
+
+@app.task(name=CLASSIFY_TASK, bind=True, max_retries=MAX_RETRIES)
 def classify(self: Any, image_ids: Any) -> dict[str, int]:
-    """Classify a batch of image ids; safe to run twice (one verdict per content and classifier)."""
+    """Classify a batch of image ids; safe to run twice (one verdict per content and classifier).
+
+    A database outage retries the task, backing off as the ``retry_max_delay`` setting says; after
+    ``MAX_RETRIES`` the ids stay pending in the database and the sweeper queues them again."""
     ids = _valid_ids(image_ids)
     try:
         outcome = runtime().classify_ids(ids)
     except DBAPIError as exc:
-        if exc.connection_invalidated:
-            raise self.retry(exc=exc) from exc
+        if _transient(exc):
+            settings: Settings = app.conf.get("fakewatch_settings") or load_settings()
+            delay = settings.retry_delay(self.request.retries + 1)
+            log.warning("database unavailable, retrying batch of %d in %.0f s: %s", len(ids), delay, exc)
+            raise self.retry(exc=exc, countdown=delay) from exc
         raise
     log.info("batch of %d: %d classified, %d already done, %d errors, %d skipped", len(ids), outcome.classified,
              outcome.already_done, outcome.errors, outcome.skipped)

@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
 
-from fakewatch.db.tables import Content, Image, Verdict
+from fakewatch.db.tables import Content, Image, Label, Verdict
 from fakewatch.errors import QueueError
 from fakewatch.mode import open_mode
 from fakewatch.names import to_stored
@@ -123,6 +123,50 @@ def test_moves_renames_and_deletions(daemon: Daemon, tmp_path: Path) -> None:
     renamed.unlink()
     wait_for(lambda: (image := daemon.image(renamed)) is not None and image.deleted_at is not None)
     assert daemon.thread is not None and daemon.thread.is_alive()
+
+
+def test_a_rename_onto_a_labelled_path_keeps_the_label_with_its_content(daemon: Daemon) -> None:
+    from fakewatch.db.labels import add_label
+    from fakewatch.db.results import image_record
+
+    daemon.start()
+    first, second = write_photos(daemon.folder, 2, seed=12)
+    wait_for(lambda: daemon.done(first) and daemon.done(second))
+    labelled = daemon.image(first)
+    assert labelled is not None
+    with daemon.intake.database.session() as session, session.begin():
+        add_label(session, session.get(Image, labelled.id), "real", "analyst", "checked the camera original")
+    os.rename(second, first)  # another picture takes the labelled name
+    wait_for(lambda: daemon.image(second) is None and (image := daemon.image(first)) is not None
+             and image.content_id != labelled.content_id)
+    os.rename(first, daemon.folder / "third.jpg")  # and moves on again: the watcher is alive
+    wait_for(lambda: daemon.image(daemon.folder / "third.jpg") is not None)
+    assert daemon.thread is not None and daemon.thread.is_alive()
+    with daemon.intake.database.session() as session:
+        newcomer = session.scalar(select(Image).where(Image.path == str(daemon.folder / "third.jpg")))
+        assert newcomer is not None and image_record(session, newcomer)["labels"] == []  # never judged
+        (label,) = session.scalars(select(Label)).all()
+        assert label.content_id == labelled.content_id  # still the content the analyst looked at
+    write_photos(daemon.folder / "again", 1, seed=12)  # the labelled content comes back under a new name
+    again = daemon.folder / "again" / "img_0000.jpg"
+    wait_for(lambda: daemon.done(again))
+    with daemon.intake.database.session() as session:
+        back = session.scalar(select(Image).where(Image.path == str(again)))
+        assert back is not None and back.content_id == labelled.content_id
+        assert [item["label"] for item in image_record(session, back)["labels"]] == ["real"]
+
+
+def test_files_deleted_while_the_watcher_was_down_are_marked(daemon: Daemon) -> None:
+    daemon.start()
+    kept, removed = write_photos(daemon.folder, 2, seed=13)
+    wait_for(lambda: daemon.done(kept) and daemon.done(removed))
+    daemon.stop()
+    removed.unlink()
+    daemon.start()
+    gone = daemon.image(removed)
+    assert gone is not None and gone.deleted_at is not None
+    still = daemon.image(kept)
+    assert still is not None and still.deleted_at is None
 
 
 def test_restart_catches_up_and_resumes_pending(daemon: Daemon) -> None:

@@ -1,0 +1,56 @@
+"""No password reaches a terminal or a log: every command's output is searched for a planted one."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from fakewatch.cli import cli
+from tests.integration.conftest import write_photos
+from tests.integration.services import free_port
+
+PLANTED = "pl4nted-S3cret"
+
+
+def test_a_planted_password_never_appears_in_any_output(tmp_path: Path, env: dict[str, str]) -> None:
+    dead_broker, dead_database = free_port(), free_port()
+    secret_env = {**env, "FAKEWATCH_BROKER_URL": f"redis://:{PLANTED}@127.0.0.1:{dead_broker}/0",
+                  "FAKEWATCH_DATABASE_URL": f"postgresql+psycopg://fw:{PLANTED}@127.0.0.1:{dead_database}/fw",
+                  "FAKEWATCH_RETRY_MAX_DELAY": "1"}
+    write_photos(tmp_path / "in", 2)
+    outputs = []
+    for args in (["settings"], ["status"], ["stats"], ["results"], ["db", "upgrade"], ["sweep"],
+                 ["enqueue", str(tmp_path / "in")], ["-v", "scan", str(tmp_path / "in")]):
+        result = CliRunner().invoke(cli, args, env=secret_env, obj={})
+        outputs.append(result.output + repr(result.exception))
+    sqlite_env = {**secret_env, "FAKEWATCH_DATABASE_URL": ""}  # the broker alone is unreachable now
+    for args in (["enqueue", str(tmp_path / "in")], ["status"], ["settings"]):
+        result = CliRunner().invoke(cli, args, env=sqlite_env, obj={})
+        outputs.append(result.output + repr(result.exception))
+    process = subprocess.run([sys.executable, "-m", "fakewatch.cli", "-v", "enqueue", str(tmp_path / "in")],
+                             env={**sqlite_env, "PATH": "/usr/bin:/bin"}, capture_output=True, text=True, timeout=120)
+    outputs.append(process.stdout + process.stderr)  # real log handlers, real stderr
+    everything = "\n".join(outputs)
+    assert "***" in everything and "127.0.0.1" in everything  # the URLs were shown, masked
+    assert PLANTED not in everything
+
+
+def test_enqueue_with_the_broker_down_exits_3_and_leaves_rows_unstamped(tmp_path: Path, env: dict[str, str]) -> None:
+    from sqlalchemy import select
+
+    from fakewatch.config import load_settings
+    from fakewatch.db.session import Database
+    from fakewatch.db.tables import Image
+
+    write_photos(tmp_path / "in", 3)
+    down = {**env, "FAKEWATCH_BROKER_URL": f"redis://127.0.0.1:{free_port()}/0", "FAKEWATCH_RETRY_MAX_DELAY": "1"}
+    result = CliRunner().invoke(cli, ["enqueue", str(tmp_path / "in")], env=down, obj={})
+    assert result.exit_code == 3, result.output
+    assert "could not be queued" in result.output and "stay pending" in result.output
+    settings = load_settings(env={key: value for key, value in down.items() if value})
+    with Database(settings.resolved_database_url).session() as session:
+        rows = session.execute(select(Image.status, Image.queued_at)).all()
+    assert len(rows) == 3 and all(status == "pending" and queued is None for status, queued in rows)
