@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -66,6 +67,7 @@ class QueueDispatcher:
         self.database = database
         self.app = sender(settings)
         self.sent = 0
+        self.closing: list[Callable[[], None]] = []  # run by close()
         self.failures = 0  # sends refused in a row
         self.retry_at = 0.0  # monotonic time before which a down broker is not tried again
 
@@ -108,4 +110,6 @@ class QueueDispatcher:
         return len(ids)
 
     def close(self) -> None:
+        for step in self.closing:
+            step()
         self.app.close()

@@ -39,6 +39,11 @@ def quiet_tensorflow() -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
+def child_environment(extra: Mapping[str, str]) -> dict[str, str]:
+    """This process's environment plus ``extra``, for a command fakewatch starts (the action hook)."""
+    return {**os.environ, **extra}
+
+
 @dataclass(frozen=True)
 class Limits:
     """How much of one file fakewatch reads and decodes (from ``max_file_bytes`` and ``max_pixels``)."""
@@ -114,6 +119,17 @@ class Settings:
                                                "candidate may be and still be promoted.")
     refresh_interval: float = _setting(0.0, "Seconds between scheduled refreshes run by the Celery beat "
                                             "(`fakewatch worker --beat`); 0 = off.")
+    quarantine_dir: str = _setting("", "Verdict action: move files whose verdict is in action_labels into this "
+                                       "folder (never overwriting; the database keeps both paths). Empty: off.")
+    action_command: str = _setting("", "Verdict action: a command run for each such file, without a shell, with "
+                                       "the file's path as its last argument and the verdict in "
+                                       "FAKEWATCH_VERDICT_* variables. Empty: off.")
+    webhook_url: str = _setting("", "Verdict action: a URL that receives each such verdict as a JSON POST. "
+                                    "Empty: off.")
+    action_labels: tuple[str, ...] = _setting(("fake",), "Verdict labels that trigger the actions "
+                                                         "(comma-separated: fake, real, uncertain).")
+    action_timeout: float = _setting(30.0, "Seconds the action command and each webhook request may take.")
+    webhook_retries: int = _setting(3, "Times a failed webhook request is tried again (with the retry backoff).")
     train_input_size: int = _setting(32, "Square input size, in pixels, of newly trained classifiers.")
     seed: int = _setting(1337, "Random seed for dataset splits, augmentation and weight initialisation.")
     log_level: str = _setting("INFO", "Logging level: DEBUG, INFO, WARNING or ERROR.")
@@ -237,6 +253,10 @@ def _validate(settings: Settings) -> None:
                           "tasks that are still running.")
     if settings.runtime not in RUNTIMES:
         raise ConfigError(f"runtime must be one of {', '.join(RUNTIMES)}.")
+    if not set(settings.action_labels) <= {"fake", "real", "uncertain"}:
+        raise ConfigError("action_labels may name fake, real and uncertain only.")
+    if settings.action_timeout <= 0 or settings.webhook_retries < 0:
+        raise ConfigError("action_timeout must be positive and webhook_retries at least 0.")
     if settings.retry_max_delay <= 0:
         raise ConfigError("retry_max_delay must be positive.")
     if settings.batch_size < 1:

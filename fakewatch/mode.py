@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import TYPE_CHECKING
 
+from fakewatch.actions import VerdictActions, configured
 from fakewatch.config import Settings
 from fakewatch.db.session import Database
 from fakewatch.redact import mask_url
@@ -82,10 +83,15 @@ def open_mode(settings: Settings, database: Database | None = None) -> Mode:
         intake = Intake(settings, database, lambda: runtime.classifier.version, dispatcher, file_filter,
                         keep_bytes=True)
         runtime.preloaded = intake.recent  # each file is read once: classification reuses intake's bytes
+        intake.on_done = lambda ids: runtime.actions.after(ids, runtime.classifier.version)
         return Mode(settings, database, intake, dispatcher, runtime)
     from fakewatch.broker import QueueDispatcher
 
     queue = QueueDispatcher(settings, database)
     registry.resolve()  # fail fast on a missing or invalid classifier, as embedded mode does
     intake = Intake(settings, database, registry.resolved_id, queue, file_filter)
+    if configured(settings):
+        actions = VerdictActions(settings, database)  # for copies of content the workers already judged
+        intake.on_done = lambda ids: actions.after(ids, registry.resolved_id())
+        queue.closing.append(actions.close)
     return Mode(settings, database, intake, queue, queue=queue)

@@ -21,6 +21,7 @@ import numpy as np
 from sqlalchemy import select
 
 from fakewatch import imaging
+from fakewatch.actions import VerdictActions
 from fakewatch.classifier import Classifier, decide
 from fakewatch.classifier import load as load_classifier
 from fakewatch.config import Settings
@@ -69,6 +70,7 @@ class Runtime:
         self._reference: str | None = None
         self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="decode")
         self.preloaded: dict[str, bytes] = {}  # path -> bytes intake already read (embedded mode)
+        self.actions = VerdictActions(settings, database)  # quarantine, command, webhook: when configured
 
     @property
     def classifier(self) -> Classifier:
@@ -101,7 +103,10 @@ class Runtime:
         """Classify the pending images among ``ids``; ``force`` re-classifies done ones too."""
         outcome = BatchOutcome()
         for start in range(0, len(ids), self.settings.batch_size):
-            outcome.add(self._classify_chunk(ids[start:start + self.settings.batch_size], force))
+            chunk = list(ids[start:start + self.settings.batch_size])
+            outcome.add(self._classify_chunk(chunk, force))
+            if self._classifier is not None:
+                self.actions.after(chunk, self._classifier.version)  # after the commit: verdicts are final
         return outcome
 
     def _classify_chunk(self, ids: Sequence[int], force: bool) -> BatchOutcome:
@@ -163,4 +168,5 @@ class Runtime:
 
     def close(self) -> None:
         self._pool.shutdown(wait=False)
+        self.actions.close()
 

@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import Select, and_, func, or_, select, tuple_
 from sqlalchemy.orm import Session, aliased
 
+from fakewatch.db.actions import actions_of
 from fakewatch.db.common import among, as_utc, utcnow
 from fakewatch.db.labels import labels_of
 from fakewatch.db.tables import Content, Image, Label, Verdict
@@ -203,7 +204,8 @@ def image_record(session: Session, image: Image) -> dict[str, Any]:
     return {**latest, "mtime": image.mtime,
             "first_seen": as_utc(image.first_seen).isoformat(),  # type: ignore[union-attr]
             "last_seen": as_utc(image.last_seen).isoformat(),  # type: ignore[union-attr]
-            "history": history, "same_content": others, "labels": labels}
+            "history": history, "same_content": others, "labels": labels,
+            "actions": actions_of(session, image.id)}
 
 
 def images_by_status(session: Session) -> dict[str, int]:

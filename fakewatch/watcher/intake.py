@@ -159,6 +159,8 @@ class Intake:
     # watcher from what it was given (:func:`real_roots`). Empty, or follow_outside_links on: anywhere.
     roots: tuple[str, ...] = ()
     unsent: int = 0  # pending ids the dispatcher could not take (broker down); they stay pending
+    # told about images recorded as done at once (content this classifier already judged): verdict actions
+    on_done: Callable[[list[int]], None] = lambda ids: None
 
     def walk(self, paths: Iterable[str | Path]) -> Iterator[str]:
         """Every file under ``paths`` this intake's filter accepts."""
@@ -185,6 +187,7 @@ class Intake:
         try:
             recorded = self.record(paths, force)
             pending = [image_id for image_id, status in recorded.values() if status == "pending" or force]
+            self.on_done(sorted(image_id for image_id, status in recorded.values() if status == "done" and not force))
             if pending:
                 try:
                     self.dispatcher.submit(sorted(pending), force)
