@@ -82,6 +82,7 @@ def cli(ctx: click.Context, home: str | None, database_url: str | None, classifi
     ctx.obj["overrides"] = {"home": home, "database_url": database_url, "classifier": classifier,
                             "broker_url": broker_url}
     ctx.obj["quiet"] = quiet
+    ctx.obj["verbose"] = verbose
     try:
         level = load_settings(ctx.obj["overrides"]).log_level
     except FakewatchError:

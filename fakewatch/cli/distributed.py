@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 
 import click
 
@@ -34,27 +35,41 @@ def sweep(ctx: click.Context, older_than: float | None) -> None:
 @click.option("--loglevel", default="INFO", show_default=True)
 @click.option("--beat", is_flag=True, help="Also run the scheduler for refreshes every refresh_interval seconds "
                                            "(run it in exactly one worker).")
+@click.option("--restart/--no-restart", default=True, show_default=True,
+              help="Run the consumer in a child process and start it again after any exit it was not asked for "
+                   "(broker error, crash, kill), backing off as retry_max_delay says.")
 @click.pass_context
-def worker(ctx: click.Context, queues: str, concurrency: int, pool: str, loglevel: str, beat: bool) -> None:
+def worker(ctx: click.Context, queues: str, concurrency: int, pool: str, loglevel: str, beat: bool,
+           restart: bool) -> None:
     """Run a Celery worker that classifies queued batches (distributed mode).
 
     The classifier is loaded lazily in each worker process and reused; it picks up the settings
-    (database, classifier, broker) from the environment like every other command.
+    (database, classifier, broker) from the environment like every other command. SIGTERM or Ctrl-C
+    stops it after the batches in hand (a warm shutdown).
     """
-    from fakewatch.worker.app import configure
-
     settings = command_settings(ctx)
     require_broker(settings)
+    if beat and not settings.refresh_interval:
+        raise FakewatchError("--beat schedules refreshes, but refresh_interval is 0 (off); "
+                             "set FAKEWATCH_REFRESH_INTERVAL")
+    if restart:
+        from fakewatch.worker.supervisor import Supervisor, consumer_command, consumer_environment
+
+        options = [f"--queues={queues}", f"--concurrency={concurrency}", f"--pool={pool}", f"--loglevel={loglevel}",
+                   *(["--beat"] if beat else [])]
+        supervisor = Supervisor(consumer_command(sys.executable, ctx.obj.get("verbose", 0), options),
+                                settings.retry_delay, env=consumer_environment(ctx.obj["overrides"]))
+        ctx.exit(supervisor.run())
+
+    from fakewatch.worker.app import configure, run_worker
+
     app = configure(settings)
     arguments = ["worker", f"--queues={queues}", f"--concurrency={concurrency}", f"--pool={pool}",
                  f"--loglevel={loglevel}", "--without-gossip", "--without-mingle",
                  f"--hostname=fakewatch-{pool}-%h-{os.getpid()}"]
     if beat:
-        if not settings.refresh_interval:
-            raise FakewatchError("--beat schedules refreshes, but refresh_interval is 0 (off); "
-                                 "set FAKEWATCH_REFRESH_INTERVAL")
         arguments.append("--beat")
-    app.worker_main(arguments)
+    ctx.exit(run_worker(app, arguments))
 
 
 @cli.command()

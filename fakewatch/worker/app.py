@@ -40,3 +40,21 @@ def configure(settings: Settings) -> Celery:
     )
     app.conf.fakewatch_settings = settings
     return app
+
+
+def run_worker(celery_app: Celery, arguments: list[str]) -> int:
+    """Run ``celery worker`` in this process and return its exit code.
+
+    ``Celery.worker_main`` drops the code, so a worker that stopped on an unrecoverable error would exit 0
+    and look like one that was asked to stop."""
+    from celery.bin.celery import celery as celery_command
+    from click.exceptions import Exit
+
+    celery_command.params[0].default = celery_app  # what Celery.start does: the --app option's default
+    try:
+        code = celery_command.main(args=arguments, standalone_mode=False)
+    except Exit as exc:
+        code = exc.exit_code
+    finally:
+        celery_command.params[0].default = None
+    return code if isinstance(code, int) else 0

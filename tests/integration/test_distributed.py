@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import threading
 import time
 from collections.abc import Iterator
@@ -240,3 +242,33 @@ def test_malformed_messages_are_rejected_and_the_worker_keeps_working(cluster: C
     assert "list of integer image ids" in log  # wrong argument types rejected with our message
     assert "Can't decode message body" in log  # not JSON
     assert "Refusing to deserialize untrusted content of type pickle" in log  # pickle refused
+
+
+def consumer_pids(supervisor_pid: int) -> list[int]:
+    children = Path(f"/proc/{supervisor_pid}/task/{supervisor_pid}/children")
+    return [int(pid) for pid in children.read_text().split()] if children.exists() else []
+
+
+def test_consumer_that_dies_is_started_again_and_the_work_finishes(cluster: Cluster) -> None:
+    """Whatever ends the consumer (here SIGKILL; in the wild kombu's reconnect AttributeError), the
+    `fakewatch worker` process stays up and starts a new one."""
+    worker = cluster.worker()
+    deadline = time.monotonic() + 60
+    while " ready." not in worker.output() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    first = consumer_pids(worker.process.pid)
+    assert len(first) == 1, worker.output()[-3000:]
+    mode = cluster.mode(task_batch=200, sweep_after=3.0)
+    mode.intake.process([str(path) for path in write_many(cluster.folder / "archive", 1000, seed=7)])
+    deadline = time.monotonic() + 120
+    while cluster.counts()["verdicts"] == 0 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    os.kill(first[0], signal.SIGKILL)  # the consumer's main process, holding unacknowledged batches
+    counts = cluster.wait_all_done(1000, also=mode.dispatcher.sweep)
+    assert counts["verdicts"] == 1000 and counts["most_verdicts_per_content"] == 1
+    assert worker.alive()
+    second = consumer_pids(worker.process.pid)
+    assert len(second) == 1 and second != first
+    assert "ended with signal SIGKILL; starting it again" in worker.output()
+    worker.stop()
+    assert worker.process.returncode == 0 and not Path(f"/proc/{second[0]}").exists()
