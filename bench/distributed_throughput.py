@@ -38,11 +38,15 @@ def raw_rate(size: int, runtime: str) -> float:
     return len(images) / (time.perf_counter() - started)
 
 
+def _children(pid: int) -> list[str]:
+    return [child for task in Path(f"/proc/{pid}/task").glob("*/children") for child in task.read_text().split()]
+
+
 def pool_rss_mb(worker: WorkerProcess) -> float:
-    """Resident memory of the worker's pool processes (its children), in MB."""
+    """Resident memory of the worker's pool processes (under its supervisor and consumer), in MB."""
     total = 0
-    for child in Path(f"/proc/{worker.process.pid}/task").glob("*/children"):
-        for pid in child.read_text().split():
+    for consumer in _children(worker.process.pid):
+        for pid in _children(int(consumer)):
             status = Path(f"/proc/{pid}/status").read_text()
             total += int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmRSS")))
     return total / 1024

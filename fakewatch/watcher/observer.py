@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 TICK_SECONDS = 0.1
 RETRY_SECONDS = 1.0
 TRANSIENT = (QueueError, DBAPIError)  # a broker or database that is down or restarting
+RECORDING = "recording new files"
 
 
 class _Forward(FileSystemEventHandler):
@@ -75,6 +76,7 @@ class Watcher:
         self.events: queue.Queue[FileSystemEvent] = queue.Queue()
         self.started = threading.Event()
         self.failures: dict[str, int] = {}  # step -> failures in a row, for the backoff
+        self.resume_at: dict[str, float] = {}  # step -> clock time before which it is not tried again
 
     def run(self) -> None:
         observer = (PollingObserver(timeout=self.settings.poll_interval) if self.settings.polling else Observer())
@@ -178,10 +180,15 @@ class Watcher:
                 self.tracker.forget(path)
             else:
                 self.tracker.observe(path, observation)
-        for chunk in chunks(self.tracker.ready(), self.settings.batch_size):
-            if not self._attempt("recording new files", partial(self._take_in, chunk)):
-                for path in chunk:
-                    self._nominate(path)  # tried again after the stability delay
+        if self.clock() < self.resume_at.get(RECORDING, 0.0):
+            return  # backing off after an outage: settled files wait in the tracker
+        ready = list(chunks(self.tracker.ready(), self.settings.batch_size))
+        for index, chunk in enumerate(ready):
+            if not self._attempt(RECORDING, partial(self._take_in, chunk)):
+                self.resume_at[RECORDING] = self.clock() + self._delay(RECORDING)
+                for path in (path for later in ready[index:] for path in later):
+                    self._nominate(path)  # taken in once the backoff is over
+                return
 
     def _drain_events(self) -> None:
         while True:

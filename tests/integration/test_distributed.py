@@ -272,3 +272,44 @@ def test_consumer_that_dies_is_started_again_and_the_work_finishes(cluster: Clus
     assert "ended with signal SIGKILL; starting it again" in worker.output()
     worker.stop()
     assert worker.process.returncode == 0 and not Path(f"/proc/{second[0]}").exists()
+
+
+def test_pool_process_killed_its_batch_is_redelivered(cluster: Cluster) -> None:
+    worker = cluster.worker()
+    mode = cluster.mode(task_batch=200)
+    mode.intake.process([str(path) for path in write_many(cluster.folder / "archive", 1000, seed=8)])
+    deadline = time.monotonic() + 120
+    while cluster.counts()["verdicts"] == 0 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    pool = [pid for consumer in consumer_pids(worker.process.pid) for pid in consumer_pids(consumer)]
+    assert pool, worker.output()[-3000:]
+    os.kill(pool[0], signal.SIGKILL)
+    counts = cluster.wait_all_done(1000)  # no sweep: reject_on_worker_lost puts the batch back at once
+    assert counts["verdicts"] == 1000 and counts["most_verdicts_per_content"] == 1
+    assert worker.alive()
+
+
+def test_broker_cut_through_a_proxy_while_tasks_wait_loses_nothing(cluster: Cluster) -> None:
+    redis = RedisServer(cluster.folder)
+    redis.start()
+    proxy = TcpProxy("127.0.0.1", redis.port)
+    try:
+        cluster.env["FAKEWATCH_BROKER_URL"] = f"redis://127.0.0.1:{proxy.port}/0"
+        worker = cluster.worker()
+        mode = cluster.mode(task_batch=100, sweep_after=3.0, retry_max_delay=2.0)
+        mode.intake.process([str(path) for path in write_many(cluster.folder / "first", 500, seed=9)])
+        deadline = time.monotonic() + 120
+        while cluster.counts()["verdicts"] == 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        proxy.cut()
+        later = [str(path) for path in write_many(cluster.folder / "second", 500, seed=10)]
+        mode.intake.process(later)  # recorded; the broker is unreachable, so they stay pending
+        assert mode.intake.unsent
+        time.sleep(4)
+        proxy.restore()
+        counts = cluster.wait_all_done(1000, also=mode.dispatcher.sweep)
+        assert counts["verdicts"] == 1000 and counts["most_verdicts_per_content"] == 1
+        assert worker.alive()
+    finally:
+        proxy.close()
+        redis.stop()
