@@ -4,6 +4,7 @@
 #   make test                    lint, type-check and run the test suite
 #   make bench                   run the benchmarks in bench/ (prints tables)
 #   make bench-distributed       distributed-mode throughput (needs the local Redis and PostgreSQL)
+#   make bench-faults            the fault suite and the fuzzing scan (needs Redis, PostgreSQL; root for disk-full)
 #   make default-classifier      retrain the shipped classifier from ../shared/data (about an hour on 2 cores)
 
 PYTHON ?= python3
@@ -13,7 +14,7 @@ STAMP := $(VENV)/.installed-stamp
 CIFAKE ?= ../shared/data/cifake-train.tar.gz
 WORK ?= build/data
 
-.PHONY: install scan watch test lint bench bench-distributed default-classifier clean
+.PHONY: install scan watch test lint bench bench-distributed bench-faults default-classifier clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -48,6 +49,9 @@ bench: $(STAMP)
 
 bench-distributed: $(STAMP)
 	$(BIN)/python bench/distributed_throughput.py
+
+bench-faults: $(STAMP)
+	$(BIN)/python bench/faults.py
 
 default-classifier: $(STAMP)
 	mkdir -p $(WORK)/cifake && tar -xzf $(CIFAKE) -C $(WORK)/cifake

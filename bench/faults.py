@@ -133,6 +133,10 @@ class Run:
     def row(self, fault: str, images: int, recover: float, notes: str) -> list[object]:
         counts = self.counts()
         lost = images - counts["done"] - counts["error"]
+        restarts = sum(process.log_path.read_text(errors="replace").count("starting it again")
+                       for process in self.processes if isinstance(process, WorkerProcess))
+        if restarts:
+            notes += f"; consumer restarted {restarts}x"
         return [fault, images, counts["done"], counts["error"], lost, counts["duplicated"],
                 "never" if recover != recover else f"{recover:.1f}", notes]
 
@@ -324,7 +328,9 @@ def fuzz(scratch: Path, count: int) -> list[object]:
     with database.session() as session:
         by_status = dict(session.execute(select(Image.status, func.count()).group_by(Image.status)).all())
     database.dispose()
-    return [f"{count:,} mutated + {len(expected)} hostile entries", files, sum(by_status.values()),
+    recordable = count + sum(outcome is not None for outcome in expected.values())  # dotfiles, *.part: ignored
+    rows = sum(by_status.values())
+    return [f"{count:,} mutated + {len(expected)} hostile entries", files, recordable, rows, recordable - rows,
             ", ".join(f"{status}: {number:,}" for status, number in sorted(by_status.items())),
             f"{peak_kb / 1024:,.0f}", f"{elapsed:.1f}", code]
 
@@ -358,7 +364,7 @@ def main() -> None:
         table("Faults (bench/faults.py): every accepted image ends with a verdict or a recorded error", HEADER, rows)
         if "fuzz" in chosen:
             table("Hostile corpus and fuzzing scan (`fakewatch scan`, one process)",
-                  ["files", "on disk", "rows", "outcome", "peak RSS MB", "seconds", "exit code"],
+                  ["files", "on disk", "to record", "rows", "lost", "outcome", "peak RSS MB", "seconds", "exit code"],
                   [fuzz(scratch, args.fuzz)])
     print(f"\npeak RSS of this script: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:,.0f} MB")
 

@@ -40,7 +40,7 @@ def quiet_tensorflow() -> None:
 
 
 def child_environment(extra: Mapping[str, str]) -> dict[str, str]:
-    """This process's environment plus ``extra``, for a command fakewatch starts (the action hook)."""
+    """This process's environment plus ``extra``, for a command fakewatch starts (action hook, worker consumer)."""
     return {**os.environ, **extra}
 
 

@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import ctypes
 import logging
-import os
 import signal
 import subprocess
 import threading
 import time
 from collections.abc import Callable, Sequence
 from types import FrameType
+
+from fakewatch.config import child_environment
 
 log = logging.getLogger(__name__)
 HEALTHY_AFTER = 60.0  # seconds a consumer must run before its restart count starts over
@@ -111,8 +112,5 @@ def consumer_command(python: str, verbose: int, options: Sequence[str]) -> list[
 
 def consumer_environment(overrides: dict[str, str | None]) -> dict[str, str]:
     """The supervisor's environment plus its command-line settings (passwords stay out of argv)."""
-    env = dict(os.environ)
-    for name, value in overrides.items():
-        if value is not None:
-            env[f"FAKEWATCH_{name.upper()}"] = value
-    return env
+    return child_environment({f"FAKEWATCH_{name.upper()}": value for name, value in overrides.items()
+                              if value is not None})
