@@ -313,3 +313,39 @@ def test_broker_cut_through_a_proxy_while_tasks_wait_loses_nothing(cluster: Clus
     finally:
         proxy.close()
         redis.stop()
+
+
+def test_broker_cut_while_tasks_wait_to_retry_keeps_the_worker_up(cluster: Cluster) -> None:
+    """The reported crash: tasks wait to retry (the database is down, so their retries sit in the consumer
+    as unacknowledged ETA messages) while the broker connection is cut and restored."""
+    redis = RedisServer(cluster.folder)
+    redis.start()
+    broker_proxy = TcpProxy("127.0.0.1", redis.port)
+    real = make_url(cluster.env["FAKEWATCH_DATABASE_URL"])
+    database_proxy = TcpProxy(real.host or "127.0.0.1", real.port or 5432)
+    try:
+        cluster.env["FAKEWATCH_BROKER_URL"] = f"redis://127.0.0.1:{broker_proxy.port}/0"
+        worker = cluster.worker(env={
+            "FAKEWATCH_DATABASE_URL": real.set(host="127.0.0.1", port=database_proxy.port).render_as_string(
+                hide_password=False),
+            "FAKEWATCH_RETRY_MAX_DELAY": "6"})
+        mode = cluster.mode(task_batch=100, sweep_after=20.0)
+        database_proxy.cut()
+        mode.intake.process([str(path) for path in write_many(cluster.folder / "archive", 500, seed=11)])
+        deadline = time.monotonic() + 60
+        while worker.output().count("retrying batch") < 5 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert "retrying batch" in worker.output(), worker.output()[-3000:]
+        for _ in range(3):
+            broker_proxy.cut()
+            time.sleep(2)
+            broker_proxy.restore()
+            time.sleep(3)
+        database_proxy.restore()
+        counts = cluster.wait_all_done(500, also=mode.dispatcher.sweep)
+        assert counts["verdicts"] == 500 and counts["most_verdicts_per_content"] == 1
+        assert worker.alive()
+    finally:
+        database_proxy.close()
+        broker_proxy.close()
+        redis.stop()
