@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from click.testing import CliRunner
@@ -27,15 +30,35 @@ def test_a_planted_password_never_appears_in_any_output(tmp_path: Path, env: dic
         result = CliRunner().invoke(cli, args, env=secret_env, obj={})
         outputs.append(result.output + repr(result.exception))
     sqlite_env = {**secret_env, "FAKEWATCH_DATABASE_URL": ""}  # the broker alone is unreachable now
-    for args in (["enqueue", str(tmp_path / "in")], ["status"], ["settings"]):
+    one_file = str(next((tmp_path / "in").iterdir()))
+    for args in (["enqueue", str(tmp_path / "in")], ["status"], ["settings"], ["show", one_file]):
         result = CliRunner().invoke(cli, args, env=sqlite_env, obj={})
         outputs.append(result.output + repr(result.exception))
     process = subprocess.run([sys.executable, "-m", "fakewatch.cli", "-v", "enqueue", str(tmp_path / "in")],
                              env={**sqlite_env, "PATH": "/usr/bin:/bin"}, capture_output=True, text=True, timeout=120)
     outputs.append(process.stdout + process.stderr)  # real log handlers, real stderr
+    outputs.append(worker_output(sqlite_env))
     everything = "\n".join(outputs)
     assert "***" in everything and "127.0.0.1" in everything  # the URLs were shown, masked
     assert PLANTED not in everything
+
+
+def worker_output(env: dict[str, str]) -> str:
+    """A real `fakewatch worker` failing to reach its broker for a while: its log, and its processes' argv."""
+    worker = subprocess.Popen([sys.executable, "-m", "fakewatch.cli", "worker", "--pool", "solo"],
+                              env={**os.environ, **env},
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    time.sleep(8)
+    command_lines = [Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+                     for pid in [worker.pid, *children(worker.pid)] if Path(f"/proc/{pid}/cmdline").exists()]
+    os.killpg(worker.pid, signal.SIGKILL)
+    output, _ = worker.communicate(timeout=30)
+    assert "Cannot connect to" in output or "Connection refused" in output, output[-2000:]
+    return output + "\n".join(command_lines)
+
+
+def children(pid: int) -> list[int]:
+    return [int(child) for task in Path(f"/proc/{pid}/task").glob("*/children") for child in task.read_text().split()]
 
 
 def test_enqueue_with_the_broker_down_exits_3_and_leaves_rows_unstamped(tmp_path: Path, env: dict[str, str]) -> None:

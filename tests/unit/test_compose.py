@@ -27,3 +27,20 @@ def test_every_container_runs_a_real_fakewatch_command() -> None:
     assert "ports" not in services["redis"]  # Redis stays inside the compose network
     assert services["gpu-worker"]["profiles"] == ["gpu"]
     assert services["gpu-worker"]["deploy"]["resources"]["reservations"]["devices"][0]["driver"] == "nvidia"
+
+
+@pytest.mark.parametrize("unit", ["fakewatch-worker.service", "fakewatch-watcher.service"])
+def test_systemd_units_restart_always_and_run_a_real_command(unit: str) -> None:
+    import configparser
+    import shlex
+
+    parser = configparser.ConfigParser(interpolation=None, strict=False)
+    parser.optionxform = str  # type: ignore[assignment,method-assign]
+    parser.read_string((ROOT / unit).read_text())
+    service = parser["Service"]
+    assert service["Restart"] == "always"
+    command = shlex.split(service["ExecStart"])
+    if command[0] == "/bin/sh":  # the watcher expands its folder list
+        command = shlex.split(command[2])[1:]
+    assert command[0].endswith("/fakewatch") and command[1] in cli.commands
+    assert parser["Install"]["WantedBy"] == "multi-user.target"
