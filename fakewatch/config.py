@@ -130,6 +130,11 @@ class Settings:
                                                          "(comma-separated: fake, real, uncertain).")
     action_timeout: float = _setting(30.0, "Seconds the action command and each webhook request may take.")
     webhook_retries: int = _setting(3, "Times a failed webhook request is tried again (with the retry backoff).")
+    api_token: str = _setting("", "Token for `fakewatch serve`: API calls send `Authorization: Bearer TOKEN`, "
+                                  "browsers open the login URL once. Empty: serve makes a random one at each "
+                                  "start and prints the login URL. Required to serve beyond loopback.")
+    web_hosts: tuple[str, ...] = _setting((), "Extra Host names the console answers to besides the address it "
+                                              "is bound to (comma-separated), e.g. a reverse proxy's name.")
     train_input_size: int = _setting(32, "Square input size, in pixels, of newly trained classifiers.")
     seed: int = _setting(1337, "Random seed for dataset splits, augmentation and weight initialisation.")
     log_level: str = _setting("INFO", "Logging level: DEBUG, INFO, WARNING or ERROR.")
@@ -151,6 +156,16 @@ class Settings:
     @property
     def inbox_path(self) -> Path:
         return Path(self.inbox_dir).expanduser() if self.inbox_dir else self.home_path / "inbox"
+
+    @property
+    def uploads_path(self) -> Path:
+        """Where the console stores uploaded images, content-addressed."""
+        return self.home_path / "uploads"
+
+    @property
+    def web_cache_path(self) -> Path:
+        """Where the console caches thumbnails and previews."""
+        return self.home_path / "web-cache"
 
     @property
     def limits(self) -> Limits:

@@ -13,7 +13,7 @@ from fakewatch.redact import mask_url
 WINDOWS = {"1m": 1, "5m": 5, "15m": 15}
 
 
-def _queue_depths(settings: Settings) -> dict[str, int | str]:
+def queue_depths(settings: Settings) -> dict[str, int | str]:
     app = sender(settings)
     depths: dict[str, int | str] = {}
     try:
@@ -43,6 +43,6 @@ def status(settings: Settings, database: Database) -> dict[str, Any]:
     report: dict[str, Any] = {"mode": mode,
                               "images": images, "throughput_per_minute": throughput}
     if not settings.embedded:
-        report["queues"] = _queue_depths(settings)
+        report["queues"] = queue_depths(settings)
         report["workers"] = _workers(settings)
     return report

@@ -5,9 +5,10 @@
     scanning     scan, watch
     distributed  enqueue, sweep, worker, status
     querying     results, rescan, label, show, stats
+    serving      serve (the web console and HTTP API)
 """
 
-from fakewatch.cli import distributed, querying, scanning, training  # noqa: F401  registers the commands
+from fakewatch.cli import distributed, querying, scanning, serving, training  # noqa: F401  registers the commands
 from fakewatch.cli.base import cli
 
 

@@ -98,6 +98,8 @@ def settings_command(ctx: click.Context) -> None:
     for field in setting_fields():
         value = getattr(settings, field.name)
         shown_value = mask_url(value) if field.name.endswith("_url") else value
+        if field.name == "api_token" and value:
+            shown_value = "***"
         click.echo(f"{field.name} = {shown_value!r}    [FAKEWATCH_{field.name.upper()}]")
         click.echo(f"    {field.metadata['help']}")
     click.echo(f"(database: {mask_url(settings.resolved_database_url)}; registry: {settings.registry_path})")

@@ -18,21 +18,12 @@ from fakewatch.names import csv_cell, shown
 
 
 def _parse_since(value: str | None) -> Any:
-    if value is None:
-        return None
-    import re
-    from datetime import UTC, datetime, timedelta
+    from fakewatch.db.results import parse_since
 
-    match = re.fullmatch(r"(\d+(?:\.\d+)?)([smhdw])", value.strip())
-    if match:
-        seconds = float(match.group(1)) * {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}[match.group(2)]
-        return datetime.now(UTC) - timedelta(seconds=seconds)
     try:
-        moment = datetime.fromisoformat(value)
+        return parse_since(value)
     except ValueError as exc:
-        raise click.BadParameter("use an ISO date/time (2026-11-01, 2026-11-01T12:00) "
-                                 "or an age like 30m, 2h, 7d") from exc
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+        raise click.BadParameter(str(exc)) from exc
 
 
 RESULT_COLUMNS = ("id", "path", "sha256", "size", "status", "label", "p_fake", "confidence", "threshold",

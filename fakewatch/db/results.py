@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 import fnmatch
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Select, and_, func, or_, select, tuple_
@@ -32,6 +33,26 @@ class ResultFilter:
     changed: bool = False  # the latest verdict's label differs from the verdict before it
     limit: int | None = None
     after: int | None = None  # keyset pagination: the rows that come after this image id in the listing
+    order: str = "newest"  # newest (keyset pages with `after`), p_fake (most likely fake first) or path
+    offset: int | None = None  # rows to skip, for the orders other than newest
+
+
+ORDERS = ("newest", "p_fake", "path")
+
+
+def parse_since(value: str | None) -> datetime | None:
+    """An ISO date/time (UTC unless it says otherwise) or an age such as 30m, 2h or 7d, as a moment."""
+    if value is None or not value.strip():
+        return None
+    match = re.fullmatch(r"(\d+(?:\.\d+)?)([smhdw])", value.strip())
+    if match:
+        seconds = float(match.group(1)) * {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}[match.group(2)]
+        return utcnow() - timedelta(seconds=seconds)
+    try:
+        moment = datetime.fromisoformat(value.strip())
+    except ValueError as exc:
+        raise ValueError("use an ISO date/time (2026-11-01, 2026-11-01T12:00) or an age like 30m, 2h, 7d") from exc
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _latest_verdict() -> Any:
@@ -122,8 +143,24 @@ def results_query(filters: ResultFilter, condition: Any = None) -> Select[*tuple
         query = query.where(previous.is_not(None), previous != Verdict.label)
     if condition is not None:
         query = query.where(condition)
-    query = query.order_by(_sort_key(filters).desc().nulls_last(), Image.id.desc())
+    if filters.order == "p_fake":
+        query = query.order_by(Verdict.p_fake.desc().nulls_last(), Image.id.desc())
+    elif filters.order == "path":
+        query = query.order_by(Image.path, Image.id)
+    else:
+        query = query.order_by(_sort_key(filters).desc().nulls_last(), Image.id.desc())
+    if filters.offset:
+        query = query.offset(filters.offset)
     return query.limit(filters.limit) if filters.limit else query
+
+
+def label_counts(session: Session, filters: ResultFilter) -> dict[str, int]:
+    """How many images ``filters`` would list per latest-verdict label, whatever label it asks for
+    ("unclassified" for images without a verdict; the path filter counts its SQL prefilter)."""
+    every = dataclasses.replace(filters, label=None, limit=None, after=None, offset=None, order="newest")
+    listed = results_query(every).order_by(None).subquery()
+    counts = session.execute(select(listed.c.label, func.count()).group_by(listed.c.label)).all()
+    return {label or "unclassified": count for label, count in counts}
 
 
 def result_row(row: Any) -> dict[str, Any]:
@@ -151,6 +188,10 @@ def result_row(row: Any) -> dict[str, Any]:
 
 
 def results(session: Session, filters: ResultFilter) -> Iterable[dict[str, Any]]:
+    if filters.order not in ORDERS:
+        raise ValueError(f"order must be one of {', '.join(ORDERS)}")
+    if filters.order != "newest" and filters.after is not None:
+        raise ValueError("keyset pages (after) follow the newest-first order; use offset for other orders")
     remaining = filters.limit
     for condition in _after(filters, cursor_for(session, filters)):
         listed = 0

@@ -1,0 +1,233 @@
+"""The HTTP API under /api/v1: the CLI's operations, with the JSON row shape of `scan --format json`."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterator
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Body, HTTPException, Request
+from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
+from pydantic import BaseModel, Field
+from sqlalchemy import text
+
+from fakewatch.db.results import ORDERS, ResultFilter, parse_since
+from fakewatch.names import csv_cell
+from fakewatch.web.console import Console, NotFound, Upload
+
+router = APIRouter(prefix="/api/v1")
+MAX_FILES = 64
+PAGE_LIMIT = 1000
+CSV_COLUMNS = ("id", "path", "sha256", "size", "status", "label", "p_fake", "confidence", "threshold",
+               "classifier", "classified_at", "error_kind", "error", "deleted", "warnings", "original_path")
+
+
+def console_of(request: Request) -> Console:
+    return request.app.state.console  # type: ignore[no-any-return]
+
+
+def result_filter(label: str | None = None, min_confidence: float | None = None, since: str | None = None,
+                  path: str | None = None, classifier: str | None = None, status: str | None = None,
+                  disagreements: bool = False, changed: bool = False, include_deleted: bool = False,
+                  limit: int | None = 50, after: int | None = None, order: str = "newest",
+                  offset: int | None = None) -> ResultFilter:
+    """The `fakewatch results` filters from query parameters; a bad value is a 422 that says why."""
+    if label not in (None, "", "fake", "real", "uncertain"):
+        raise HTTPException(422, "label must be fake, real or uncertain")
+    if status not in (None, "", "pending", "done", "error", "skipped"):
+        raise HTTPException(422, "status must be pending, done, error or skipped")
+    if order not in ORDERS:
+        raise HTTPException(422, f"order must be one of {', '.join(ORDERS)}")
+    if order != "newest" and after is not None:
+        raise HTTPException(422, "after (keyset pages) goes with order=newest; use offset for other orders")
+    if limit is not None and not 1 <= limit <= PAGE_LIMIT:
+        raise HTTPException(422, f"limit must be between 1 and {PAGE_LIMIT}")
+    if min_confidence is not None and not 0 <= min_confidence <= 1:
+        raise HTTPException(422, "min_confidence must be between 0 and 1")
+    try:
+        moment = parse_since(since)
+    except ValueError as exc:
+        raise HTTPException(422, str(exc)) from exc
+    return ResultFilter(label=label or None, min_confidence=min_confidence, since=moment, path_glob=path or None,
+                        classifier=classifier or None, status=status or None, disagreements=disagreements,
+                        changed=changed, include_deleted=include_deleted, limit=limit, after=after, order=order,
+                        offset=offset if offset and offset > 0 else None)
+
+
+def _found(call: Any, *args: Any) -> Any:
+    try:
+        return call(*args)
+    except NotFound as exc:
+        raise HTTPException(404, str(exc)) from exc
+
+
+@router.get("/healthz")
+def healthz(request: Request) -> JSONResponse:
+    """Liveness and database reachability; needs no token."""
+    try:
+        with console_of(request).database.session() as session:
+            session.execute(text("SELECT 1"))
+    except Exception:  # noqa: BLE001 - any failure means: not healthy
+        return JSONResponse({"status": "unavailable", "database": "unreachable"}, status_code=503)
+    return JSONResponse({"status": "ok", "database": "ok"})
+
+
+async def read_uploads(request: Request, limit: int) -> list[Upload]:
+    form = await request.form(max_files=MAX_FILES, max_fields=16)
+    uploads = []
+    for name, value in form.multi_items():
+        if name == "files" and not isinstance(value, str):
+            data = await value.read(limit + 1)  # one byte more than allowed is enough to refuse it
+            uploads.append(Upload(name=value.filename or "upload", data=data))
+    if not uploads:
+        raise HTTPException(422, "send one or more files in multipart field 'files'")
+    return uploads
+
+
+@router.post("/scan")
+async def scan(request: Request) -> JSONResponse:
+    """Check uploaded images (multipart field ``files``, repeatable). Embedded mode answers with verdicts;
+    distributed mode with pending rows that workers finish (poll ``GET /images/{id}``)."""
+    console = console_of(request)
+    uploads = await read_uploads(request, console.settings.max_file_bytes)
+    from starlette.concurrency import run_in_threadpool
+
+    rows = await run_in_threadpool(console.scan, uploads)
+    refused = [row for row in rows if row.get("status") == "refused"]
+    code = refused[0]["http_status"] if refused and len(refused) == len(rows) else 200
+    return JSONResponse({"results": rows, "mode": "embedded" if console.settings.embedded else "distributed"},
+                        status_code=code)
+
+
+def _csv(rows: Iterator[dict[str, Any]]) -> Iterator[str]:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS, extrasaction="ignore")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({key: csv_cell(value) for key, value in row.items()})
+        if buffer.tell() > 65536:
+            yield buffer.getvalue()
+            buffer.seek(0)
+            buffer.truncate()
+    yield buffer.getvalue()
+
+
+def _json_array(rows: Iterator[dict[str, Any]]) -> Iterator[str]:
+    yield "["
+    for index, row in enumerate(rows):
+        yield ("," if index else "") + json.dumps(row, sort_keys=True)
+    yield "]\n"
+
+
+@router.get("/results")
+def list_results(request: Request, label: str | None = None, min_confidence: float | None = None,
+                 since: str | None = None, path: str | None = None, classifier: str | None = None,
+                 status: str | None = None,
+                 disagreements: bool = False, changed: bool = False, include_deleted: bool = False,
+                 limit: int | None = 50, after: int | None = None, order: str = "newest",
+                 offset: int | None = None,
+                 format: Literal["json", "csv", "export"] = "json") -> Response:  # noqa: A002
+    """Images with their latest verdict, newest first, filtered as `fakewatch results` filters.
+    ``format=csv`` or ``export`` (a JSON array) streams every matching row, without a page limit."""
+    chosen = result_filter(label, min_confidence, since, path, classifier, status, disagreements, changed,
+                           include_deleted, None if format != "json" else limit, after, order, offset)
+    console = console_of(request)
+    if format == "csv":
+        return StreamingResponse(_csv(console.stream(chosen)), media_type="text/csv; charset=utf-8",
+                                 headers={"Content-Disposition": 'attachment; filename="fakewatch-results.csv"'})
+    if format == "export":
+        return StreamingResponse(_json_array(console.stream(chosen)), media_type="application/json",
+                                 headers={"Content-Disposition": 'attachment; filename="fakewatch-results.json"'})
+    rows = console.results(chosen)
+    following = None
+    if chosen.limit and len(rows) == chosen.limit:
+        following = ({"after": rows[-1]["id"]} if order == "newest"
+                     else {"offset": (chosen.offset or 0) + len(rows)})
+    return JSONResponse({"results": rows, "next": following})
+
+
+@router.get("/results/counts")
+def result_counts(request: Request, label: str | None = None, min_confidence: float | None = None,
+                  since: str | None = None, path: str | None = None, classifier: str | None = None,
+                  status: str | None = None, disagreements: bool = False, changed: bool = False,
+                  include_deleted: bool = False) -> dict[str, int]:
+    """How many images the filter matches per label (the label filter itself aside)."""
+    chosen = result_filter(label, min_confidence, since, path, classifier, status, disagreements, changed,
+                           include_deleted, None)
+    return console_of(request).counts(chosen)
+
+
+@router.get("/images/{image_id}")
+def image(request: Request, image_id: int) -> dict[str, Any]:
+    """One image's record: latest verdict, history, other paths with the same content, labels, actions."""
+    return _found(console_of(request).image, image_id)  # type: ignore[no-any-return]
+
+
+@router.get("/images/{image_id}/thumbnail")
+def thumbnail(request: Request, image_id: int) -> Response:
+    from fakewatch.web.console import THUMBNAIL_SIDE
+
+    data = _found(console_of(request).picture, image_id, THUMBNAIL_SIDE)
+    return Response(data, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=3600"})
+
+
+@router.get("/images/{image_id}/preview")
+def preview(request: Request, image_id: int) -> Response:
+    """The picture itself, re-encoded as a JPEG of at most 1600 pixels a side."""
+    from fakewatch.web.console import PREVIEW_SIDE
+
+    data = _found(console_of(request).picture, image_id, PREVIEW_SIDE)
+    return Response(data, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=3600"})
+
+
+@router.get("/images/{image_id}/heatmap")
+def heatmap(request: Request, image_id: int) -> Response:
+    """Where the classifier looked, for classifiers that can explain a verdict."""
+    record = _found(console_of(request).image, image_id)
+    raise HTTPException(404, f"no heatmap for image {record['id']}: classifier {record['classifier'] or '-'} "
+                             f"cannot explain its verdicts")
+
+
+class LabelIn(BaseModel):
+    label: Literal["fake", "real"]
+    note: str | None = Field(default=None, max_length=4000)
+    author: str | None = Field(default=None, max_length=255)
+
+
+@router.post("/images/{image_id}/labels")
+def add_label(request: Request, image_id: int, body: Annotated[LabelIn, Body()]) -> dict[str, Any]:
+    """Record an analyst's judgement, as `fakewatch label` does; answers with the image's record."""
+    return _found(console_of(request).add_label, image_id, body.label, body.note, body.author)  # type: ignore[no-any-return]
+
+
+@router.get("/classifiers")
+def classifiers(request: Request) -> list[dict[str, Any]]:
+    return console_of(request).classifiers()
+
+
+@router.post("/classifiers/{version}/activate")
+def activate(request: Request, version: str) -> dict[str, str]:
+    """Make ``version`` (one listed by ``GET /classifiers``) the active classifier."""
+    return {"active": _found(console_of(request).activate, version)}
+
+
+@router.get("/classifiers/{version}/plots/{name}")
+def plot(request: Request, version: str, name: str) -> Response:
+    console = console_of(request)
+    if version not in {item["version"] for item in console.classifiers()}:
+        raise HTTPException(404, f"no classifier version {version!r}")
+    return Response(_found(console.plot, version, name), media_type="image/png")
+
+
+@router.get("/status")
+def status(request: Request) -> dict[str, Any]:
+    console = console_of(request)
+    return {**console.status(), "verdicts_last_hour_per_minute": console.per_minute()}
+
+
+@router.get("/metrics")
+def metrics(request: Request) -> PlainTextResponse:
+    """Prometheus text format."""
+    return PlainTextResponse(console_of(request).metrics(), media_type="text/plain; version=0.0.4")

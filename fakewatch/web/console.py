@@ -1,0 +1,281 @@
+"""What the web console does, apart from HTTP: uploads, previews, listings, labels, classifiers, metrics.
+
+One :class:`Console` per server process. It opens the mode the settings ask for (embedded: classify in
+this process; distributed: record and queue for workers) and calls the same library code as the CLI, so a
+label, a scan or an activation from the console is exactly the one the command would make.
+"""
+
+from __future__ import annotations
+
+import getpass
+import hashlib
+import os
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import cv2
+import numpy as np
+from sqlalchemy import case, func, select
+
+from fakewatch import imaging
+from fakewatch.config import Settings
+from fakewatch.db.common import as_utc, utcnow
+from fakewatch.db.results import ResultFilter, image_record, label_counts, results, rows_for_ids
+from fakewatch.db.session import Database
+from fakewatch.db.tables import Image, Verdict
+from fakewatch.errors import FakewatchError, ImageError
+from fakewatch.names import to_fs
+from fakewatch.registry import Registry
+
+THUMBNAIL_SIDE = 256
+PREVIEW_SIDE = 1600
+LATENCY_BUCKETS_MS = (1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500)
+EXTENSIONS = {"jpeg": ".jpg", "png": ".png", "webp": ".webp", "bmp": ".bmp", "tiff": ".tif", "gif": ".gif"}
+
+
+class UploadRefused(FakewatchError):
+    """An upload that is not an image fakewatch can read; ``status`` is the HTTP status to answer with."""
+
+    def __init__(self, message: str, status: int, kind: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.kind = kind
+
+
+class NotFound(FakewatchError):
+    pass
+
+
+@dataclass
+class Upload:
+    name: str  # as the client sent it: shown, never used as a path
+    data: bytes
+
+
+class Console:
+    def __init__(self, settings: Settings) -> None:
+        from fakewatch.mode import open_mode
+
+        self.settings = settings
+        self.database = Database(settings.resolved_database_url)
+        self.mode = open_mode(settings, self.database)
+        self.registry = Registry(settings)
+        self.intake_lock = threading.Lock()  # one intake (and in-process classifier) call at a time
+        self.author = getpass.getuser()
+
+    def close(self) -> None:
+        self.mode.close()
+
+    # --- uploads --------------------------------------------------------------------------------------
+
+    def check_upload(self, upload: Upload) -> str:
+        """Validate ``upload`` as a file on disk would be, store it content-addressed; its stored path."""
+        limits = self.settings.limits
+        if not upload.data:
+            raise UploadRefused(f"{upload.name}: empty file", 422, "empty")
+        if len(upload.data) > limits.max_file_bytes:
+            raise UploadRefused(f"{upload.name}: larger than max_file_bytes ({limits.max_file_bytes:,})", 413,
+                                "too_large")
+        kind = imaging.sniff(upload.data[:64])
+        if kind is None:
+            raise UploadRefused(f"{upload.name}: not a JPEG, PNG, WebP, BMP, TIFF or GIF image", 415, "unsupported")
+        try:
+            imaging.decode(upload.data, limits.max_pixels)
+        except ImageError as exc:
+            status = 413 if exc.kind == "too_large" else 422
+            raise UploadRefused(f"{upload.name}: {exc}", status, exc.kind) from exc
+        digest = hashlib.sha256(upload.data).hexdigest()
+        folder = self.settings.uploads_path / digest[:2]
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        target = folder / f"{digest}{EXTENSIONS.get(kind, '.img')}"
+        if not target.exists():
+            partial = target.with_name(f".{target.name}.{os.getpid()}.{threading.get_ident()}.part")
+            with open(partial, "xb") as handle:
+                handle.write(upload.data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(partial, target)
+        return str(target)
+
+    def scan(self, uploads: list[Upload]) -> list[dict[str, Any]]:
+        """Store, record and classify (or queue) uploaded files; one JSON row or refusal per upload."""
+        outcomes: list[dict[str, Any]] = []
+        stored: list[tuple[int, str]] = []
+        for index, upload in enumerate(uploads):
+            try:
+                stored.append((index, self.check_upload(upload)))
+                outcomes.append({})
+            except UploadRefused as exc:
+                outcomes.append({"name": upload.name, "status": "refused", "error_kind": exc.kind,
+                                 "error": str(exc), "http_status": exc.status})
+        if stored:
+            with self.intake_lock:
+                recorded = self.mode.intake.process([path for _, path in stored])
+            with self.database.session() as session:
+                rows = {row["id"]: row for row in rows_for_ids(session, [item[0] for item in recorded.values()])}
+            for index, path in stored:
+                image_id = recorded[path][0] if path in recorded else None
+                row = rows.get(image_id) if image_id is not None else None
+                outcomes[index] = {**(row or {"path": path, "status": "pending"}), "name": uploads[index].name}
+        return outcomes
+
+    # --- reading ----------------------------------------------------------------------------------------
+
+    def results(self, filters: ResultFilter) -> list[dict[str, Any]]:
+        with self.database.session() as session:
+            return list(results(session, filters))
+
+    def stream(self, filters: ResultFilter) -> Iterator[dict[str, Any]]:
+        with self.database.session() as session:
+            yield from results(session, filters)
+
+    def counts(self, filters: ResultFilter) -> dict[str, int]:
+        with self.database.session() as session:
+            return label_counts(session, filters)
+
+    def image(self, image_id: int) -> dict[str, Any]:
+        with self.database.session() as session:
+            image = session.get(Image, image_id)
+            if image is None:
+                raise NotFound(f"no image {image_id}")
+            return image_record(session, image)
+
+    def _image_file(self, image_id: int) -> tuple[str, str]:
+        with self.database.session() as session:
+            row = session.execute(select(Image.path, Image.content_id).where(Image.id == image_id)).first()
+        if row is None:
+            raise NotFound(f"no image {image_id}")
+        return row.path, str(row.content_id)
+
+    def picture(self, image_id: int, side: int) -> bytes:
+        """The image as a JPEG no larger than ``side`` pixels a side, built once and cached by content."""
+        path, content = self._image_file(image_id)
+        cache = self.settings.web_cache_path / f"{side}"
+        cached = cache / f"{content}-{hashlib.sha256(path.encode()).hexdigest()[:16]}.jpg"
+        if cached.exists():
+            return cached.read_bytes()
+        try:
+            rgb = imaging.decode(imaging.read_bytes(to_fs(path), self.settings.max_file_bytes),
+                                 self.settings.max_pixels)
+        except (ImageError, OSError) as exc:
+            raise NotFound(f"image {image_id} cannot be shown: {exc}") from exc
+        scale = side / max(rgb.shape[:2])
+        if scale < 1:
+            rgb = cv2.resize(rgb, (max(1, round(rgb.shape[1] * scale)), max(1, round(rgb.shape[0] * scale))),
+                             interpolation=cv2.INTER_AREA)
+        data = imaging.encode_jpeg(np.ascontiguousarray(rgb), 88)
+        cache.mkdir(parents=True, exist_ok=True, mode=0o700)
+        partial = cached.with_name(f".{cached.name}.{os.getpid()}.{threading.get_ident()}.part")
+        partial.write_bytes(data)
+        os.replace(partial, cached)
+        return data
+
+    def add_label(self, image_id: int, label: str, note: str | None, author: str | None) -> dict[str, Any]:
+        from fakewatch.db.labels import add_label
+
+        if label not in ("fake", "real"):
+            raise FakewatchError("label must be fake or real")
+        with self.database.session() as session, session.begin():
+            image = session.get(Image, image_id)
+            if image is None:
+                raise NotFound(f"no image {image_id}")
+            add_label(session, image, label, (author or self.author)[:255], note or None)
+        return self.image(image_id)
+
+    # --- classifiers --------------------------------------------------------------------------------------
+
+    def classifiers(self) -> list[dict[str, Any]]:
+        active = self.registry.active_version()
+        listed = []
+        for version in self.registry.versions():
+            card = version.card
+            gate = version.gate
+            listed.append({
+                "version": version.version, "active": version.version == active,
+                "architecture": card.get("architecture"), "engine": version.engine,
+                "domain": card.get("domain") or card.get("description", "")[:160],
+                "input_size": version.spec.size, "parent": card.get("parent"),
+                "source": "shipped" if version.builtin else "registry",
+                "status": "active" if version.version == active else (gate["status"] if gate else "available"),
+                "gate": gate, "metrics": card.get("metrics", {}).get("clean", {}),
+                "created_at": card.get("created_at"), "plots": self.plots(version.version),
+            })
+        return listed
+
+    def plots(self, version: str) -> list[str]:
+        folder = self.registry.find(version).path
+        return sorted(entry.name for entry in folder.iterdir() if entry.suffix == ".png" and entry.is_file())
+
+    def plot(self, version: str, name: str) -> bytes:
+        if name not in self.plots(version):  # only files listed in the version's own folder
+            raise NotFound(f"no plot {name!r} for {version}")
+        return (self.registry.find(version).path / name).read_bytes()
+
+    def activate(self, version: str) -> str:
+        known = {item.version for item in self.registry.versions()}
+        if version not in known:
+            raise NotFound(f"no classifier version {version!r}")
+        return self.registry.activate(version).version
+
+    # --- status and metrics ----------------------------------------------------------------------------
+
+    def status(self) -> dict[str, Any]:
+        from fakewatch.status import status
+
+        return status(self.settings, self.database)
+
+    def per_minute(self, minutes: int = 60) -> list[int]:
+        """Verdicts written in each of the last ``minutes`` minutes, oldest first."""
+        now = utcnow()
+        since = now - timedelta(minutes=minutes)
+        counts = [0] * minutes
+        with self.database.session() as session:
+            for (moment,) in session.execute(select(Verdict.created_at).where(Verdict.created_at >= since)):
+                index = int((as_utc(moment) - since).total_seconds() // 60)  # type: ignore[operator]
+                if 0 <= index < minutes:
+                    counts[index] += 1
+        return counts
+
+    def metrics(self) -> str:
+        """Prometheus text exposition of the database's counts and the classify latency histogram."""
+        from fakewatch.db.results import images_by_status, stats
+
+        lines: list[str] = []
+
+        def family(name: str, kind: str, help_text: str) -> None:
+            lines.extend([f"# HELP {name} {help_text}", f"# TYPE {name} {kind}"])
+
+        with self.database.session() as session:
+            by_status = images_by_status(session)
+            numbers = stats(session)
+            buckets = session.execute(select(
+                *[func.sum(case((Verdict.elapsed_ms <= bound, 1), else_=0)) for bound in LATENCY_BUCKETS_MS],
+                func.count(), func.coalesce(func.sum(Verdict.elapsed_ms), 0.0))).one()
+        family("fakewatch_images", "gauge", "Images in the database by status (deleted files excluded).")
+        for status_name in ("pending", "done", "error", "skipped"):
+            lines.append(f'fakewatch_images{{status="{status_name}"}} {by_status.get(status_name, 0)}')
+        family("fakewatch_images_by_label", "gauge", "Images by their latest verdict's label.")
+        for label, count in sorted(numbers["by_label"].items(), key=str):
+            lines.append(f'fakewatch_images_by_label{{label="{label}"}} {count}')
+        family("fakewatch_verdicts", "counter", "Verdicts written, by classifier version.")
+        for version, count in sorted(numbers["verdicts_by_classifier"].items(), key=str):
+            lines.append(f'fakewatch_verdicts_total{{classifier="{version}"}} {count}')
+        family("fakewatch_queue_depth", "gauge", "Messages waiting per queue (distributed mode).")
+        if not self.settings.embedded:
+            from fakewatch.status import queue_depths
+
+            for queue, depth in queue_depths(self.settings).items():
+                if isinstance(depth, int):
+                    lines.append(f'fakewatch_queue_depth{{queue="{queue}"}} {depth}')
+        family("fakewatch_classify_latency_seconds", "histogram", "Classifier time per image, from the verdicts.")
+        *cumulative, total, elapsed_sum = buckets
+        for bound, count in zip(LATENCY_BUCKETS_MS, cumulative, strict=True):
+            lines.append(f'fakewatch_classify_latency_seconds_bucket{{le="{bound / 1000:g}"}} {int(count or 0)}')
+        lines.append(f'fakewatch_classify_latency_seconds_bucket{{le="+Inf"}} {int(total)}')
+        lines.append(f"fakewatch_classify_latency_seconds_sum {float(elapsed_sum) / 1000:.6f}")
+        lines.append(f"fakewatch_classify_latency_seconds_count {int(total)}")
+        return "\n".join(lines) + "\n"
+

@@ -1,0 +1,144 @@
+"""The console's pages: check an image, results, one image, classifiers, status (server-rendered)."""
+
+from __future__ import annotations
+
+import getpass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+from starlette.concurrency import run_in_threadpool
+
+from fakewatch.names import shown
+from fakewatch.web.api import console_of, read_uploads, result_filter
+from fakewatch.web.console import NotFound
+from fakewatch.web.security import COOKIE, require_csrf
+
+router = APIRouter(dependencies=[Depends(require_csrf)])
+templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
+templates.env.filters["shown"] = lambda value: shown(str(value)) if value is not None else ""
+FILTER_KEYS = ("label", "min_confidence", "since", "path", "classifier", "status", "disagreements", "changed",
+               "include_deleted", "order", "view")
+PAGE = 60
+
+
+def render(request: Request, name: str, status_code: int = 200, **context: Any) -> HTMLResponse:
+    console = console_of(request)
+    guard = request.app.state.guard
+    return templates.TemplateResponse(request, name, {
+        "csrf": guard.csrf, "mode": "embedded" if console.settings.embedded else "distributed",
+        "active_classifier": console.registry.active_version(), "page": name.removesuffix(".html"), **context},
+        status_code=status_code)
+
+
+@router.get("/login")
+def login(request: Request, token: str = "", next: str = "/check") -> Response:  # noqa: A002
+    guard = request.app.state.guard
+    if not token or not guard.token_matches(token):
+        return HTMLResponse("<!doctype html><title>fakewatch</title><p>Wrong or missing token. Open the login URL "
+                            "that <code>fakewatch serve</code> printed.</p>", status_code=401)
+    target = next if next.startswith("/") and not next.startswith("//") else "/check"
+    response = RedirectResponse(target, status_code=303)
+    response.set_cookie(COOKIE, guard.session, httponly=True, samesite="strict", path="/",
+                        secure=request.url.scheme == "https")
+    return response
+
+
+@router.get("/")
+def home() -> RedirectResponse:
+    return RedirectResponse("/check", status_code=303)
+
+
+@router.get("/check", response_class=HTMLResponse)
+def check_page(request: Request) -> HTMLResponse:
+    return render(request, "check.html", cards=[])
+
+
+@router.post("/check", response_class=HTMLResponse)
+async def check_upload(request: Request) -> HTMLResponse:
+    console = console_of(request)
+    uploads = await read_uploads(request, console.settings.max_file_bytes)
+    cards = await run_in_threadpool(console.scan, uploads)
+    return render(request, "check.html", cards=cards)
+
+
+def _filters_from(request: Request) -> tuple[dict[str, str], Any]:
+    raw = {key: value for key in FILTER_KEYS if (value := request.query_params.get(key, "").strip())}
+    flags = {key: raw.get(key) in ("1", "on", "true") for key in ("disagreements", "changed", "include_deleted")}
+    try:
+        minimum = float(raw["min_confidence"]) if "min_confidence" in raw else None
+        after = int(request.query_params["after"]) if request.query_params.get("after") else None
+        offset = int(request.query_params["offset"]) if request.query_params.get("offset") else None
+    except ValueError as exc:
+        raise HTTPException(422, "min_confidence, after and offset must be numbers") from exc
+    filters = result_filter(raw.get("label"), minimum, raw.get("since"), raw.get("path"), raw.get("classifier"),
+                            raw.get("status"), flags["disagreements"], flags["changed"], flags["include_deleted"],
+                            PAGE, after, raw.get("order", "newest"), offset)
+    return raw, filters
+
+
+@router.get("/results", response_class=HTMLResponse)
+def results_page(request: Request) -> HTMLResponse:
+    raw, filters = _filters_from(request)
+    rows = console_of(request).results(filters)
+    query = {key: value for key, value in raw.items() if key != "view"}
+    following = None
+    if len(rows) == PAGE:
+        step = {"after": rows[-1]["id"]} if filters.order == "newest" else {"offset": (filters.offset or 0) + PAGE}
+        following = "?" + urlencode({**raw, **step})
+    first = "?" + urlencode(raw) if filters.after or filters.offset else None
+    return render(request, "results.html", rows=rows, raw=raw, view=raw.get("view", "grid"), following=following,
+                  first=first, query=urlencode(query), counts_query=urlencode(
+                      {key: value for key, value in query.items() if key not in ("order", "label")}),
+                  classifiers=[item["version"] for item in console_of(request).classifiers()])
+
+
+@router.get("/images/{image_id}", response_class=HTMLResponse)
+def image_page(request: Request, image_id: int) -> HTMLResponse:
+    try:
+        record = console_of(request).image(image_id)
+    except NotFound as exc:
+        raise HTTPException(404, str(exc)) from exc
+    return render(request, "image.html", record=record, author=getpass.getuser())
+
+
+@router.post("/images/{image_id}/labels")
+async def label_form(request: Request, image_id: int) -> Response:
+    form = await request.form()
+    label, note, author = (str(form.get(key) or "") for key in ("label", "note", "author"))
+    if label not in ("fake", "real"):
+        raise HTTPException(422, "label must be fake or real")
+    try:
+        await run_in_threadpool(console_of(request).add_label, image_id, label, note[:4000] or None,
+                                author[:255] or None)
+    except NotFound as exc:
+        raise HTTPException(404, str(exc)) from exc
+    return RedirectResponse(f"/images/{image_id}#labels", status_code=303)
+
+
+@router.get("/classifiers", response_class=HTMLResponse)
+def classifiers_page(request: Request) -> HTMLResponse:
+    return render(request, "classifiers.html", versions=console_of(request).classifiers(), confirming=None)
+
+
+@router.post("/classifiers/{version}/activate", response_class=HTMLResponse)
+async def activate_form(request: Request, version: str) -> Response:
+    form = await request.form()
+    console = console_of(request)
+    if form.get("confirm") != "yes":  # without script: ask on a page of its own
+        return render(request, "classifiers.html", versions=console.classifiers(), confirming=version)
+    try:
+        await run_in_threadpool(console.activate, version)
+    except NotFound as exc:
+        raise HTTPException(404, str(exc)) from exc
+    return RedirectResponse("/classifiers", status_code=303)
+
+
+@router.get("/status", response_class=HTMLResponse)
+def status_page(request: Request) -> HTMLResponse:
+    console = console_of(request)
+    counts = console.per_minute()
+    return render(request, "status.html", report=console.status(), counts=counts, peak=max(counts) or 1)

@@ -1,0 +1,74 @@
+// fakewatch console: drag and drop, verdict cards that update themselves, lazy counts, confirmations.
+"use strict";
+(function () {
+
+  // drag and drop onto the upload area: the dropped files go into the file input and the form is sent
+  const drop = document.querySelector(".drop");
+  const input = document.getElementById("files");
+  if (drop && input) {
+    ["dragenter", "dragover"].forEach((name) => drop.addEventListener(name, (event) => {
+      event.preventDefault(); drop.classList.add("over");
+    }));
+    ["dragleave", "drop"].forEach((name) => drop.addEventListener(name, () => drop.classList.remove("over")));
+    drop.addEventListener("drop", (event) => {
+      event.preventDefault();
+      if (event.dataTransfer && event.dataTransfer.files.length) {
+        input.files = event.dataTransfer.files;
+        document.getElementById("upload").requestSubmit();
+      }
+    });
+  }
+
+  // distributed mode: pending cards poll their image until a worker has written the verdict
+  function poll(card) {
+    const id = card.dataset.pending;
+    fetch(`/api/v1/images/${id}`, { credentials: "same-origin" }).then((response) => response.json()).then((row) => {
+      if (row.status === "pending") { setTimeout(() => poll(card), 1000); return; }
+      const name = card.querySelector(".name").textContent;
+      const label = card.querySelector(".label");
+      label.textContent = row.label || row.error_kind || row.status;
+      label.className = `label label-${row.label || "error"}`;
+      card.className = `card verdict-${row.label || row.status}`;
+      const body = card.querySelector(".body");
+      body.replaceChildren();
+      const line = document.createElement("p");
+      line.className = "reason";
+      line.textContent = row.label
+        ? `p(fake) ${row.p_fake.toFixed(3)} (threshold ${row.threshold.toFixed(2)}), confidence ${row.confidence.toFixed(2)}; classifier ${row.classifier}`
+        : `${name}: ${row.error || row.status}`;
+      body.appendChild(line);
+      if (row.label) {
+        const meter = document.createElement("meter");
+        Object.assign(meter, { min: 0, max: 1, low: row.threshold, high: row.threshold, optimum: 0, value: row.p_fake });
+        body.prepend(meter);
+      }
+      delete card.dataset.pending;
+    }).catch(() => setTimeout(() => poll(card), 3000));
+  }
+  document.querySelectorAll("[data-pending]").forEach(poll);
+
+  // results: counts per label for the current filter, fetched after the page is shown
+  const counts = document.getElementById("counts");
+  if (counts) {
+    fetch(counts.dataset.url, { credentials: "same-origin" }).then((response) => response.json()).then((data) => {
+      counts.replaceChildren();
+      const total = Object.values(data).reduce((sum, value) => sum + value, 0);
+      const entries = [["all", total], ...Object.entries(data).sort((a, b) => b[1] - a[1])];
+      for (const [label, value] of entries) {
+        const item = document.createElement("span");
+        item.className = "count";
+        const badge = document.createElement("span");
+        badge.className = label === "all" ? "muted" : `label label-${label}`;
+        badge.textContent = label;
+        item.append(badge, ` ${value.toLocaleString()}`);
+        counts.appendChild(item);
+      }
+    }).catch(() => { counts.textContent = ""; });
+  }
+
+  // forms that change state ask first
+  document.querySelectorAll("form[data-confirm]").forEach((form) => form.addEventListener("submit", (event) => {
+    if (!window.confirm(form.dataset.confirm)) { event.preventDefault(); return; }
+    form.querySelector('input[name="confirm"]').value = "yes";
+  }));
+})();
