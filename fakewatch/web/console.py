@@ -196,7 +196,7 @@ class Console:
             listed.append({
                 "version": version.version, "active": version.version == active,
                 "architecture": card.get("architecture"), "engine": version.engine,
-                "domain": card.get("domain") or card.get("description", "")[:160],
+                "domain": card.get("domain") or (card.get("training_data") or {}).get("description", ""),
                 "input_size": version.spec.size, "parent": card.get("parent"),
                 "source": "shipped" if version.builtin else "registry",
                 "status": "active" if version.version == active else (gate["status"] if gate else "available"),

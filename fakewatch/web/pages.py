@@ -20,6 +20,7 @@ from fakewatch.web.security import COOKIE, require_csrf
 router = APIRouter(dependencies=[Depends(require_csrf)])
 templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 templates.env.filters["shown"] = lambda value: shown(str(value)) if value is not None else ""
+templates.env.filters["when"] = lambda value: f"{str(value)[:10]} {str(value)[11:19]} UTC" if value else "–"
 FILTER_KEYS = ("label", "min_confidence", "since", "path", "classifier", "status", "disagreements", "changed",
                "include_deleted", "order", "view")
 PAGE = 60

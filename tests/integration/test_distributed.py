@@ -349,3 +349,30 @@ def test_broker_cut_while_tasks_wait_to_retry_keeps_the_worker_up(cluster: Clust
         database_proxy.close()
         broker_proxy.close()
         redis.stop()
+
+
+def test_console_uploads_are_queued_and_finished_by_a_worker(cluster: Cluster) -> None:
+    from fastapi.testclient import TestClient
+
+    from fakewatch.web.app import create_app
+
+    cluster.worker()
+    settings = cluster.settings()
+    auth = {"Authorization": "Bearer distributed-token"}
+    files = [("files", (path.name, path.read_bytes(), "image/jpeg"))
+             for path in write_many(cluster.folder / "uploads-src", 3, seed=12)]
+    with TestClient(create_app(settings, "distributed-token"), base_url="http://127.0.0.1:8000") as client:
+        answer = client.post("/api/v1/scan", files=files, headers=auth)
+        assert answer.status_code == 200 and answer.json()["mode"] == "distributed"
+        rows = answer.json()["results"]
+        assert len(rows) == 3 and {row["status"] for row in rows} <= {"pending", "done"}
+        deadline = time.monotonic() + 120
+        records = [client.get(f"/api/v1/images/{row['id']}", headers=auth).json() for row in rows]
+        while any(record["status"] == "pending" for record in records) and time.monotonic() < deadline:
+            time.sleep(0.2)
+            records = [client.get(f"/api/v1/images/{row['id']}", headers=auth).json() for row in rows]
+        assert all(record["status"] == "done" and record["classifier"] for record in records), records
+        status = client.get("/api/v1/status", headers=auth).json()
+        assert status["mode"].startswith("distributed") and "queues" in status
+        assert 'fakewatch_queue_depth{queue="cpu"}' in client.get("/api/v1/metrics", headers=auth).text
+        assert client.get(f"/images/{rows[0]['id']}", headers=auth).status_code == 200

@@ -38,6 +38,7 @@ def test_a_planted_password_never_appears_in_any_output(tmp_path: Path, env: dic
                              env={**sqlite_env, "PATH": "/usr/bin:/bin"}, capture_output=True, text=True, timeout=120)
     outputs.append(process.stdout + process.stderr)  # real log handlers, real stderr
     outputs.append(worker_output(sqlite_env))
+    outputs.append(console_output({key: value for key, value in sqlite_env.items() if value}))
     everything = "\n".join(outputs)
     assert "***" in everything and "127.0.0.1" in everything  # the URLs were shown, masked
     assert PLANTED not in everything
@@ -55,6 +56,26 @@ def worker_output(env: dict[str, str]) -> str:
     output, _ = worker.communicate(timeout=30)
     assert "Cannot connect to" in output or "Connection refused" in output, output[-2000:]
     return output + "\n".join(command_lines)
+
+
+def console_output(env: dict[str, str]) -> str:
+    """The web console's pages and API answers, with a broker URL that carries the password."""
+    from fastapi.testclient import TestClient
+
+    from fakewatch.config import load_settings
+    from fakewatch.web.app import create_app
+
+    settings = load_settings(env={**env, "FAKEWATCH_API_TOKEN": PLANTED + "-token"})
+    answers = []
+    with TestClient(create_app(settings, settings.api_token), base_url="http://127.0.0.1:8000") as client:
+        auth = {"Authorization": f"Bearer {settings.api_token}"}
+        for path in ("/status", "/api/v1/status", "/api/v1/metrics", "/results", "/classifiers", "/check"):
+            response = client.get(path, headers=auth)
+            assert response.status_code == 200, (path, response.text[-500:])
+            answers.append(response.text.replace(settings.api_token, "TOKEN"))  # the token itself is expected
+    result = CliRunner().invoke(cli, ["settings"], env={**env, "FAKEWATCH_API_TOKEN": PLANTED}, obj={})
+    assert "api_token = '***'" in result.output
+    return "\n".join(answers) + result.output
 
 
 def children(pid: int) -> list[int]:

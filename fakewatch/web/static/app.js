@@ -66,6 +66,12 @@
     }).catch(() => { counts.textContent = ""; });
   }
 
+  // a picture smaller than its frame is enlarged with visible pixels, not smoothed: this is forensics
+  document.querySelectorAll(".picture img").forEach((image) => {
+    const mark = () => image.classList.toggle("upscaled", image.naturalWidth < image.clientWidth);
+    if (image.complete) mark(); else image.addEventListener("load", mark);
+  });
+
   // forms that change state ask first
   document.querySelectorAll("form[data-confirm]").forEach((form) => form.addEventListener("submit", (event) => {
     if (!window.confirm(form.dataset.confirm)) { event.preventDefault(); return; }
