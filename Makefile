@@ -1,9 +1,11 @@
 # fakewatch: every target creates or reuses the virtualenv and installs what is missing first.
 #   make scan DIR=~/Pictures     classify every image under DIR (embedded mode, no servers)
 #   make watch DIR=~/Incoming    watch DIR and classify new images as they arrive
+#   make serve                   the web console and HTTP API on http://127.0.0.1:8000 (prints the login URL)
 #   make test                    lint, type-check and run the test suite
 #   make bench                   run the benchmarks in bench/ (prints tables)
 #   make bench-distributed       distributed-mode throughput (needs the local Redis and PostgreSQL)
+#   make bench-web               the console's listings on a million rows and upload-to-verdict
 #   make bench-faults            the fault suite and the fuzzing scan (needs Redis, PostgreSQL; root for disk-full)
 #   make default-classifier      retrain the shipped classifier from ../shared/data (about an hour on 2 cores)
 
@@ -14,7 +16,7 @@ STAMP := $(VENV)/.installed-stamp
 CIFAKE ?= ../shared/data/cifake-train.tar.gz
 WORK ?= build/data
 
-.PHONY: install scan watch test lint bench bench-distributed bench-faults default-classifier clean
+.PHONY: install scan watch serve test lint bench bench-distributed bench-faults bench-web default-classifier clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -31,6 +33,9 @@ scan: $(STAMP)
 watch: $(STAMP)
 	@test -n "$(DIR)" || (echo "usage: make watch DIR=folder-to-watch" >&2; exit 2)
 	$(BIN)/fakewatch watch "$(DIR)"
+
+serve: $(STAMP)
+	$(BIN)/fakewatch serve
 
 test: $(STAMP)
 	$(BIN)/ruff check fakewatch tests bench
@@ -49,6 +54,9 @@ bench: $(STAMP)
 
 bench-distributed: $(STAMP)
 	$(BIN)/python bench/distributed_throughput.py
+
+bench-web: $(STAMP)
+	$(BIN)/python bench/web_console.py
 
 bench-faults: $(STAMP)
 	$(BIN)/python bench/faults.py

@@ -159,8 +159,9 @@ def test_upload_filter_label_and_activate_in_a_real_browser(console: tuple[str, 
     alert = WebDriverWait(browser, 5).until(lambda driver: driver.switch_to.alert)
     assert "hash-b" in alert.text
     alert.accept()
+    hash_b = 'tr[data-version="hash-b"]'
     WebDriverWait(browser, 10).until(
-        lambda driver: "active" in driver.find_element(By.CSS_SELECTOR, 'tr[data-version="hash-b"]').get_attribute("class"))
+        lambda driver: "active" in driver.find_element(By.CSS_SELECTOR, hash_b).get_attribute("class"))
     assert "hash-b" in browser.find_element(By.CSS_SELECTOR, ".top .context").text
     shoot(browser, "classifiers")
 

@@ -237,3 +237,38 @@ def test_written_photos_are_listed_with_escaped_names(client: TestClient, tmp_pa
         mode.intake.process([str(path) for path in folder.iterdir()])
     page = client.get("/results?view=list", headers=AUTH).text
     assert "\x1b" not in page and "\\x1b" in page
+
+
+def test_fakewatch_serve_prints_a_login_url_that_works(tmp_path: Path, env: dict[str, str]) -> None:
+    import os
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    from tests.integration.services import free_port
+
+    port = free_port()
+    process = subprocess.Popen([sys.executable, "-m", "fakewatch.cli", "serve", "--port", str(port)],
+                               env={**os.environ, **env, "FAKEWATCH_API_TOKEN": ""}, stderr=subprocess.PIPE,
+                               text=True)
+    try:
+        line = process.stderr.readline()  # type: ignore[union-attr]
+        url = re.search(r"http://127\.0\.0\.1:\d+/login\?token=\S+", line)
+        assert url, line
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                assert httpx.get(f"http://127.0.0.1:{port}/healthz").json()["status"] == "ok"
+                break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        with httpx.Client() as browser:
+            assert browser.get(f"http://127.0.0.1:{port}/results").status_code == 401
+            page = browser.get(url.group(0), follow_redirects=True)
+            assert page.status_code == 200 and "Check an image" in page.text
+            assert browser.get(f"http://127.0.0.1:{port}/results").status_code == 200
+    finally:
+        process.terminate()
+        process.wait(20)
