@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 from common import ROOT, table
 from results_query import database_for, fill
+from sqlalchemy import text
 
 sys.path.insert(0, str(ROOT))
 from fakewatch.config import load_settings  # noqa: E402
@@ -87,9 +88,9 @@ def listing_rows(scratch: Path, rows: int, requests: int, kinds: list[str]) -> l
             started = time.perf_counter()
             fill(database, rows)
             print(f"{kind}: filled {rows:,} rows in {time.perf_counter() - started:.0f} s", file=sys.stderr)
-            if kind == "postgresql":
-                with database.engine.connect() as connection:
-                    connection.exec_driver_sql("ANALYZE")
+            if kind == "postgresql":  # what autovacuum does to a table this size soon after it was filled
+                with database.session() as session, session.begin():
+                    session.execute(text("ANALYZE"))
             url = database.engine.url.render_as_string(hide_password=False)
             settings = load_settings({"home": str(scratch / f"home-{kind}"), "database_url": url}, env={})
             server = Server(settings)

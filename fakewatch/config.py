@@ -130,6 +130,10 @@ class Settings:
                                                          "(comma-separated: fake, real, uncertain).")
     action_timeout: float = _setting(30.0, "Seconds the action command and each webhook request may take.")
     webhook_retries: int = _setting(3, "Times a failed webhook request is tried again (with the retry backoff).")
+    c2pa_trust_anchors: str = _setting("", "PEM file of trusted root certificates for C2PA signers. Signers "
+                                           "under them are shown as trusted; without it none is.")
+    c2pa_strict: bool = _setting(False, "Count a C2PA AI-source assertion as proof only when its signer is "
+                                        "trusted (c2pa_trust_anchors); other signers then only suggest AI.")
     api_token: str = _setting("", "Token for `fakewatch serve`: API calls send `Authorization: Bearer TOKEN`, "
                                   "browsers open the login URL once. Empty: serve makes a random one at each "
                                   "start and prints the login URL. Required to serve beyond loopback.")

@@ -20,16 +20,20 @@ from typing import Any
 import numpy as np
 from sqlalchemy import select
 
-from fakewatch import imaging
+from fakewatch import evidence, imaging
 from fakewatch.actions import VerdictActions
 from fakewatch.classifier import Classifier, decide
 from fakewatch.classifier import load as load_classifier
 from fakewatch.config import Settings
 from fakewatch.db.common import among, utcnow
+from fakewatch.db.evidence import proofs, unanalyzed
+from fakewatch.db.evidence import record as record_evidence
 from fakewatch.db.session import Database
 from fakewatch.db.tables import Image
 from fakewatch.db.verdicts import classified_contents, mark_classified, set_status, write_verdicts
 from fakewatch.errors import ImageError
+from fakewatch.evidence import Evidence
+from fakewatch.evidence.c2pa import C2paOptions
 from fakewatch.names import to_fs
 from fakewatch.registry import ClassifierVersion, Registry
 
@@ -71,6 +75,7 @@ class Runtime:
         self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="decode")
         self.preloaded: dict[str, bytes] = {}  # path -> bytes intake already read (embedded mode)
         self.actions = VerdictActions(settings, database)  # quarantine, command, webhook: when configured
+        self.c2pa_options = C2paOptions(settings.c2pa_trust_anchors, settings.c2pa_strict)
 
     @property
     def classifier(self) -> Classifier:
@@ -87,17 +92,20 @@ class Runtime:
                 log.info("classifier %s loaded", self._classifier.version)
         return self._classifier
 
-    def _load(self, stored_path: str, spec: imaging.InputSpec) -> tuple[np.ndarray | ImageError, str | None]:
-        """The classifier input for one recorded file (or why there is none), and the decoder's warnings."""
+    def _load(self, stored_path: str, spec: imaging.InputSpec,
+              analyze: bool) -> tuple[np.ndarray | ImageError, str | None, list[Evidence] | None]:
+        """The classifier input for one recorded file (or why there is none), the decoder's warnings, and
+        (when ``analyze``) what the file's metadata says: all from one read of its bytes."""
         path = to_fs(stored_path)
         data = self.preloaded.get(path)
         notes: list[str] = []
         try:
             if data is None:
-                return imaging.load_file(path, spec, self.settings.limits, notes), "; ".join(notes) or None
-            return imaging.load_input(data, spec, self.settings.max_pixels, notes), "; ".join(notes) or None
+                data = imaging.read_bytes(path, self.settings.max_file_bytes)
+            found = evidence.analyze(data, imaging.sniff(data[:64]), self.c2pa_options) if analyze else None
+            return imaging.load_input(data, spec, self.settings.max_pixels, notes), "; ".join(notes) or None, found
         except ImageError as exc:
-            return imaging.about(exc, path), None
+            return imaging.about(exc, path), None, None
 
     def classify_ids(self, ids: Sequence[int], force: bool = False) -> BatchOutcome:
         """Classify the pending images among ``ids``; ``force`` re-classifies done ones too."""
@@ -136,9 +144,15 @@ class Runtime:
         # Small files decode faster in this thread: pool hand-offs then cost more than the decoding, and
         # TensorFlow's idle threads compete with the pool. Large files are worth spreading over the cores.
         mapper = self._pool.map if sizes and sum(sizes) / len(sizes) > PARALLEL_DECODE_BYTES else map
-        results = list(mapper(lambda cid: self._load(by_content[cid][0].path, classifier.spec), content_ids))
-        loaded = [array for array, _ in results]
-        warned = {cid: note for cid, (_, note) in zip(content_ids, results) if note}
+        fresh = unanalyzed(session, content_ids)  # type: ignore[arg-type]
+        results = list(mapper(lambda cid: self._load(by_content[cid][0].path, classifier.spec, cid in fresh),
+                              content_ids))
+        loaded = [array for array, _, _ in results]
+        warned = {cid: note for cid, (_, note, _) in zip(content_ids, results) if note}
+        found = {cid: items for cid, (_, _, items) in zip(content_ids, results) if items is not None}
+        record_evidence(session, found)  # type: ignore[arg-type]
+        proven = {cid: item.summary for cid, items in found.items() if (item := evidence.proof(items))}
+        proven.update(proofs(session, [cid for cid in content_ids if cid not in found]))  # type: ignore[arg-type]
         good = [(cid, array) for cid, array in zip(content_ids, loaded) if not isinstance(array, ImageError)]
         for cid, error in zip(content_ids, loaded):
             if isinstance(error, ImageError):
@@ -153,10 +167,13 @@ class Runtime:
         rows = []
         for (cid, _), probability in zip(good, p_fake):
             decision = decide(float(probability), classifier.threshold, self.settings.uncertain_margin)
-            rows.append({"content_id": cid, "classifier": classifier.version, "label": decision.label,
-                         "p_fake": decision.p_fake, "confidence": decision.confidence,
-                         "threshold": classifier.threshold, "elapsed_ms": elapsed_ms, "host": HOST,
-                         "created_at": now})
+            row = {"content_id": cid, "classifier": classifier.version, "label": decision.label,
+                   "p_fake": decision.p_fake, "confidence": decision.confidence, "threshold": classifier.threshold,
+                   "elapsed_ms": elapsed_ms, "host": HOST, "created_at": now, "reason": "classifier",
+                   "reason_detail": None}
+            if cid in proven:  # provenance outranks the classifier, whatever it says
+                row.update(label="fake", confidence=1.0, reason="provenance", reason_detail=proven[cid][:1000])
+            rows.append(row)
         write_verdicts(session, rows, replace=force)  # type: ignore[arg-type]
         mark_classified(session, [cid for cid, _ in good], now)  # type: ignore[arg-type]
         done_ids = [image.id for cid, _ in good if cid not in warned for image in by_content[cid]]

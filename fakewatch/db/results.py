@@ -5,18 +5,20 @@ from __future__ import annotations
 import dataclasses
 import fnmatch
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, and_, func, or_, select, tuple_
+from sqlalchemy import Select, and_, bindparam, func, literal_column, or_, select, tuple_
 from sqlalchemy.orm import Session, aliased
 
 from fakewatch.db.actions import actions_of
 from fakewatch.db.common import among, as_utc, utcnow
+from fakewatch.db.evidence import evidence_of
 from fakewatch.db.labels import labels_of
 from fakewatch.db.tables import Content, Image, Label, Verdict
+from fakewatch.db.tables import Evidence as EvidenceRow
 from fakewatch.names import to_stored
 
 
@@ -33,6 +35,8 @@ class ResultFilter:
     changed: bool = False  # the latest verdict's label differs from the verdict before it
     limit: int | None = None
     after: int | None = None  # keyset pagination: the rows that come after this image id in the listing
+    reason: str | None = None  # provenance (evidence decided the label) or classifier
+    evidence: str | None = None  # only images with evidence of this kind (c2pa_ai_source, camera_exif, ...)
     order: str = "newest"  # newest (keyset pages with `after`), p_fake (most likely fake first) or path
     offset: int | None = None  # rows to skip, for the orders other than newest
 
@@ -70,8 +74,8 @@ def _glob_to_like(pattern: str) -> str:
 
 # plain columns, not ORM objects: listing a million rows builds no objects
 _RESULT_COLUMNS = (Image.id, Image.path, Content.sha256, Image.size, Image.status, Image.error_message,
-                   Image.error_kind, Image.deleted_at, Image.warnings, Image.original_path, Verdict.label,
-                   Verdict.p_fake, Verdict.confidence,
+                   Image.error_kind, Image.deleted_at, Image.warnings, Image.original_path, Image.content_id,
+                   Verdict.label, Verdict.p_fake, Verdict.confidence, Verdict.reason, Verdict.reason_detail,
                    Verdict.threshold, Verdict.classifier, Verdict.created_at.label("classified_at"))
 
 
@@ -130,8 +134,20 @@ def results_query(filters: ResultFilter, condition: Any = None) -> Select[*tuple
         query = query.where(Verdict.created_at >= filters.since)
     if filters.status:
         query = query.where(Image.status == filters.status)
+    if filters.reason:
+        query = query.where(Verdict.reason == filters.reason)
+    if filters.evidence:
+        query = query.where(select(EvidenceRow.id).where(EvidenceRow.content_id == Image.content_id,
+                                                         EvidenceRow.kind == filters.evidence).exists())
     if filters.path_glob:
         query = query.where(Image.path.like(_glob_to_like(filters.path_glob), escape="\\"))
+        prefix = re.split(r"[*?\[]", filters.path_glob, maxsplit=1)[0]
+        if prefix:  # a range on the path index: LIKE alone cannot use it (SQLite's LIKE ignores case). The
+            # bounds are rendered into the SQL so the planner sees how narrow the range is and walks that index
+            # instead of the listing order's.
+            low: Any = bindparam("path_from", prefix, literal_execute=True)
+            high: Any = bindparam("path_to", prefix[:-1] + chr(ord(prefix[-1]) + 1), literal_execute=True)
+            query = query.where(Image.path >= low, Image.path < high)
     if filters.disagreements:
         analyst = (select(Label.label).where(Label.content_id == Image.content_id)
                    .order_by(Label.id.desc()).limit(1).scalar_subquery())
@@ -149,9 +165,11 @@ def results_query(filters: ResultFilter, condition: Any = None) -> Select[*tuple
         query = query.order_by(Image.path, Image.id)
     else:
         query = query.order_by(_sort_key(filters).desc().nulls_last(), Image.id.desc())
+    # LIMIT and OFFSET as literals: with placeholders SQLite's planner assumes any page size and prefers
+    # walking the listing order's index over a narrow range on another one (a path prefix)
     if filters.offset:
-        query = query.offset(filters.offset)
-    return query.limit(filters.limit) if filters.limit else query
+        query = query.offset(literal_column(str(int(filters.offset))))
+    return query.limit(literal_column(str(int(filters.limit)))) if filters.limit else query
 
 
 def label_counts(session: Session, filters: ResultFilter) -> dict[str, int]:
@@ -184,7 +202,29 @@ def result_row(row: Any) -> dict[str, Any]:
         "deleted": row.deleted_at is not None,
         "warnings": row.warnings,
         "original_path": row.original_path,
+        "reason": (row.reason or "classifier") if classified else None,
+        "reason_detail": row.reason_detail if classified else None,
+        "evidence": [],
     }
+
+
+def _with_evidence(session: Session, rows: Iterable[Any], chunk: int = 500) -> Iterator[dict[str, Any]]:
+    """Public rows, each with its content's evidence (fetched for a chunk of rows at a time)."""
+    batch: list[Any] = []
+    for row in rows:
+        batch.append(row)
+        if len(batch) >= chunk:
+            yield from _attach(session, batch)
+            batch = []
+    yield from _attach(session, batch)
+
+
+def _attach(session: Session, batch: list[Any]) -> Iterator[dict[str, Any]]:
+    found = evidence_of(session, {row.content_id for row in batch if row.content_id is not None})
+    for row in batch:
+        public = result_row(row)
+        public["evidence"] = found.get(row.content_id, [])
+        yield public
 
 
 def results(session: Session, filters: ResultFilter) -> Iterable[dict[str, Any]]:
@@ -196,11 +236,16 @@ def results(session: Session, filters: ResultFilter) -> Iterable[dict[str, Any]]
     for condition in _after(filters, cursor_for(session, filters)):
         listed = 0
         query = results_query(dataclasses.replace(filters, limit=remaining), condition)
+        matching = []
         for row in session.execute(query).yield_per(1000):
             listed += 1
             if filters.path_glob and not fnmatch.fnmatchcase(row.path, filters.path_glob):
                 continue  # LIKE is a prefilter; fnmatch has the final word on [] classes
-            yield result_row(row)
+            matching.append(row)
+            if len(matching) >= 500:
+                yield from _with_evidence(session, matching)
+                matching = []
+        yield from _with_evidence(session, matching)
         if remaining is not None:
             remaining -= listed
             if remaining <= 0:
@@ -209,7 +254,7 @@ def results(session: Session, filters: ResultFilter) -> Iterable[dict[str, Any]]
 
 def rows_for_ids(session: Session, ids: Sequence[int]) -> list[dict[str, Any]]:
     query = results_query(ResultFilter(include_deleted=True)).where(among(session, Image.id, ids))
-    rows = {row.id: result_row(row) for row in session.execute(query)}
+    rows = {row["id"]: row for row in _with_evidence(session, session.execute(query))}
     return [rows[i] for i in ids if i in rows]
 
 
@@ -234,7 +279,8 @@ def image_record(session: Session, image: Image) -> dict[str, Any]:
     if image.content_id is not None:
         history = [{"classifier": v.classifier, "label": v.label, "p_fake": round(v.p_fake, 6),
                     "confidence": round(v.confidence, 6), "threshold": v.threshold, "elapsed_ms": v.elapsed_ms,
-                    "host": v.host, "created_at": as_utc(v.created_at).isoformat()}  # type: ignore[union-attr]
+                    "host": v.host, "reason": v.reason, "reason_detail": v.reason_detail,
+                    "created_at": as_utc(v.created_at).isoformat()}  # type: ignore[union-attr]
                    for v in session.scalars(select(Verdict).where(Verdict.content_id == image.content_id)
                                             .order_by(Verdict.created_at, Verdict.id))]
         others = list(session.scalars(select(Image.path).where(Image.content_id == image.content_id,
@@ -246,6 +292,8 @@ def image_record(session: Session, image: Image) -> dict[str, Any]:
             "first_seen": as_utc(image.first_seen).isoformat(),  # type: ignore[union-attr]
             "last_seen": as_utc(image.last_seen).isoformat(),  # type: ignore[union-attr]
             "history": history, "same_content": others, "labels": labels,
+            "evidence": (evidence_of(session, [image.content_id], details=True).get(image.content_id, [])
+                         if image.content_id is not None else []),
             "actions": actions_of(session, image.id)}
 
 

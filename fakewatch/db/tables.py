@@ -4,6 +4,7 @@
     contents  one row per distinct file content (sha256): the same bytes under two paths are one content
     verdicts  one row per (content, classifier version): history kept when a new version re-scans
     labels    analysts' judgements on contents (made on an image at a path; they follow the content)
+    evidence  what a content's metadata says about its origin, per analyzer version (history kept)
     actions   verdict actions (quarantine, command hook, webhook): one row per image, verdict and action
 """
 
@@ -39,6 +40,7 @@ class Content(Base):
     sha256: Mapped[str] = mapped_column(String(64), unique=True)
     size: Mapped[int] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    evidence_version: Mapped[str | None] = mapped_column(String(200))  # analyzer versions that read it
 
     verdicts: Mapped[list[Verdict]] = relationship(back_populates="content", order_by="Verdict.created_at")
 
@@ -83,6 +85,8 @@ class Verdict(Base):
     elapsed_ms: Mapped[float] = mapped_column(Float)
     host: Mapped[str] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    reason: Mapped[str] = mapped_column(String(16), default="classifier", server_default="classifier")
+    reason_detail: Mapped[str | None] = mapped_column(Text)  # the proof's summary when reason is provenance
 
     content: Mapped[Content] = relationship(back_populates="verdicts")
 
@@ -91,6 +95,7 @@ class Verdict(Base):
         Index("ix_verdicts_label_created", "label", "created_at"),
         Index("ix_verdicts_created", "created_at"),
         Index("ix_verdicts_content_created", "content_id", "created_at"),
+        Index("ix_verdicts_p_fake", "p_fake"),
     )
 
 
@@ -123,3 +128,23 @@ class Action(Base):
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     __table_args__ = (UniqueConstraint("image_id", "verdict_id", "action", name="uq_actions_image_verdict_action"),)
+
+
+EVIDENCE_STRENGTHS = ("proves_ai", "suggests_ai", "suggests_camera", "none")
+
+
+class Evidence(Base):
+    __tablename__ = "evidence"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    content_id: Mapped[int] = mapped_column(ForeignKey("contents.id"), index=True)
+    analyzer: Mapped[str] = mapped_column(String(32))
+    analyzer_version: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(48), index=True)
+    strength: Mapped[str] = mapped_column(String(16))
+    summary: Mapped[str] = mapped_column(Text)
+    details: Mapped[str | None] = mapped_column(Text)  # JSON
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (UniqueConstraint("content_id", "analyzer", "analyzer_version", "kind",
+                                       name="uq_evidence_finding"),)

@@ -43,7 +43,8 @@ def mark_classified(session: Session, content_ids: Iterable[int], moment: dateti
 def write_verdicts(session: Session, rows: Sequence[dict[str, Any]], replace: bool = False) -> None:
     """Insert verdicts; an existing one for the same content and classifier wins unless ``replace``."""
     rows = sorted(rows, key=lambda row: row["content_id"])  # same lock order in every worker
-    columns = ("label", "p_fake", "confidence", "threshold", "elapsed_ms", "host", "created_at")
+    columns = ("label", "p_fake", "confidence", "threshold", "elapsed_ms", "host", "created_at", "reason",
+               "reason_detail")
     upsert(session, Verdict.__table__, rows, keys=["content_id", "classifier"], update=columns if replace else ())
 
 

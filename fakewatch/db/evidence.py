@@ -1,0 +1,76 @@
+"""Evidence in the database: which contents the current analyzers have read, their findings, and proofs."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from typing import Any, cast
+
+from sqlalchemy import Table, select, update
+from sqlalchemy.orm import Session
+
+from fakewatch.db.common import among, as_utc, upsert, utcnow
+from fakewatch.db.tables import Content
+from fakewatch.db.tables import Evidence as EvidenceRow
+from fakewatch.evidence import VERSION, Evidence
+
+MAX_DETAILS = 20_000  # characters of JSON details kept per finding
+
+
+def unanalyzed(session: Session, content_ids: Iterable[int]) -> set[int]:
+    """The contents among ``content_ids`` that the current analyzer versions have not read yet."""
+    content_ids = list(content_ids)
+    if not content_ids:
+        return set()
+    rows = session.execute(select(Content.id, Content.evidence_version).where(among(session, Content.id,
+                                                                                    content_ids)))
+    return {content_id for content_id, version in rows if version != VERSION}
+
+
+def record(session: Session, found: Mapping[int, list[Evidence]]) -> None:
+    """Store the findings of the current analyzers for these contents (a repeat adds nothing)."""
+    if not found:
+        return
+    now = utcnow()
+    rows = [{"content_id": content_id, "analyzer": item.analyzer, "analyzer_version": item.version,
+             "kind": item.kind, "strength": item.strength, "summary": item.summary[:1000],
+             "details": json.dumps(item.details, default=str)[:MAX_DETAILS] if item.details else None,
+             "created_at": now}
+            for content_id, items in sorted(found.items()) for item in items]
+    if rows:
+        upsert(session, EvidenceRow.__table__, rows, keys=["content_id", "analyzer", "analyzer_version", "kind"])
+    contents = cast(Table, Content.__table__)
+    session.connection().execute(update(contents).where(among(session, contents.c.id, list(found)))
+                                 .values(evidence_version=VERSION))
+
+
+def proofs(session: Session, content_ids: Iterable[int]) -> dict[int, str]:
+    """For contents with ``proves_ai`` evidence: the summary of the proof (the newest finding)."""
+    content_ids = list(content_ids)
+    if not content_ids:
+        return {}
+    rows = session.execute(select(EvidenceRow.content_id, EvidenceRow.summary).where(
+        among(session, EvidenceRow.content_id, content_ids), EvidenceRow.strength == "proves_ai")
+        .order_by(EvidenceRow.id))
+    return {content_id: summary for content_id, summary in rows}
+
+
+def evidence_of(session: Session, content_ids: Iterable[int], details: bool = False) -> dict[int, list[dict[str, Any]]]:
+    """Each content's findings, strongest first, for listings (``details`` adds the raw details)."""
+    content_ids = [content_id for content_id in content_ids if content_id is not None]
+    found: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    if not content_ids:
+        return found
+    order = {"proves_ai": 0, "suggests_ai": 1, "suggests_camera": 2, "none": 3}
+    for row in session.scalars(select(EvidenceRow).where(among(session, EvidenceRow.content_id, content_ids))
+                               .order_by(EvidenceRow.id)):
+        item: dict[str, Any] = {"kind": row.kind, "strength": row.strength, "summary": row.summary,
+                                "analyzer": f"{row.analyzer}/{row.analyzer_version}"}
+        if details:
+            item["details"] = json.loads(row.details) if row.details else {}
+            item["created_at"] = as_utc(row.created_at).isoformat()  # type: ignore[union-attr]
+        found[row.content_id].append(item)
+    for items in found.values():
+        items.sort(key=lambda item: order.get(item["strength"], 9))
+    return found

@@ -1,0 +1,53 @@
+"""Evidence beside the classifier: what a file's own bytes say about where it came from.
+
+:func:`analyze` reads a file's metadata once (generation parameters, XMP, EXIF and IPTC, camera hints,
+C2PA Content Credentials) without any network access and returns :class:`Evidence` records. An analyzer
+that fails returns one ``error`` record instead of raising: the image is classified all the same.
+``proves_ai`` evidence outranks the classifier (:func:`proof`); camera hints never flip a label.
+"""
+
+from __future__ import annotations
+
+from fakewatch.evidence.analyzers import STRENGTHS, Evidence, metadata_analyzers
+from fakewatch.evidence.containers import blocks as read_blocks
+
+C2PA_VERSION = 1
+VERSION = "parameters:1,xmp:1,exif:1,camera:1,c2pa:1"  # bump an analyzer's number when it learns more
+
+__all__ = ["STRENGTHS", "VERSION", "Evidence", "analyze", "proof"]
+
+
+def analyze(data: bytes, kind: str | None, c2pa_options: object = None) -> list[Evidence]:
+    """Every analyzer's findings for one file's bytes (``kind`` as :func:`fakewatch.imaging.sniff` says)."""
+    found: list[Evidence] = []
+    structure = read_blocks(data, kind or "")
+    for note in structure.notes[:3]:
+        found.append(Evidence("containers", 1, "metadata_damaged", "none", f"metadata structure: {note}"))
+    for name, version, run in metadata_analyzers(structure):
+        try:
+            found += run()
+        except Exception as exc:  # noqa: BLE001 - attacker-controlled metadata: record, never crash
+            found.append(Evidence(name, version, f"{name}_error", "none", f"{name} analyzer failed: {exc!r}"[:300]))
+    if structure.c2pa:
+        from fakewatch.evidence.c2pa import read_credentials
+
+        try:
+            found += read_credentials(data, kind or "", c2pa_options)
+        except Exception as exc:  # noqa: BLE001 - a malformed manifest store is the file's problem
+            found.append(Evidence("c2pa", C2PA_VERSION, "c2pa_error", "none",
+                                  f"C2PA manifest unreadable: {exc}"[:300]))
+    return _unique(found)
+
+
+def _unique(found: list[Evidence]) -> list[Evidence]:
+    """One record per (analyzer, version, kind): the strongest first seen."""
+    order = {strength: index for index, strength in enumerate(STRENGTHS)}
+    kept: dict[tuple[str, int, str], Evidence] = {}
+    for item in sorted(found, key=lambda item: order.get(item.strength, 9)):
+        kept.setdefault((item.analyzer, item.version, item.kind), item)
+    return list(kept.values())
+
+
+def proof(found: list[Evidence]) -> Evidence | None:
+    """The evidence that settles the label (``proves_ai``), if any."""
+    return next((item for item in found if item.strength == "proves_ai"), None)

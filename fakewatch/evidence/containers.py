@@ -1,0 +1,154 @@
+"""Metadata blocks out of JPEG, PNG and WebP bytes, read within bounds.
+
+:func:`blocks` walks a file's structure (JPEG segments, PNG chunks, RIFF chunks) and returns what the
+analyzers look at: text chunks, EXIF, XMP, IPTC and C2PA/JUMBF presence. Metadata is attacker-controlled,
+so every read is bounded: offsets never go past the end of the data, at most ``MAX_BLOCKS`` blocks are
+kept, compressed text is inflated to at most ``MAX_TEXT`` bytes, and the whole is capped at
+``MAX_TOTAL`` bytes. A malformed structure ends the walk with a note instead of an exception.
+"""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from dataclasses import dataclass, field
+
+MAX_BLOCKS = 256
+MAX_TEXT = 4 * 1024 * 1024  # one text chunk or XMP packet, inflated
+MAX_TOTAL = 16 * 1024 * 1024  # everything kept from one file
+XMP_JPEG = b"http://ns.adobe.com/xap/1.0/\x00"
+EXIF_JPEG = b"Exif\x00\x00"
+
+
+@dataclass
+class Blocks:
+    """What one file carries besides its pixels."""
+
+    text: dict[str, str] = field(default_factory=dict)  # PNG tEXt/zTXt/iTXt, JPEG COM as "comment"
+    exif: list[bytes] = field(default_factory=list)  # TIFF-structured EXIF blobs
+    xmp: list[str] = field(default_factory=list)
+    iptc: list[bytes] = field(default_factory=list)  # Photoshop APP13 resource blocks
+    c2pa: bool = False  # a JUMBF/C2PA manifest store is present
+    notes: list[str] = field(default_factory=list)  # structure problems met on the way
+    kept: int = 0
+
+    def keep(self, size: int) -> bool:
+        if self.kept + size > MAX_TOTAL or len(self.exif) + len(self.xmp) + len(self.text) > MAX_BLOCKS:
+            self.notes.append("metadata over the size limit; the rest was not read")
+            return False
+        self.kept += size
+        return True
+
+
+def _text(raw: bytes) -> str:
+    return raw[:MAX_TEXT].decode("utf-8", errors="replace")
+
+
+def _inflate(raw: bytes) -> bytes:
+    inflater = zlib.decompressobj()
+    data = inflater.decompress(raw, MAX_TEXT)
+    if inflater.unconsumed_tail:
+        raise ValueError(f"compressed text inflates beyond {MAX_TEXT:,} bytes")
+    return data
+
+
+def _png(data: bytes, found: Blocks) -> None:
+    position = 8
+    while position + 12 <= len(data):
+        length, kind = struct.unpack(">I4s", data[position:position + 8])
+        body = data[position + 8:position + 8 + length]
+        if len(body) < length:
+            found.notes.append(f"PNG chunk {kind!r} runs past the end of the file")
+            return
+        position += 12 + length
+        try:
+            if kind == b"tEXt" and b"\x00" in body and found.keep(len(body)):
+                key, _, value = body.partition(b"\x00")
+                found.text[key.decode("latin-1")[:80]] = value[:MAX_TEXT].decode("latin-1")
+            elif kind == b"zTXt" and b"\x00" in body and found.keep(len(body)):
+                key, _, rest = body.partition(b"\x00")
+                found.text[key.decode("latin-1")[:80]] = _inflate(rest[1:]).decode("latin-1")
+            elif kind == b"iTXt" and b"\x00" in body and found.keep(len(body)):
+                key, _, rest = body.partition(b"\x00")
+                compressed, rest = rest[:1] == b"\x01", rest[2:]
+                _language, _, rest = rest.partition(b"\x00")
+                _translated, _, value = rest.partition(b"\x00")
+                value = _inflate(value) if compressed else value
+                name = key.decode("latin-1")[:80]
+                if name == "XML:com.adobe.xmp":
+                    found.xmp.append(_text(value))
+                else:
+                    found.text[name] = _text(value)
+            elif kind == b"eXIf" and found.keep(len(body)):
+                found.exif.append(body)
+            elif kind == b"caBX":
+                found.c2pa = True
+        except (ValueError, zlib.error) as exc:
+            found.notes.append(f"PNG {kind.decode('latin-1')} chunk: {exc}")
+        if kind == b"IEND":
+            return
+
+
+def _jpeg(data: bytes, found: Blocks) -> None:
+    position = 2
+    while position + 4 <= len(data):
+        if data[position] != 0xFF:
+            found.notes.append("JPEG segment marker missing")
+            return
+        marker = data[position + 1]
+        if marker == 0xFF:  # fill byte
+            position += 1
+            continue
+        if marker in (0xD9, 0xDA):  # end of image, start of scan: no metadata after this
+            return
+        if 0xD0 <= marker <= 0xD7 or marker == 0x01:
+            position += 2
+            continue
+        (length,) = struct.unpack(">H", data[position + 2:position + 4])
+        body = data[position + 4:position + 2 + length]
+        if length < 2 or len(body) < length - 2:
+            found.notes.append(f"JPEG segment {marker:#x} runs past the end of the file")
+            return
+        position += 2 + length
+        if marker == 0xE1 and body.startswith(EXIF_JPEG) and found.keep(len(body)):
+            found.exif.append(body[len(EXIF_JPEG):])
+        elif marker == 0xE1 and body.startswith(XMP_JPEG) and found.keep(len(body)):
+            found.xmp.append(_text(body[len(XMP_JPEG):]))
+        elif marker == 0xED and body.startswith(b"Photoshop 3.0\x00") and found.keep(len(body)):
+            found.iptc.append(body[14:])
+        elif marker == 0xEB and body[:2] == b"JP":  # APP11 JUMBF: C2PA manifest store
+            found.c2pa = True
+        elif marker == 0xFE and found.keep(len(body)):
+            found.text.setdefault("comment", _text(body))
+
+
+def _webp(data: bytes, found: Blocks) -> None:
+    position = 12
+    while position + 8 <= len(data):
+        kind, length = struct.unpack("<4sI", data[position:position + 8])
+        body = data[position + 8:position + 8 + length]
+        if len(body) < length:
+            found.notes.append(f"WebP chunk {kind!r} runs past the end of the file")
+            return
+        position += 8 + length + (length & 1)
+        if kind == b"EXIF" and found.keep(len(body)):
+            found.exif.append(body[len(EXIF_JPEG):] if body.startswith(EXIF_JPEG) else body)
+        elif kind == b"XMP " and found.keep(len(body)):
+            found.xmp.append(_text(body))
+        elif kind == b"C2PA":
+            found.c2pa = True
+
+
+def blocks(data: bytes, kind: str) -> Blocks:
+    """The metadata blocks of ``data``, an image of sniffed ``kind`` (jpeg, png, webp; others: none)."""
+    found = Blocks()
+    try:
+        if kind == "png":
+            _png(data, found)
+        elif kind == "jpeg":
+            _jpeg(data, found)
+        elif kind == "webp":
+            _webp(data, found)
+    except struct.error as exc:
+        found.notes.append(f"truncated structure: {exc}")
+    return found
