@@ -27,7 +27,8 @@ def _parse_since(value: str | None) -> Any:
 
 
 RESULT_COLUMNS = ("id", "path", "sha256", "size", "status", "label", "p_fake", "confidence", "threshold",
-                  "classifier", "classified_at", "error_kind", "error", "deleted", "warnings", "original_path")
+                  "classifier", "classified_at", "reason", "reason_detail", "error_kind", "error", "deleted",
+                  "warnings", "original_path", "evidence")
 
 
 def _result_filters(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -44,6 +45,11 @@ def _result_filters(command: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--disagreements", is_flag=True, help="Only images whose verdict contradicts an analyst label."),
         click.option("--changed", is_flag=True, help="Only images whose latest verdict changed label from the "
                                                      "one before (e.g. after a re-scan)."),
+        click.option("--reason", type=click.Choice(["provenance", "classifier"]),
+                     help="Only verdicts decided by proof in the file (provenance) or by the classifier."),
+        click.option("--evidence", "evidence_kind", metavar="KIND",
+                     help="Only images with evidence of this kind (c2pa_ai_source, generator_parameters, "
+                          "xmp_digital_source_type, exif_generator_tag, camera_exif, ...)."),
         click.option("--include-deleted", is_flag=True, help="Include files that have since been deleted."),
         click.option("--limit", type=int, help="At most this many rows."),
         click.option("--after", type=int, metavar="ID", help="Only rows listed after image ID (the next page: "
@@ -53,14 +59,14 @@ def _result_filters(command: Callable[..., Any]) -> Callable[..., Any]:
     @wraps(command)
     def wrapper(*args: Any, label: str | None, min_confidence: float | None, since: str | None,
                 path_glob: str | None, classifier_version: str | None, status: str | None, disagreements: bool,
-                changed: bool, include_deleted: bool, limit: int | None, after: int | None,
-                **kwargs: Any) -> Any:
+                changed: bool, reason: str | None, evidence_kind: str | None, include_deleted: bool,
+                limit: int | None, after: int | None, **kwargs: Any) -> Any:
         from fakewatch.db.results import ResultFilter
 
         filters = ResultFilter(label=label, min_confidence=min_confidence, since=_parse_since(since),
                                path_glob=path_glob, classifier=classifier_version, status=status,
                                disagreements=disagreements, changed=changed, include_deleted=include_deleted,
-                               limit=limit, after=after)
+                               limit=limit, after=after, reason=reason, evidence=evidence_kind)
         return command(*args, filters=filters, **kwargs)
 
     for option in reversed(options):
@@ -147,13 +153,16 @@ def _print_results(rows: Any, output_format: str) -> None:
         writer = csv.DictWriter(sys.stdout, fieldnames=RESULT_COLUMNS, extrasaction="ignore")
         writer.writeheader()
         for row in rows:
-            writer.writerow({key: csv_cell(value) for key, value in row.items()})
+            cells = {**row, "evidence": "; ".join(f"{item['strength']}: {item['summary']}" for item in row["evidence"])}
+            writer.writerow({key: csv_cell(value) for key, value in cells.items()})
     else:
         click.echo(f"{'ID':>7}  {'LABEL':<9} {'P_FAKE':>6} {'CONF':>5}  {'STATUS':<7} {'CLASSIFIER':<24} PATH")
         for row in rows:
             p_fake = f"{row['p_fake']:.3f}" if row["p_fake"] is not None else "-"
             confidence = f"{row['confidence']:.2f}" if row["confidence"] is not None else "-"
             detail = f"  [{row['error_kind']}: {shown(row['error'])}]" if row["status"] == "error" else ""
+            if row["reason"] == "provenance":
+                detail = f"  [provenance: {shown(row['reason_detail'])}]"
             click.echo(f"{row['id']:>7}  {row['label'] or '-':<9} {p_fake:>6} {confidence:>5}  {row['status']:<7} "
                        f"{shown(row['classifier'] or '-'):<24} {shown(row['path'])}{detail}")
 

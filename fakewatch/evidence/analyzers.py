@@ -45,11 +45,13 @@ def _json(text: str) -> Any:
 
 def _a1111(text: str) -> dict[str, str] | None:
     """AUTOMATIC1111/Forge `parameters`: prompt lines, then `Steps: 20, Sampler: ..., Model: name, ...`."""
-    if "Steps:" not in text:
+    start = [match.start() for match in re.finditer(r"Steps:\s*\d+", text)]
+    if not start:
         return None
-    settings = text[text.rfind("Steps:"):]
+    settings = text[start[-1]:]
     found = dict(re.findall(r"([A-Za-z][A-Za-z0-9 _-]{0,40}):\s*(\"[^\"]*\"|[^,\n]*)", settings))
-    return {key: value.strip().strip('"') for key, value in found.items()}
+    found = {key.strip(): value.strip().strip('"') for key, value in found.items()}
+    return found if len(set(found) & {"Sampler", "CFG scale", "Seed", "Size", "Model", "Model hash"}) >= 2 else None
 
 
 def _comfy_models(graph: Any) -> list[str]:

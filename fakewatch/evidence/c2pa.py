@@ -83,8 +83,8 @@ def read_credentials(data: bytes, kind: str, options: object = None) -> list[Evi
     if kind not in MIME:
         return []
     reader = c2pa.Reader.try_create(MIME[kind], io.BytesIO(data), context=_context(chosen.trust_anchors))
-    if reader is None:
-        return []
+    if reader is None:  # the file has a JUMBF box (that is why we are here), but no manifest in it
+        return [Evidence("c2pa", VERSION, "c2pa_invalid", "none", "C2PA/JUMBF data present, but no manifest in it")]
     with reader:
         store = json.loads(reader.json())
     chain = _chain(store)

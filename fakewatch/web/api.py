@@ -21,7 +21,8 @@ router = APIRouter(prefix="/api/v1")
 MAX_FILES = 64
 PAGE_LIMIT = 1000
 CSV_COLUMNS = ("id", "path", "sha256", "size", "status", "label", "p_fake", "confidence", "threshold",
-               "classifier", "classified_at", "error_kind", "error", "deleted", "warnings", "original_path")
+               "classifier", "classified_at", "reason", "reason_detail", "error_kind", "error", "deleted",
+               "warnings", "original_path", "evidence")
 
 
 def console_of(request: Request) -> Console:
@@ -32,12 +33,14 @@ def result_filter(label: str | None = None, min_confidence: float | None = None,
                   path: str | None = None, classifier: str | None = None, status: str | None = None,
                   disagreements: bool = False, changed: bool = False, include_deleted: bool = False,
                   limit: int | None = 50, after: int | None = None, order: str = "newest",
-                  offset: int | None = None) -> ResultFilter:
+                  offset: int | None = None, reason: str | None = None, evidence: str | None = None) -> ResultFilter:
     """The `fakewatch results` filters from query parameters; a bad value is a 422 that says why."""
     if label not in (None, "", "fake", "real", "uncertain"):
         raise HTTPException(422, "label must be fake, real or uncertain")
     if status not in (None, "", "pending", "done", "error", "skipped"):
         raise HTTPException(422, "status must be pending, done, error or skipped")
+    if reason not in (None, "", "provenance", "classifier"):
+        raise HTTPException(422, "reason must be provenance or classifier")
     if order not in ORDERS:
         raise HTTPException(422, f"order must be one of {', '.join(ORDERS)}")
     if order != "newest" and after is not None:
@@ -53,7 +56,8 @@ def result_filter(label: str | None = None, min_confidence: float | None = None,
     return ResultFilter(label=label or None, min_confidence=min_confidence, since=moment, path_glob=path or None,
                         classifier=classifier or None, status=status or None, disagreements=disagreements,
                         changed=changed, include_deleted=include_deleted, limit=limit, after=after, order=order,
-                        offset=offset if offset and offset > 0 else None)
+                        offset=offset if offset and offset > 0 else None, reason=reason or None,
+                        evidence=evidence or None)
 
 
 def _found(call: Any, *args: Any) -> Any:
@@ -106,7 +110,8 @@ def _csv(rows: Iterator[dict[str, Any]]) -> Iterator[str]:
     writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS, extrasaction="ignore")
     writer.writeheader()
     for row in rows:
-        writer.writerow({key: csv_cell(value) for key, value in row.items()})
+        cells = {**row, "evidence": "; ".join(f"{item['strength']}: {item['summary']}" for item in row["evidence"])}
+        writer.writerow({key: csv_cell(value) for key, value in cells.items()})
         if buffer.tell() > 65536:
             yield buffer.getvalue()
             buffer.seek(0)
@@ -127,12 +132,13 @@ def list_results(request: Request, label: str | None = None, min_confidence: flo
                  status: str | None = None,
                  disagreements: bool = False, changed: bool = False, include_deleted: bool = False,
                  limit: int | None = 50, after: int | None = None, order: str = "newest",
-                 offset: int | None = None,
+                 offset: int | None = None, reason: str | None = None, evidence: str | None = None,
                  format: Literal["json", "csv", "export"] = "json") -> Response:  # noqa: A002
     """Images with their latest verdict, newest first, filtered as `fakewatch results` filters.
     ``format=csv`` or ``export`` (a JSON array) streams every matching row, without a page limit."""
     chosen = result_filter(label, min_confidence, since, path, classifier, status, disagreements, changed,
-                           include_deleted, None if format != "json" else limit, after, order, offset)
+                           include_deleted, None if format != "json" else limit, after, order, offset, reason,
+                           evidence)
     console = console_of(request)
     if format == "csv":
         return StreamingResponse(_csv(console.stream(chosen)), media_type="text/csv; charset=utf-8",

@@ -22,7 +22,7 @@ templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 templates.env.filters["shown"] = lambda value: shown(str(value)) if value is not None else ""
 templates.env.filters["when"] = lambda value: f"{str(value)[:10]} {str(value)[11:19]} UTC" if value else "–"
 FILTER_KEYS = ("label", "min_confidence", "since", "path", "classifier", "status", "disagreements", "changed",
-               "include_deleted", "order", "view")
+               "include_deleted", "order", "view", "reason", "evidence")
 PAGE = 60
 
 
@@ -77,7 +77,7 @@ def _filters_from(request: Request) -> tuple[dict[str, str], Any]:
         raise HTTPException(422, "min_confidence, after and offset must be numbers") from exc
     filters = result_filter(raw.get("label"), minimum, raw.get("since"), raw.get("path"), raw.get("classifier"),
                             raw.get("status"), flags["disagreements"], flags["changed"], flags["include_deleted"],
-                            PAGE, after, raw.get("order", "newest"), offset)
+                            PAGE, after, raw.get("order", "newest"), offset, raw.get("reason"), raw.get("evidence"))
     return raw, filters
 
 

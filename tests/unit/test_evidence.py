@@ -1,0 +1,133 @@
+"""The evidence analyzers on files built here: what each finds, how strong it is, and what they survive."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from fakewatch.evidence import analyze, proof
+from fakewatch.evidence.c2pa import C2paOptions
+from tests.provenance import (
+    A1111,
+    COMFY_PROMPT,
+    c2pa_signed,
+    hostile_metadata,
+    jpeg,
+    pixels,
+    png_with_text,
+    resaved,
+    signing_chain,
+    tamper_pixels,
+    xmp_packet,
+)
+
+
+def kinds(found: list) -> dict[str, str]:  # type: ignore[type-arg]
+    return {item.kind: item.strength for item in found}
+
+
+def test_a1111_and_comfyui_parameters_prove_ai_and_name_the_model() -> None:
+    import json
+
+    a1111 = analyze(png_with_text(pixels(1), {"parameters": A1111}), "png")
+    assert kinds(a1111) == {"generator_parameters": "proves_ai"}
+    assert proof(a1111).summary == "AUTOMATIC1111/Forge generation parameters, model sd_xl_base_1.0"  # type: ignore[union-attr]
+    comfy = analyze(png_with_text(pixels(2), {"prompt": json.dumps(COMFY_PROMPT), "workflow": "{}"}), "png")
+    assert proof(comfy).summary == "ComfyUI generation parameters, model flux1-dev.safetensors"  # type: ignore[union-attr]
+    job = "a lighthouse --ar 3:2 Job ID: 1b2c3d4e-0000-4000-8000-123456789abc"
+    midjourney = analyze(png_with_text(pixels(3), {"Description": job, "Author": "someone"}), "png")
+    assert "Midjourney" in proof(midjourney).summary  # type: ignore[union-attr]
+    novelai = analyze(png_with_text(pixels(4), {"Software": "NovelAI", "Source": "NovelAI Diffusion V4",
+                                                "Comment": '{"steps": 28}'}), "png")
+    assert proof(novelai).details["tool"] == "NovelAI"  # type: ignore[union-attr]
+    in_exif = analyze(jpeg(pixels(5), exif={0x9286: "ASCII\0\0\0" + A1111}), "jpeg")  # A1111's JPEG form
+    assert kinds(in_exif)["generator_parameters"] == "proves_ai"
+
+
+def test_xmp_exif_and_camera_hints() -> None:
+    assert kinds(analyze(jpeg(pixels(6), xmp=xmp_packet()), "jpeg")) == {"xmp_digital_source_type": "proves_ai"}
+    composite = analyze(jpeg(pixels(6), xmp=xmp_packet(AI_COMPOSITE := AI_SOURCE_COMPOSITE)), "jpeg")
+    assert composite[0].details["digital_source_types"] == [AI_COMPOSITE.rsplit("/", 1)[-1]]
+    camera_source = "http://cv.iptc.org/newscodes/digitalsourcetype/digitalCapture"
+    assert analyze(jpeg(pixels(6), xmp=xmp_packet(camera_source)), "jpeg") == []
+    tool = analyze(jpeg(pixels(6), xmp=xmp_packet(camera_source, creator_tool="Midjourney v6")), "jpeg")
+    assert kinds(tool) == {"xmp_creator_tool": "suggests_ai"}
+    software = analyze(jpeg(pixels(7), exif={0x0131: "Adobe Firefly"}), "jpeg")
+    assert kinds(software) == {"exif_generator_tag": "proves_ai"}
+    dalle = analyze(jpeg(pixels(7), exif={0x9286: "ASCII\0\0\0Made with OpenAI Labs"}), "jpeg")
+    assert proof(dalle).summary.startswith("DALL-E")  # type: ignore[union-attr]
+    artist = analyze(jpeg(pixels(7), exif={0x013B: "made with stable diffusion"}), "jpeg")
+    assert kinds(artist) == {"exif_generator_name": "suggests_ai"}
+    camera = analyze(jpeg(pixels(8), exif={0x010F: "Canon", 0x0110: "Canon EOS R5", 0x0131: "Firmware 1.8"}), "jpeg")
+    assert kinds(camera) == {"camera_exif": "suggests_camera"} and proof(camera) is None
+    assert camera[0].summary == "Camera EXIF: Canon Canon EOS R5"
+
+
+AI_SOURCE_COMPOSITE = "http://cv.iptc.org/newscodes/digitalsourcetype/compositeWithTrainedAlgorithmicMedia"
+
+
+def test_a_resaved_copy_has_lost_everything() -> None:
+    rich = jpeg(pixels(9), exif={0x0131: "Midjourney", 0x010F: "Canon"}, xmp=xmp_packet())
+    assert len(analyze(rich, "jpeg")) == 3
+    assert analyze(resaved(rich), "jpeg") == []
+    assert analyze(resaved(png_with_text(pixels(9), {"parameters": A1111})), "jpeg") == []
+
+
+@pytest.fixture(scope="module")
+def chain():  # type: ignore[no-untyped-def]
+    pytest.importorskip("c2pa")
+    return signing_chain()
+
+
+def test_c2pa_intact_ai_manifest_proves_with_the_signer_shown_untrusted(chain, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    signed = c2pa_signed(jpeg(pixels(10)), chain)
+    found = analyze(signed, "jpeg")
+    assert kinds(found) == {"c2pa_ai_source": "proves_ai"}
+    assert "trainedAlgorithmicMedia" in found[0].summary and "untrusted signer" in found[0].summary
+    assert found[0].details["signer"] == "Test Generator Signer" and found[0].details["trusted_signer"] is False
+    strict = analyze(signed, "jpeg", C2paOptions(strict=True))
+    assert kinds(strict) == {"c2pa_ai_source": "suggests_ai"}
+    anchors = tmp_path / "anchors.pem"
+    anchors.write_bytes(chain.root_pem)
+    trusted = analyze(signed, "jpeg", C2paOptions(str(anchors), strict=True))
+    assert kinds(trusted) == {"c2pa_ai_source": "proves_ai"} and trusted[0].details["trusted_signer"] is True
+    assert "(trusted signer)" in trusted[0].summary
+
+
+def test_c2pa_with_pixels_changed_after_signing_is_invalid_and_proves_nothing(chain) -> None:  # type: ignore[no-untyped-def]
+    found = analyze(tamper_pixels(c2pa_signed(jpeg(pixels(11)), chain)), "jpeg")
+    assert kinds(found) == {"c2pa_invalid": "none"} and proof(found) is None
+    assert "assertion.dataHash.mismatch" in found[0].summary
+    camera_made = analyze(c2pa_signed(jpeg(pixels(12)), chain, ai=False), "jpeg")
+    assert kinds(camera_made) == {"c2pa_manifest": "none"}
+    png = analyze(c2pa_signed(png_with_text(pixels(13), {}), chain, mime="image/png"), "png")
+    assert kinds(png) == {"c2pa_ai_source": "proves_ai"}
+
+
+def test_hostile_metadata_is_bounded_recorded_and_never_raises() -> None:
+    for name, data in hostile_metadata(pixels(14)).items():
+        started = time.perf_counter()
+        found = analyze(data, "png" if name.endswith(".png") else "jpeg")
+        assert time.perf_counter() - started < 5, name
+        assert proof(found) is None or name == "huge_xmp.png", (name, found)
+        if name in ("ztxt_bomb.png", "chunk_past_end.png", "segment_past_end.jpg", "jumbf_garbage.jpg",
+                    "cabx_garbage.png"):
+            assert any(item.strength == "none" for item in found), (name, found)  # the damage is on record
+
+
+def test_fuzzed_metadata_never_raises() -> None:
+    import numpy as np
+
+    rng = np.random.default_rng(7)
+    seeds = [(png_with_text(pixels(15), {"parameters": A1111, "prompt": '{"1": {"class_type": "X"}}'}), "png"),
+             (jpeg(pixels(16), exif={0x0131: "NovelAI", 0x010F: "Nikon"}, xmp=xmp_packet()), "jpeg")]
+    variants = 0
+    for index in range(600):
+        data, kind = seeds[index % 2]
+        mutated = bytearray(data)
+        for position in rng.integers(0, min(len(mutated), 2000), int(rng.integers(1, 12))):
+            mutated[position] = int(rng.integers(0, 256))
+        analyze(bytes(mutated), kind)
+        variants += 1
+    assert variants == 600
