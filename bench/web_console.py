@@ -38,6 +38,7 @@ QUERIES = [
     ("GET /api/v1/results, unfiltered", "/api/v1/results"),
     ("GET /api/v1/results?label=fake", "/api/v1/results?label=fake"),
     ("GET /api/v1/results?path=/archive/00042/*", "/api/v1/results?path=/archive/00042/*"),
+    ("GET /api/v1/results?order=p_fake (most likely fake)", "/api/v1/results?order=p_fake"),
     ("GET /api/v1/results/counts (after the page)", "/api/v1/results/counts"),
 ]
 
