@@ -199,3 +199,27 @@ def stats(ctx: click.Context, output_format: str) -> None:
                        ("verdicts by classifier", "verdicts_by_classifier")):
         items = ", ".join(f"{name}: {count:,}" for name, count in sorted(numbers[key].items(), key=str))
         click.echo(f"{title}: {items or '-'}")
+
+
+@cli.command("explain")
+@click.argument("reference")
+@click.option("--out", type=click.Path(dir_okay=False), help="PNG to write (default: NAME.heatmap.png here).")
+@click.pass_context
+def explain_command(ctx: click.Context, reference: str, out: str | None) -> None:
+    """Draw where the classifier looked: an occlusion heatmap over the image (by path or id), for the
+    classifier version that gave its latest verdict."""
+    from pathlib import Path
+
+    from fakewatch.explain import heatmap_for
+
+    settings = command_settings(ctx)
+    with open_database(settings).session() as session:
+        image = find_image(session, reference)
+        image_id = image.id
+    png, explanation, version, path = heatmap_for(settings, open_database(settings), image_id)
+    target = Path(out) if out else Path(f"{Path(path).stem}.heatmap.png")
+    target.write_bytes(png)
+    row, column = explanation.hottest
+    click.echo(f"wrote {shown(str(target))}: p_fake {explanation.p_fake:.3f} from {version}; hiding the "
+               f"{explanation.patch}x{explanation.patch} square at row {row}, column {column} of its "
+               f"{explanation.heat.shape[0]}x{explanation.heat.shape[1]} input lowers it the most")

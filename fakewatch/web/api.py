@@ -189,11 +189,12 @@ def preview(request: Request, image_id: int) -> Response:
 
 
 @router.get("/images/{image_id}/heatmap")
-def heatmap(request: Request, image_id: int) -> Response:
-    """Where the classifier looked, for classifiers that can explain a verdict."""
-    record = _found(console_of(request).image, image_id)
-    raise HTTPException(404, f"no heatmap for image {record['id']}: classifier {record['classifier'] or '-'} "
-                             f"cannot explain its verdicts")
+async def heatmap(request: Request, image_id: int) -> Response:
+    """Where the classifier looked: an occlusion heatmap over the picture (PNG), as `fakewatch explain` draws."""
+    from starlette.concurrency import run_in_threadpool
+
+    data = await run_in_threadpool(_found, console_of(request).heatmap, image_id)
+    return Response(data, media_type="image/png", headers={"Cache-Control": "private, max-age=3600"})
 
 
 class LabelIn(BaseModel):

@@ -65,6 +65,7 @@ class Console:
         self.registry = Registry(settings)
         self.intake_lock = threading.Lock()  # one intake (and in-process classifier) call at a time
         self.author = getpass.getuser()
+        self.explainers: dict[str, Any] = {}  # classifier version -> loaded classifier, for heatmaps
 
     def close(self) -> None:
         self.mode.close()
@@ -172,6 +173,16 @@ class Console:
         partial.write_bytes(data)
         os.replace(partial, cached)
         return data
+
+    def heatmap(self, image_id: int) -> bytes:
+        """Where the classifier looked (an occlusion heatmap), built once per content and version."""
+        from fakewatch.explain import heatmap_for
+
+        try:
+            png, _, version, path = heatmap_for(self.settings, self.database, image_id, self.explainers)
+        except FakewatchError as exc:
+            raise NotFound(str(exc)) from exc
+        return png
 
     def add_label(self, image_id: int, label: str, note: str | None, author: str | None) -> dict[str, Any]:
         from fakewatch.db.labels import add_label

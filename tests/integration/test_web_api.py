@@ -161,7 +161,8 @@ def test_image_record_pictures_and_labels(client: TestClient, tmp_path: Path, we
     decoded = cv2.imdecode(np.frombuffer(thumbnail.content, np.uint8), cv2.IMREAD_COLOR)
     assert max(decoded.shape[:2]) == 256
     assert client.get(f"/api/v1/images/{row['id']}/preview", headers=AUTH).status_code == 200
-    assert client.get(f"/api/v1/images/{row['id']}/heatmap", headers=AUTH).status_code == 404
+    heat = client.get(f"/api/v1/images/{row['id']}/heatmap", headers=AUTH)
+    assert heat.status_code == 200 and heat.content[:8] == b"\x89PNG\r\n\x1a\n"
     answer = client.post(f"/api/v1/images/{row['id']}/labels", json={"label": "real", "note": "checked"},
                          headers=AUTH)
     assert answer.status_code == 200 and answer.json()["labels"][0]["label"] == "real"

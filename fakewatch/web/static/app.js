@@ -72,6 +72,15 @@
     if (image.complete) mark(); else image.addEventListener("load", mark);
   });
 
+  // the image page's heatmap toggle swaps the picture for the occlusion heatmap drawn over it
+  const toggle = document.getElementById("heatmap-toggle");
+  const picture = document.getElementById("picture");
+  if (toggle && picture) {
+    toggle.addEventListener("change", () => {
+      picture.src = toggle.checked ? picture.dataset.heatmap : picture.dataset.preview;
+    });
+  }
+
   // forms that change state ask first
   document.querySelectorAll("form[data-confirm]").forEach((form) => form.addEventListener("submit", (event) => {
     if (!window.confirm(form.dataset.confirm)) { event.preventDefault(); return; }
