@@ -184,3 +184,43 @@ def hostile_metadata(rgb: np.ndarray) -> dict[str, bytes]:
         "chunk_past_end.png": png_with_chunks(rgb, struct.pack(">I", 2 ** 31) + b"tEXt" + b"abc"),
         "segment_past_end.jpg": b"\xff\xd8\xff\xe1\xff\xf0Exif\x00\x00II*\x00",
     }
+
+
+# --- the reference Stable Diffusion watermark -----------------------------------------------------------------
+
+
+def embed_watermark(rgb: np.ndarray, bits: list[int], order: str = "BGR") -> np.ndarray:
+    """Embed ``bits`` as the `dwtDct` method does (U channel, Haar approximation, the largest non-first
+    coefficient of each 4x4 block quantised to step 36); ``order`` "RGB" feeds RGB in as BGR, as SDXL does."""
+    import cv2
+
+    bgr = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR) if order == "BGR" else rgb.copy()
+    yuv = cv2.cvtColor(bgr, cv2.COLOR_BGR2YUV)
+    rows, columns = yuv.shape[0] // 4 * 4, yuv.shape[1] // 4 * 4
+    u = yuv[:rows, :columns, 1].astype(np.float64)
+    a, b, c, d = u[0::2, 0::2], u[0::2, 1::2], u[1::2, 0::2], u[1::2, 1::2]
+    approx, horizontal, vertical, diagonal = (a + b + c + d) / 2, (a + b - c - d) / 2, (a - b + c - d) / 2, (a - b - c + d) / 2
+    number = 0
+    for row in range(approx.shape[0] // 4):
+        for column in range(approx.shape[1] // 4):
+            block = approx[row * 4:row * 4 + 4, column * 4:column * 4 + 4]
+            flat = block.flatten()
+            position = int(np.argmax(np.abs(flat[1:]))) + 1
+            value, bit = flat[position], bits[number % len(bits)]
+            quantised = (abs(value) // 36 + 0.25 + 0.5 * bit) * 36
+            block[position // 4, position % 4] = quantised if value >= 0 else -quantised
+            number += 1
+    u = np.empty_like(u)
+    u[0::2, 0::2] = (approx + horizontal + vertical + diagonal) / 2
+    u[0::2, 1::2] = (approx + horizontal - vertical - diagonal) / 2
+    u[1::2, 0::2] = (approx - horizontal + vertical - diagonal) / 2
+    u[1::2, 1::2] = (approx - horizontal - vertical + diagonal) / 2
+    yuv[:rows, :columns, 1] = np.clip(np.round(u), 0, 255).astype(np.uint8)
+    encoded = cv2.cvtColor(yuv, cv2.COLOR_YUV2BGR)
+    return cv2.cvtColor(encoded, cv2.COLOR_BGR2RGB) if order == "BGR" else encoded
+
+
+def png_bytes(rgb: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(rgb).save(buffer, "PNG")
+    return buffer.getvalue()

@@ -102,8 +102,9 @@ class Runtime:
         try:
             if data is None:
                 data = imaging.read_bytes(path, self.settings.max_file_bytes)
-            found = evidence.analyze(data, imaging.sniff(data[:64]), self.c2pa_options) if analyze else None
-            return imaging.load_input(data, spec, self.settings.max_pixels, notes), "; ".join(notes) or None, found
+            rgb = imaging.decode(data, self.settings.max_pixels, notes)
+            found = evidence.analyze(data, imaging.sniff(data[:64]), self.c2pa_options, rgb) if analyze else None
+            return imaging.resize_for(rgb, spec), "; ".join(notes) or None, found
         except ImageError as exc:
             return imaging.about(exc, path), None, None
 

@@ -8,19 +8,32 @@ that fails returns one ``error`` record instead of raising: the image is classif
 
 from __future__ import annotations
 
+import numpy as np
+
 from fakewatch.evidence.analyzers import STRENGTHS, Evidence, metadata_analyzers
 from fakewatch.evidence.containers import blocks as read_blocks
 
 C2PA_VERSION = 1
-VERSION = "parameters:1,xmp:1,exif:1,camera:1,c2pa:1"  # bump an analyzer's number when it learns more
+VERSION = "parameters:1,xmp:1,exif:1,camera:1,c2pa:1,watermark:1"  # bump an analyzer's number when it learns more
 
 __all__ = ["STRENGTHS", "VERSION", "Evidence", "analyze", "proof"]
 
 
-def analyze(data: bytes, kind: str | None, c2pa_options: object = None) -> list[Evidence]:
-    """Every analyzer's findings for one file's bytes (``kind`` as :func:`fakewatch.imaging.sniff` says)."""
+def analyze(data: bytes, kind: str | None, c2pa_options: object = None,
+            rgb: np.ndarray | None = None) -> list[Evidence]:
+    """Every analyzer's findings for one file's bytes (``kind`` as :func:`fakewatch.imaging.sniff` says);
+    with the decoded picture ``rgb``, also the invisible-watermark reader (not on chroma-subsampled JPEGs,
+    which cannot carry the watermark)."""
     found: list[Evidence] = []
     structure = read_blocks(data, kind or "")
+    if rgb is not None and not structure.chroma_subsampled:
+        from fakewatch.evidence import watermark
+
+        try:
+            found += watermark.find(rgb)
+        except Exception as exc:  # noqa: BLE001 - a reader bug must not stop classification
+            found.append(Evidence("watermark", watermark.VERSION, "watermark_error", "none",
+                                  f"watermark reader failed: {exc!r}"[:300]))
     for note in structure.notes[:3]:
         found.append(Evidence("containers", 1, "metadata_damaged", "none", f"metadata structure: {note}"))
     for name, version, run in metadata_analyzers(structure):

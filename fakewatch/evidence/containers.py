@@ -29,6 +29,7 @@ class Blocks:
     xmp: list[str] = field(default_factory=list)
     iptc: list[bytes] = field(default_factory=list)  # Photoshop APP13 resource blocks
     c2pa: bool = False  # a JUMBF/C2PA manifest store is present
+    chroma_subsampled: bool = False  # a JPEG whose colour channels are stored at lower resolution
     notes: list[str] = field(default_factory=list)  # structure problems met on the way
     kept: int = 0
 
@@ -118,6 +119,9 @@ def _jpeg(data: bytes, found: Blocks) -> None:
             found.iptc.append(body[14:])
         elif marker == 0xEB and body[:2] == b"JP":  # APP11 JUMBF: C2PA manifest store
             found.c2pa = True
+        elif 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC) and len(body) >= 6:  # frame header
+            factors = {body[7 + 3 * index] for index in range(body[5]) if 7 + 3 * index < len(body)}
+            found.chroma_subsampled = len(factors) > 1
         elif marker == 0xFE and found.keep(len(body)):
             found.text.setdefault("comment", _text(body))
 

@@ -131,3 +131,26 @@ def test_fuzzed_metadata_never_raises() -> None:
         analyze(bytes(mutated), kind)
         variants += 1
     assert variants == 600
+
+
+def test_the_stable_diffusion_watermark_reads_back_from_lossless_files_only() -> None:
+    import cv2
+    import numpy as np
+
+    from fakewatch import imaging
+    from fakewatch.evidence.watermark import MESSAGES, SDXL_BITS
+    from tests.provenance import embed_watermark, png_bytes
+
+    rng = np.random.default_rng(20)  # a textured picture, as generator output is: flat areas cannot hold it
+    picture = cv2.GaussianBlur(np.clip(rng.normal(128, 20, (512, 512, 3)), 0, 255).astype(np.uint8), (3, 3), 0)
+    sd1 = png_bytes(embed_watermark(picture, MESSAGES["Stable Diffusion 1.x (StableDiffusionV1)"]))
+    found = analyze(sd1, "png", rgb=imaging.decode(sd1, 10 ** 8))
+    assert kinds(found) == {"generator_watermark": "proves_ai"} and "StableDiffusionV1" in found[0].summary
+    sdxl = png_bytes(embed_watermark(picture, SDXL_BITS, order="RGB"))
+    assert analyze(sdxl, "png", rgb=imaging.decode(sdxl, 10 ** 8))[0].details["generator"] == "SDXL"
+    as_jpeg = jpeg(imaging.decode(sd1, 10 ** 8), quality=95)  # 4:2:0 chroma: the watermark cannot survive
+    assert analyze(as_jpeg, "jpeg", rgb=imaging.decode(as_jpeg, 10 ** 8)) == []
+    for seed in range(30):  # no false alarm on pictures that carry none
+        texture = np.clip(rng.normal(0, float(rng.uniform(0, 30)), (512, 512, 3)), -128, 127)
+        plain = png_bytes(np.clip(cv2.resize(pixels(seed), (512, 512)) + texture, 0, 255).astype(np.uint8))
+        assert analyze(plain, "png", rgb=imaging.decode(plain, 10 ** 8)) == []
