@@ -199,7 +199,8 @@ def embed_watermark(rgb: np.ndarray, bits: list[int], order: str = "BGR") -> np.
     rows, columns = yuv.shape[0] // 4 * 4, yuv.shape[1] // 4 * 4
     u = yuv[:rows, :columns, 1].astype(np.float64)
     a, b, c, d = u[0::2, 0::2], u[0::2, 1::2], u[1::2, 0::2], u[1::2, 1::2]
-    approx, horizontal, vertical, diagonal = (a + b + c + d) / 2, (a + b - c - d) / 2, (a - b + c - d) / 2, (a - b - c + d) / 2
+    approx, horizontal = (a + b + c + d) / 2, (a + b - c - d) / 2
+    vertical, diagonal = (a - b + c - d) / 2, (a - b - c + d) / 2
     number = 0
     for row in range(approx.shape[0] // 4):
         for column in range(approx.shape[1] // 4):

@@ -359,19 +359,24 @@ def test_console_uploads_are_queued_and_finished_by_a_worker(cluster: Cluster) -
     cluster.worker()
     settings = cluster.settings()
     auth = {"Authorization": "Bearer distributed-token"}
+    from tests.provenance import A1111, pixels, png_with_text
+
     files = [("files", (path.name, path.read_bytes(), "image/jpeg"))
              for path in write_many(cluster.folder / "uploads-src", 3, seed=12)]
+    files.append(("files", ("generated.png", png_with_text(pixels(9), {"parameters": A1111}), "image/png")))
     with TestClient(create_app(settings, "distributed-token"), base_url="http://127.0.0.1:8000") as client:
         answer = client.post("/api/v1/scan", files=files, headers=auth)
         assert answer.status_code == 200 and answer.json()["mode"] == "distributed"
         rows = answer.json()["results"]
-        assert len(rows) == 3 and {row["status"] for row in rows} <= {"pending", "done"}
+        assert len(rows) == 4 and {row["status"] for row in rows} <= {"pending", "done"}
         deadline = time.monotonic() + 120
         records = [client.get(f"/api/v1/images/{row['id']}", headers=auth).json() for row in rows]
         while any(record["status"] == "pending" for record in records) and time.monotonic() < deadline:
             time.sleep(0.2)
             records = [client.get(f"/api/v1/images/{row['id']}", headers=auth).json() for row in rows]
         assert all(record["status"] == "done" and record["classifier"] for record in records), records
+        assert [record["reason"] for record in records] == ["classifier"] * 3 + ["provenance"]  # evidence, on a worker
+        assert records[3]["evidence"][0]["details"]["tool"] == "AUTOMATIC1111/Forge"
         status = client.get("/api/v1/status", headers=auth).json()
         assert status["mode"].startswith("distributed") and "queues" in status
         assert 'fakewatch_queue_depth{queue="cpu"}' in client.get("/api/v1/metrics", headers=auth).text
