@@ -164,7 +164,10 @@ def results_query(filters: ResultFilter, condition: Any = None) -> Select[*tuple
     elif filters.order == "path":
         query = query.order_by(Image.path, Image.id)
     else:
-        query = query.order_by(_sort_key(filters).desc().nulls_last(), Image.id.desc())
+        key = _sort_key(filters)
+        # a verdict-side key is never NULL (its filters need a verdict): plain DESC lets PostgreSQL walk the
+        # (label, created_at) index backwards instead of sorting every verdict with that label
+        query = query.order_by(key.desc() if key is Verdict.created_at else key.desc().nulls_last(), Image.id.desc())
     # LIMIT and OFFSET as literals: with placeholders SQLite's planner assumes any page size and prefers
     # walking the listing order's index over a narrow range on another one (a path prefix)
     if filters.offset:
