@@ -133,6 +133,25 @@ def c2pa_signed(source: bytes, chain: Chain, mime: str = "image/jpeg", ai: bool 
     return output.getvalue()
 
 
+def c2pa_edited(parent: bytes, chain: Chain, source: bytes) -> bytes:
+    """``source`` signed by an editor that opened ``parent`` (an AI-generated, signed file) and adjusted it:
+    the AI declaration lives only in the ingredient's manifest."""
+    import c2pa
+
+    manifest = {"claim_generator_info": [{"name": "Photo Editor", "version": "2.0"}], "title": "edited",
+                "assertions": [{"label": "c2pa.actions", "data": {"actions": [
+                    {"action": "c2pa.opened", "parameters": {"ingredientIds": ["parent"]}},
+                    {"action": "c2pa.color_adjustments"}]}}]}
+    signer = c2pa.Signer.from_info(c2pa.C2paSignerInfo(c2pa.C2paSigningAlg.ES256, chain.chain_pem, chain.key_pem,
+                                                       None))
+    output = io.BytesIO()
+    with c2pa.Builder(json.dumps(manifest)) as builder:
+        builder.add_ingredient(json.dumps({"title": "parent.jpg", "relationship": "parentOf", "label": "parent"}),
+                               "image/jpeg", io.BytesIO(parent))
+        builder.sign(signer, "image/jpeg", io.BytesIO(source), output)
+    return output.getvalue()
+
+
 def tamper_pixels(data: bytes) -> bytes:
     """Change one byte of a JPEG's entropy-coded data after signing: the data hash no longer matches."""
     changed = bytearray(data)
@@ -168,7 +187,7 @@ def exif_loop() -> bytes:
 
 def hostile_metadata(rgb: np.ndarray) -> dict[str, bytes]:
     """Metadata meant to hurt a parser: sizes, nesting, bombs, loops, lies, bad bytes."""
-    huge_xmp = xmp_packet() + b"<x>" * 300_000  # an XMP packet of about a megabyte, nested tags
+    huge_xmp = xmp_packet() + b"<x>" * 1_500_000  # an XMP packet of 4.5 MB: a million nested tags
     nested = "[" * 200_000 + "]" * 200_000  # JSON nesting far beyond any parser's recursion limit
     bomb = zlib.compress(b"\0" * (64 * 1024 * 1024), 9)  # 64 MB of zeros in about 64 kB
     return {

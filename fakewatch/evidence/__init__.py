@@ -34,13 +34,15 @@ def analyze(data: bytes, kind: str | None, c2pa_options: object = None,
         except Exception as exc:  # noqa: BLE001 - a reader bug must not stop classification
             found.append(Evidence("watermark", watermark.VERSION, "watermark_error", "none",
                                   f"watermark reader failed: {exc!r}"[:300]))
-    for note in structure.notes[:3]:
-        found.append(Evidence("containers", 1, "metadata_damaged", "none", f"metadata structure: {note}"))
     for name, version, run in metadata_analyzers(structure):
         try:
             found += run()
         except Exception as exc:  # noqa: BLE001 - attacker-controlled metadata: record, never crash
             found.append(Evidence(name, version, f"{name}_error", "none", f"{name} analyzer failed: {exc!r}"[:300]))
+    if structure.notes:  # limits met and damage seen on the way (after the analyzers: EXIF adds its own)
+        notes = list(dict.fromkeys(structure.notes))
+        found.append(Evidence("containers", 1, "metadata_damaged", "none",
+                              ("metadata: " + "; ".join(notes[:3]))[:300], {"notes": notes[:20]}))
     if structure.c2pa:
         from fakewatch.evidence.c2pa import read_credentials
 

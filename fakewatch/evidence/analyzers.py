@@ -36,10 +36,16 @@ class Evidence:
     details: dict[str, Any] = field(default_factory=dict)
 
 
+class Unreadable(ValueError):
+    """Text that claims to be JSON (generator metadata) but cannot be read within bounds."""
+
+
 def _json(text: str) -> Any:
     try:
         return json.loads(text)
-    except (ValueError, RecursionError):
+    except RecursionError as exc:
+        raise Unreadable("JSON nested too deeply to read") from exc
+    except ValueError:
         return None
 
 
@@ -174,7 +180,7 @@ def camera(exif: dict[str, bytes]) -> list[Evidence]:
 def metadata_analyzers(blocks: Blocks) -> list[tuple[str, int, Callable[[], list[Evidence]]]]:
     exif: dict[str, bytes] = {}
     for blob in blocks.exif:
-        exif.update(read_exif(blob))
+        exif.update(read_exif(blob, blocks.notes))
     iptc: dict[str, str] = {}
     for resources in blocks.iptc:
         iptc.update(read_iptc(resources))

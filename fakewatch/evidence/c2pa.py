@@ -114,10 +114,11 @@ def read_credentials(data: bytes, kind: str, options: object = None) -> list[Evi
                          f"({', '.join(broken[:3])}): proves nothing; {who}", details)]
     if ai:
         label, action, source = ai[0]
-        where = "" if label == chain[0][0] else " (in an ingredient's manifest)"
+        made_by = _generator(dict(chain)[label])
+        where = (f"by {made_by}" if label == chain[0][0]
+                 else f"in an ingredient made by {made_by}, edited in {details['claim_generator']}")
         strength = "suggests_ai" if chosen.strict and not trusted else "proves_ai"
         return [Evidence("c2pa", VERSION, "c2pa_ai_source", strength,
-                         f"C2PA {action} {source.rsplit('/', 1)[-1]}{where} by {details['claim_generator']}, {who}",
-                         details)]
+                         f"C2PA {action} {source.rsplit('/', 1)[-1]} {where}, {who}", details)]
     return [Evidence("c2pa", VERSION, "c2pa_manifest", "none",
                      f"C2PA manifest from {details['claim_generator']}, no AI source declared; {who}", details)]

@@ -41,8 +41,16 @@ class Blocks:
         return True
 
 
-def _text(raw: bytes) -> str:
-    return raw[:MAX_TEXT].decode("utf-8", errors="replace")
+def _text(raw: bytes, found: Blocks, what: str) -> str:
+    """UTF-8 text of at most ``MAX_TEXT`` bytes; a longer or undecodable one is noted and kept in part."""
+    if len(raw) > MAX_TEXT:
+        found.notes.append(f"{what} is {len(raw):,} bytes; only the first {MAX_TEXT:,} were read")
+        raw = raw[:MAX_TEXT]
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        found.notes.append(f"{what} is not valid UTF-8")
+        return raw.decode("utf-8", errors="replace")
 
 
 def _inflate(raw: bytes) -> bytes:
@@ -65,6 +73,9 @@ def _png(data: bytes, found: Blocks) -> None:
         try:
             if kind == b"tEXt" and b"\x00" in body and found.keep(len(body)):
                 key, _, value = body.partition(b"\x00")
+                if len(value) > MAX_TEXT:
+                    found.notes.append(f"text chunk {key[:40]!r} is {len(value):,} bytes; only the first "
+                                       f"{MAX_TEXT:,} were read")
                 found.text[key.decode("latin-1")[:80]] = value[:MAX_TEXT].decode("latin-1")
             elif kind == b"zTXt" and b"\x00" in body and found.keep(len(body)):
                 key, _, rest = body.partition(b"\x00")
@@ -77,9 +88,9 @@ def _png(data: bytes, found: Blocks) -> None:
                 value = _inflate(value) if compressed else value
                 name = key.decode("latin-1")[:80]
                 if name == "XML:com.adobe.xmp":
-                    found.xmp.append(_text(value))
+                    found.xmp.append(_text(value, found, "XMP packet"))
                 else:
-                    found.text[name] = _text(value)
+                    found.text[name] = _text(value, found, f"text chunk {name[:40]!r}")
             elif kind == b"eXIf" and found.keep(len(body)):
                 found.exif.append(body)
             elif kind == b"caBX":
@@ -114,7 +125,7 @@ def _jpeg(data: bytes, found: Blocks) -> None:
         if marker == 0xE1 and body.startswith(EXIF_JPEG) and found.keep(len(body)):
             found.exif.append(body[len(EXIF_JPEG):])
         elif marker == 0xE1 and body.startswith(XMP_JPEG) and found.keep(len(body)):
-            found.xmp.append(_text(body[len(XMP_JPEG):]))
+            found.xmp.append(_text(body[len(XMP_JPEG):], found, "XMP packet"))
         elif marker == 0xED and body.startswith(b"Photoshop 3.0\x00") and found.keep(len(body)):
             found.iptc.append(body[14:])
         elif marker == 0xEB and body[:2] == b"JP":  # APP11 JUMBF: C2PA manifest store
@@ -123,7 +134,7 @@ def _jpeg(data: bytes, found: Blocks) -> None:
             factors = {body[7 + 3 * index] for index in range(body[5]) if 7 + 3 * index < len(body)}
             found.chroma_subsampled = len(factors) > 1
         elif marker == 0xFE and found.keep(len(body)):
-            found.text.setdefault("comment", _text(body))
+            found.text.setdefault("comment", _text(body, found, "JPEG comment"))
 
 
 def _webp(data: bytes, found: Blocks) -> None:
@@ -138,7 +149,7 @@ def _webp(data: bytes, found: Blocks) -> None:
         if kind == b"EXIF" and found.keep(len(body)):
             found.exif.append(body[len(EXIF_JPEG):] if body.startswith(EXIF_JPEG) else body)
         elif kind == b"XMP " and found.keep(len(body)):
-            found.xmp.append(_text(body))
+            found.xmp.append(_text(body, found, "XMP packet"))
         elif kind == b"C2PA":
             found.c2pa = True
 

@@ -17,15 +17,18 @@ MAX_VALUE = 64 * 1024
 TYPE_SIZES = {1: 1, 2: 1, 3: 2, 4: 4, 5: 8, 7: 1, 9: 4, 10: 8}
 
 
-def _value(blob: bytes, order: str, kind: int, count: int, field: bytes) -> bytes | int | None:
+def _value(blob: bytes, order: str, kind: int, count: int, field: bytes, notes: list[str]) -> bytes | int | None:
     size = TYPE_SIZES.get(kind, 0) * count
     if size == 0 or size > MAX_VALUE:
+        if size > MAX_VALUE:
+            notes.append(f"EXIF value of {size:,} bytes skipped")
         return None
     if size <= 4:
         raw = field[:size]
     else:
         (offset,) = struct.unpack(order + "I", field)
         if offset + size > len(blob):
+            notes.append("EXIF value points past the end of its block; skipped")
             return None
         raw = blob[offset:offset + size]
     if kind in (3, 4) and count == 1:
@@ -33,8 +36,9 @@ def _value(blob: bytes, order: str, kind: int, count: int, field: bytes) -> byte
     return raw
 
 
-def read_exif(blob: bytes) -> dict[str, bytes]:
-    """The known tags of one EXIF (TIFF) blob, as raw bytes; malformed parts are skipped."""
+def read_exif(blob: bytes, notes: list[str] | None = None) -> dict[str, bytes]:
+    """The known tags of one EXIF (TIFF) blob, as raw bytes; malformed parts are skipped (and noted)."""
+    notes = notes if notes is not None else []
     if len(blob) < 8 or blob[:2] not in (b"II", b"MM"):
         return {}
     order = "<" if blob[:2] == b"II" else ">"
@@ -44,6 +48,7 @@ def read_exif(blob: bytes) -> dict[str, bytes]:
     while pending:
         offset = pending.pop()
         if offset in seen or offset + 2 > len(blob):
+            notes.append("EXIF directory loop cut" if offset in seen else "EXIF directory past the end; skipped")
             continue
         seen.add(offset)
         (count,) = struct.unpack(order + "H", blob[offset:offset + 2])
@@ -52,7 +57,7 @@ def read_exif(blob: bytes) -> dict[str, bytes]:
             if start + 12 > len(blob):
                 break
             tag, kind, number = struct.unpack(order + "HHI", blob[start:start + 8])
-            value = _value(blob, order, kind, number, blob[start + 8:start + 12])
+            value = _value(blob, order, kind, number, blob[start + 8:start + 12], notes)
             if tag == EXIF_IFD and isinstance(value, int):
                 pending.append(value)
             elif tag in TAGS and isinstance(value, bytes):

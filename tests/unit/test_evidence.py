@@ -11,6 +11,7 @@ from fakewatch.evidence.c2pa import C2paOptions
 from tests.provenance import (
     A1111,
     COMFY_PROMPT,
+    c2pa_edited,
     c2pa_signed,
     hostile_metadata,
     jpeg,
@@ -99,6 +100,9 @@ def test_c2pa_with_pixels_changed_after_signing_is_invalid_and_proves_nothing(ch
     found = analyze(tamper_pixels(c2pa_signed(jpeg(pixels(11)), chain)), "jpeg")
     assert kinds(found) == {"c2pa_invalid": "none"} and proof(found) is None
     assert "assertion.dataHash.mismatch" in found[0].summary
+    edited = analyze(c2pa_edited(c2pa_signed(jpeg(pixels(17)), chain), chain, jpeg(pixels(18))), "jpeg")
+    assert kinds(edited) == {"c2pa_ai_source": "proves_ai"}  # found up the ingredient chain
+    assert "in an ingredient made by TestGen Image Model 1.0, edited in Photo Editor 2.0" in edited[0].summary
     camera_made = analyze(c2pa_signed(jpeg(pixels(12)), chain, ai=False), "jpeg")
     assert kinds(camera_made) == {"c2pa_manifest": "none"}
     png = analyze(c2pa_signed(png_with_text(pixels(13), {}), chain, mime="image/png"), "png")
@@ -111,9 +115,8 @@ def test_hostile_metadata_is_bounded_recorded_and_never_raises() -> None:
         found = analyze(data, "png" if name.endswith(".png") else "jpeg")
         assert time.perf_counter() - started < 5, name
         assert proof(found) is None or name == "huge_xmp.png", (name, found)
-        if name in ("ztxt_bomb.png", "chunk_past_end.png", "segment_past_end.jpg", "jumbf_garbage.jpg",
-                    "cabx_garbage.png"):
-            assert any(item.strength == "none" for item in found), (name, found)  # the damage is on record
+        assert any(item.strength == "none" and item.kind.endswith(("_error", "_damaged", "_invalid"))
+                   for item in found), (name, found)  # the limit or the damage is on record
 
 
 def test_fuzzed_metadata_never_raises() -> None:
