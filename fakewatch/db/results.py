@@ -37,7 +37,8 @@ class ResultFilter:
     after: int | None = None  # keyset pagination: the rows that come after this image id in the listing
     reason: str | None = None  # provenance (evidence decided the label) or classifier
     evidence: str | None = None  # only images with evidence of this kind (c2pa_ai_source, camera_exif, ...)
-    order: str = "newest"  # newest (keyset pages with `after`), p_fake (most likely fake first) or path
+    order: str = "newest"  # newest (keyset pages with `after`), p_fake (classified images, most likely fake first)
+    # or path
     offset: int | None = None  # rows to skip, for the orders other than newest
 
 
@@ -119,12 +120,18 @@ def results_query(filters: ResultFilter, condition: Any = None) -> Select[*tuple
     narrows it further (a part of :func:`_after`)."""
     verdict_on = [Verdict.content_id == Image.content_id]
     verdict_on.append(Verdict.classifier == filters.classifier if filters.classifier else _latest_verdict())
-    query = (select(*_RESULT_COLUMNS)
-             .outerjoin(Content, Content.id == Image.content_id)
-             .outerjoin(Verdict, and_(*verdict_on)))
+    if filters.order == "p_fake":  # classified images only, driven from the (p_fake, id) index of verdicts
+        query = (select(*_RESULT_COLUMNS).select_from(Verdict).join(Image, and_(*verdict_on))
+                 .outerjoin(Content, Content.id == Image.content_id))
+    else:
+        query = (select(*_RESULT_COLUMNS)
+                 .outerjoin(Content, Content.id == Image.content_id)
+                 .outerjoin(Verdict, and_(*verdict_on)))
     if not filters.include_deleted:
         query = query.where(Image.deleted_at.is_(None))
-    if filters.label:
+    if filters.label and filters.order == "p_fake":  # keep SQLite on the p_fake index, not the label one
+        query = query.where(func.coalesce(Verdict.label, "") == filters.label)
+    elif filters.label:
         query = query.where(Verdict.label == filters.label)
     if filters.classifier:
         query = query.where(Verdict.id.is_not(None))
@@ -160,7 +167,7 @@ def results_query(filters: ResultFilter, condition: Any = None) -> Select[*tuple
     if condition is not None:
         query = query.where(condition)
     if filters.order == "p_fake":
-        query = query.order_by(Verdict.p_fake.desc().nulls_last(), Image.id.desc())
+        query = query.order_by(Verdict.p_fake.desc(), Verdict.id.desc(), Image.id.desc())
     elif filters.order == "path":
         query = query.order_by(Image.path, Image.id)
     else:

@@ -95,6 +95,7 @@ class Verdict(Base):
         Index("ix_verdicts_label_created", "label", "created_at"),
         Index("ix_verdicts_created", "created_at"),
         Index("ix_verdicts_content_created", "content_id", "created_at"),
+        Index("ix_verdicts_p_fake", "p_fake", "id"),
     )
 
 

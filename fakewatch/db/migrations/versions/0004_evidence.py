@@ -4,6 +4,7 @@
   finding (kind, strength, summary, details as JSON). A newer analyzer version adds rows; old ones stay.
 - contents.evidence_version: which analyzer versions have read this content (so each runs once).
 - verdicts.reason ("classifier" or "provenance") and verdicts.reason_detail: why the label is what it is.
+- ix_verdicts_p_fake (p_fake, id): "most likely fake first" listings walk it instead of sorting every verdict.
 
 Revision ID: 0004
 Revises: 0003
@@ -37,9 +38,11 @@ def upgrade() -> None:
     op.add_column("contents", sa.Column("evidence_version", sa.String(200), nullable=True))
     op.add_column("verdicts", sa.Column("reason", sa.String(16), nullable=False, server_default="classifier"))
     op.add_column("verdicts", sa.Column("reason_detail", sa.Text, nullable=True))
+    op.create_index("ix_verdicts_p_fake", "verdicts", ["p_fake", "id"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_verdicts_p_fake", table_name="verdicts")
     with op.batch_alter_table("verdicts") as batch:
         batch.drop_column("reason_detail")
         batch.drop_column("reason")
