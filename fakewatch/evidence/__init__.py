@@ -8,13 +8,16 @@ that fails returns one ``error`` record instead of raising: the image is classif
 
 from __future__ import annotations
 
-import numpy as np
+from typing import TYPE_CHECKING
 
 from fakewatch.evidence.analyzers import STRENGTHS, Evidence, metadata_analyzers
 from fakewatch.evidence.containers import blocks as read_blocks
 
 C2PA_VERSION = 1
 VERSION = "parameters:1,xmp:1,exif:1,camera:1,c2pa:1,watermark:1"  # bump an analyzer's number when it learns more
+
+if TYPE_CHECKING:
+    import numpy as np
 
 __all__ = ["STRENGTHS", "VERSION", "Evidence", "analyze", "proof"]
 
