@@ -25,7 +25,13 @@ from fakewatch.db.session import Database, make_engine, upgrade  # noqa: E402
 from fakewatch.db.tables import Image  # noqa: E402
 from fakewatch.mode import open_mode  # noqa: E402
 from fakewatch.registry import Registry  # noqa: E402
-from tests.integration.services import REDIS_URL, WorkerProcess, flush_redis, throwaway_postgres  # noqa: E402
+from tests.integration.services import (  # noqa: E402
+    REDIS_URL,
+    WorkerProcess,
+    child_pids,
+    flush_redis,
+    throwaway_postgres,
+)
 
 
 def raw_rate(size: int, runtime: str) -> float:
@@ -38,15 +44,11 @@ def raw_rate(size: int, runtime: str) -> float:
     return len(images) / (time.perf_counter() - started)
 
 
-def _children(pid: int) -> list[str]:
-    return [child for task in Path(f"/proc/{pid}/task").glob("*/children") for child in task.read_text().split()]
-
-
 def pool_rss_mb(worker: WorkerProcess) -> float:
     """Resident memory of the worker's pool processes (under its supervisor and consumer), in MB."""
     total = 0
-    for consumer in _children(worker.process.pid):
-        for pid in _children(int(consumer)):
+    for consumer in child_pids(worker.process.pid):
+        for pid in child_pids(consumer):
             status = Path(f"/proc/{pid}/status").read_text()
             total += int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmRSS")))
     return total / 1024

@@ -39,49 +39,19 @@ import pytest  # noqa: E402
 from fakewatch.db.session import Database, make_engine, upgrade  # noqa: E402
 from fakewatch.db.tables import Image, Verdict  # noqa: E402
 from tests.hostile import write_hostile_corpus, write_mutations  # noqa: E402
-from tests.integration.services import RedisServer, TcpProxy, WorkerProcess, throwaway_postgres  # noqa: E402
+from tests.integration.services import (  # noqa: E402
+    FakewatchProcess,
+    RedisServer,
+    TcpProxy,
+    WorkerProcess,
+    child_pids,
+    throwaway_postgres,
+)
 
 DISTRIBUTED = {"FAKEWATCH_SWEEP_AFTER": "15", "FAKEWATCH_SWEEP_INTERVAL": "5", "FAKEWATCH_RETRY_MAX_DELAY": "5",
                "FAKEWATCH_STABILITY_DELAY": "0.3", "FAKEWATCH_RESCAN_INTERVAL": "0", "FAKEWATCH_TASK_BATCH": "250",
                "FAKEWATCH_BATCH_SIZE": "50", "FAKEWATCH_CONFIG": "", "TF_CPP_MIN_LOG_LEVEL": "2"}
 HEADER = ["fault", "images in", "verdicts out", "errors", "lost", "duplicated", "recover (s)", "notes"]
-
-
-class Process:
-    """A `fakewatch` command as a subprocess in its own session, logging to a file."""
-
-    def __init__(self, arguments: list[str], env: dict[str, str], log: Path) -> None:
-        self.log_path = log
-        self.log = open(log, "ab")
-        self.process = subprocess.Popen([sys.executable, "-m", "fakewatch.cli", *arguments],
-                                        env={**os.environ, **env}, stdout=self.log, stderr=subprocess.STDOUT,
-                                        start_new_session=True)
-
-    def kill(self) -> None:
-        try:
-            os.killpg(self.process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        self.process.wait(10)
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(60)
-            except subprocess.TimeoutExpired:
-                self.kill()
-        self.log.close()
-
-
-def children(pid: int) -> list[int]:
-    found: list[int] = []
-    for task in Path(f"/proc/{pid}/task").glob("*/children"):
-        try:
-            found += [int(child) for child in task.read_text().split()]
-        except OSError:
-            pass
-    return found
 
 
 class Run:
@@ -93,10 +63,11 @@ class Run:
         self.watched.mkdir(parents=True)
         self.env = {"FAKEWATCH_DATABASE_URL": database_url, "FAKEWATCH_HOME": str(self.folder / "home"), **env}
         self.database = Database(database_url, auto_upgrade=False)
-        self.processes: list[Process | WorkerProcess] = []
+        self.processes: list[FakewatchProcess] = []
 
-    def watcher(self) -> Process:
-        process = Process(["watch", str(self.watched)], self.env, self.folder / f"watcher{len(self.processes)}.log")
+    def watcher(self) -> FakewatchProcess:
+        log = self.folder / f"watcher{len(self.processes)}.log"
+        process = FakewatchProcess(["watch", str(self.watched)], self.env, log)
         self.processes.append(process)
         return process
 
@@ -142,7 +113,7 @@ class Run:
 
     def close(self) -> None:
         for process in self.processes:
-            process.stop()
+            process.stop(grace=60)
         self.database.dispose()
 
 
@@ -183,7 +154,7 @@ def worker_main_kill(scratch: Path, images: list[Path], outage: float, stack: Ex
     run.watcher()
     drop(stage(images, run.folder / "staging"), run.watched)
     run.wait_first_verdicts()
-    consumer = children(worker.process.pid)
+    consumer = child_pids(worker.process.pid)
     os.kill(consumer[0], signal.SIGKILL)  # the consumer's main process, holding unacknowledged batches
     killed_at = run.counts()["done"]
     recover = run.wait(len(images), 600)
@@ -197,7 +168,7 @@ def pool_kill(scratch: Path, images: list[Path], outage: float, stack: ExitStack
     run.watcher()
     drop(stage(images, run.folder / "staging"), run.watched)
     run.wait_first_verdicts()
-    pool = [pid for consumer in children(worker.process.pid) for pid in children(consumer)]
+    pool = [pid for consumer in child_pids(worker.process.pid) for pid in child_pids(consumer)]
     os.kill(pool[0], signal.SIGKILL)
     killed_at = run.counts()["done"]
     recover = run.wait(len(images), 600)

@@ -14,6 +14,7 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import cv2
@@ -55,6 +56,17 @@ class Upload:
     data: bytes
 
 
+def _write_whole(target: Path, data: bytes) -> None:
+    """Write ``data`` to ``target`` so that readers see the whole file or none (a private temporary name,
+    flushed to disk, then renamed over it)."""
+    partial = target.with_name(f".{target.name}.{os.getpid()}.{threading.get_ident()}.part")
+    with open(partial, "xb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(partial, target)
+
+
 class Console:
     def __init__(self, settings: Settings) -> None:
         from fakewatch.mode import open_mode
@@ -93,12 +105,7 @@ class Console:
         folder.mkdir(parents=True, exist_ok=True, mode=0o700)
         target = folder / f"{digest}{EXTENSIONS.get(kind, '.img')}"
         if not target.exists():
-            partial = target.with_name(f".{target.name}.{os.getpid()}.{threading.get_ident()}.part")
-            with open(partial, "xb") as handle:
-                handle.write(upload.data)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(partial, target)
+            _write_whole(target, upload.data)
         return str(target)
 
     def scan(self, uploads: list[Upload]) -> list[dict[str, Any]]:
@@ -169,9 +176,7 @@ class Console:
                              interpolation=cv2.INTER_AREA)
         data = imaging.encode_jpeg(np.ascontiguousarray(rgb), 88)
         cache.mkdir(parents=True, exist_ok=True, mode=0o700)
-        partial = cached.with_name(f".{cached.name}.{os.getpid()}.{threading.get_ident()}.part")
-        partial.write_bytes(data)
-        os.replace(partial, cached)
+        _write_whole(cached, data)
         return data
 
     def heatmap(self, image_id: int) -> bytes:
@@ -179,10 +184,9 @@ class Console:
         from fakewatch.explain import heatmap_for
 
         try:
-            png, _, version, path = heatmap_for(self.settings, self.database, image_id, self.explainers)
+            return heatmap_for(self.settings, self.database, image_id, self.explainers)[0]
         except FakewatchError as exc:
             raise NotFound(str(exc)) from exc
-        return png
 
     def add_label(self, image_id: int, label: str, note: str | None, author: str | None) -> dict[str, Any]:
         from fakewatch.db.labels import add_label

@@ -64,33 +64,32 @@ def throwaway_postgres() -> Iterator[str]:
         admin.dispose()
 
 
-class WorkerProcess:
-    """`fakewatch worker` as a real subprocess in its own process group."""
+class FakewatchProcess:
+    """A `fakewatch` command as a real subprocess in its own process group, logging to a file."""
 
-    def __init__(self, env: dict[str, str], log_path: Path, concurrency: int = 1, pool: str = "prefork") -> None:
+    def __init__(self, arguments: list[str], env: dict[str, str], log_path: Path) -> None:
         self.log_path = log_path
         self.log = open(log_path, "ab")
-        command = [sys.executable, "-m", "fakewatch.cli", "worker", "--queues", "cpu",
-                   "--concurrency", str(concurrency), "--pool", pool]
-        self.process = subprocess.Popen(command, env={**os.environ, **env}, stdout=self.log,
-                                        stderr=subprocess.STDOUT, start_new_session=True)
+        self.process = subprocess.Popen([sys.executable, "-m", "fakewatch.cli", *arguments],
+                                        env={**os.environ, **env}, stdout=self.log, stderr=subprocess.STDOUT,
+                                        start_new_session=True)
 
     def alive(self) -> bool:
         return self.process.poll() is None
 
     def kill(self) -> None:
-        """SIGKILL the worker and all its pool processes: no chance to acknowledge or requeue anything."""
+        """SIGKILL the command and every process it started: no chance to acknowledge or requeue anything."""
         try:
             os.killpg(self.process.pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
         self.process.wait(10)
 
-    def stop(self) -> None:
+    def stop(self, grace: float = 30) -> None:
         if self.alive():
             os.killpg(self.process.pid, signal.SIGTERM)
             try:
-                self.process.wait(30)
+                self.process.wait(grace)
             except subprocess.TimeoutExpired:
                 self.kill()
         self.log.close()
@@ -98,6 +97,25 @@ class WorkerProcess:
     def output(self) -> str:
         self.log.flush()
         return self.log_path.read_text(errors="replace")
+
+
+class WorkerProcess(FakewatchProcess):
+    """`fakewatch worker` (its supervisor, consumer and pool)."""
+
+    def __init__(self, env: dict[str, str], log_path: Path, concurrency: int = 1, pool: str = "prefork") -> None:
+        super().__init__(["worker", "--queues", "cpu", "--concurrency", str(concurrency), "--pool", pool], env,
+                         log_path)
+
+
+def child_pids(pid: int) -> list[int]:
+    """The processes ``pid`` started (Linux: /proc), for killing a worker's consumer or pool process."""
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*/children"):
+        try:
+            found += [int(child) for child in task.read_text().split()]
+        except OSError:
+            pass
+    return found
 
 
 def free_port() -> int:

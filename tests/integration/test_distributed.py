@@ -27,6 +27,7 @@ from tests.integration.services import (
     RedisServer,
     TcpProxy,
     WorkerProcess,
+    child_pids,
     flush_redis,
     redis_or_skip,
     throwaway_postgres,
@@ -244,10 +245,6 @@ def test_malformed_messages_are_rejected_and_the_worker_keeps_working(cluster: C
     assert "Refusing to deserialize untrusted content of type pickle" in log  # pickle refused
 
 
-def consumer_pids(supervisor_pid: int) -> list[int]:
-    children = Path(f"/proc/{supervisor_pid}/task/{supervisor_pid}/children")
-    return [int(pid) for pid in children.read_text().split()] if children.exists() else []
-
 
 def test_consumer_that_dies_is_started_again_and_the_work_finishes(cluster: Cluster) -> None:
     """Whatever ends the consumer (here SIGKILL; in the wild kombu's reconnect AttributeError), the
@@ -256,7 +253,7 @@ def test_consumer_that_dies_is_started_again_and_the_work_finishes(cluster: Clus
     deadline = time.monotonic() + 60
     while " ready." not in worker.output() and time.monotonic() < deadline:
         time.sleep(0.1)
-    first = consumer_pids(worker.process.pid)
+    first = child_pids(worker.process.pid)
     assert len(first) == 1, worker.output()[-3000:]
     mode = cluster.mode(task_batch=200, sweep_after=3.0)
     mode.intake.process([str(path) for path in write_many(cluster.folder / "archive", 1000, seed=7)])
@@ -267,7 +264,7 @@ def test_consumer_that_dies_is_started_again_and_the_work_finishes(cluster: Clus
     counts = cluster.wait_all_done(1000, also=mode.dispatcher.sweep)
     assert counts["verdicts"] == 1000 and counts["most_verdicts_per_content"] == 1
     assert worker.alive()
-    second = consumer_pids(worker.process.pid)
+    second = child_pids(worker.process.pid)
     assert len(second) == 1 and second != first
     assert "ended with signal SIGKILL; starting it again" in worker.output()
     worker.stop()
@@ -281,7 +278,7 @@ def test_pool_process_killed_its_batch_is_redelivered(cluster: Cluster) -> None:
     deadline = time.monotonic() + 120
     while cluster.counts()["verdicts"] == 0 and time.monotonic() < deadline:
         time.sleep(0.05)
-    pool = [pid for consumer in consumer_pids(worker.process.pid) for pid in consumer_pids(consumer)]
+    pool = [pid for consumer in child_pids(worker.process.pid) for pid in child_pids(consumer)]
     assert pool, worker.output()[-3000:]
     os.kill(pool[0], signal.SIGKILL)
     counts = cluster.wait_all_done(1000)  # no sweep: reject_on_worker_lost puts the batch back at once

@@ -3,10 +3,7 @@ killed mid-drop and restarted, and a SQLite database whose disk fills up mid-run
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,39 +14,22 @@ from sqlalchemy import func, select
 from fakewatch.db.session import Database
 from fakewatch.db.tables import Image, Verdict
 from tests.integration.conftest import write_photos
+from tests.integration.services import FakewatchProcess
 
 pytestmark = pytest.mark.timeout(300)
 
 
-class WatchProcess:
-    def __init__(self, folder: Path, env: dict[str, str], log: Path) -> None:
-        self.log_path = log
-        self.log = open(log, "ab")
-        self.process = subprocess.Popen([sys.executable, "-m", "fakewatch.cli", "watch", str(folder)],
-                                        env={**os.environ, **env}, stdout=self.log, stderr=subprocess.STDOUT,
-                                        start_new_session=True)
+class WatchProcess(FakewatchProcess):
+    """`fakewatch watch FOLDER` as a real subprocess."""
 
-    def output(self) -> str:
-        return self.log_path.read_text(errors="replace")
+    def __init__(self, folder: Path, env: dict[str, str], log: Path) -> None:
+        super().__init__(["watch", str(folder)], env, log)
 
     def wait_started(self) -> None:
         deadline = time.monotonic() + 60
         while "watching" not in self.output() and time.monotonic() < deadline:
             time.sleep(0.05)
         assert "watching" in self.output(), self.output()
-
-    def kill(self) -> None:
-        os.killpg(self.process.pid, signal.SIGKILL)
-        self.process.wait(10)
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(30)
-            except subprocess.TimeoutExpired:
-                self.kill()
-        self.log.close()
 
 
 def outcome(database_url: str) -> dict[str, int]:

@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 from fakewatch.cli import cli
 from tests.integration.conftest import write_photos
-from tests.integration.services import free_port
+from tests.integration.services import child_pids, free_port
 
 PLANTED = "pl4nted-S3cret"
 
@@ -51,7 +51,7 @@ def worker_output(env: dict[str, str]) -> str:
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
     time.sleep(8)
     command_lines = [Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
-                     for pid in [worker.pid, *children(worker.pid)] if Path(f"/proc/{pid}/cmdline").exists()]
+                     for pid in [worker.pid, *child_pids(worker.pid)] if Path(f"/proc/{pid}/cmdline").exists()]
     os.killpg(worker.pid, signal.SIGKILL)
     output, _ = worker.communicate(timeout=30)
     assert "Cannot connect to" in output or "Connection refused" in output, output[-2000:]
@@ -76,10 +76,6 @@ def console_output(env: dict[str, str]) -> str:
     result = CliRunner().invoke(cli, ["settings"], env={**env, "FAKEWATCH_API_TOKEN": PLANTED}, obj={})
     assert "api_token = '***'" in result.output
     return "\n".join(answers) + result.output
-
-
-def children(pid: int) -> list[int]:
-    return [int(child) for task in Path(f"/proc/{pid}/task").glob("*/children") for child in task.read_text().split()]
 
 
 def test_enqueue_with_the_broker_down_exits_3_and_leaves_rows_unstamped(tmp_path: Path, env: dict[str, str]) -> None:
