@@ -137,8 +137,8 @@ class VerdictActions:
         self._pool: ThreadPoolExecutor | None = None
         self._pending: list[Future[None]] = []
 
-    def after(self, image_ids: list[int], classifier: str) -> None:
-        """Claim and run the actions owed for ``image_ids``' verdicts from ``classifier``."""
+    def after(self, image_ids: list[int], classifier: str | list[str]) -> None:
+        """Claim and run the actions owed for ``image_ids``' verdicts from ``classifier`` (one or several)."""
         if not self.enabled or not image_ids:
             return
         with self.database.session() as session, session.begin():

@@ -101,6 +101,26 @@ def write_pixel_hash_version(directory: Path, version: str, size: int = 32, thre
     return registry.read_version(directory)
 
 
+def aggregate(p_fake: np.ndarray, owners: np.ndarray, count: int) -> np.ndarray:
+    """One calibrated p_fake per image from its crops' p_fake: the sigmoid of their mean logit (the same as
+    averaging raw logits before the temperature). Images with a single crop keep its value exactly."""
+    p_fake = np.asarray(p_fake, dtype=np.float64)
+    if len(p_fake) == count:
+        return p_fake
+    clipped = np.clip(p_fake, 1e-15, 1 - 1e-15)
+    logits = np.log(clipped) - np.log1p(-clipped)
+    means = np.bincount(owners, weights=logits, minlength=count) / np.maximum(np.bincount(owners, minlength=count), 1)
+    return sigmoid(means)
+
+
+def predict_prepared(classifier: Classifier, prepared: list[np.ndarray]) -> np.ndarray:
+    """p_fake per image from each image's crops (``imaging.prepare``), in one call to the classifier."""
+    if not prepared:
+        return np.zeros(0)
+    owners = np.concatenate([np.full(len(crops), index) for index, crops in enumerate(prepared)])
+    return aggregate(classifier.predict(np.concatenate(prepared)), owners, len(prepared))
+
+
 def load(version: ClassifierVersion, batch_size: int = 256, runtime: str = "lite") -> Classifier:
     """The classifier for a registry version, by its card's engine and the ``runtime`` setting."""
     if version.engine == "pixel-hash":

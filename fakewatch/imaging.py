@@ -60,6 +60,8 @@ class InputSpec:
     scaling: str = "divide by 255 inside the classifier"
     resize: str = "cv2.INTER_AREA, whole frame to size x size"
     format_version: int = SPEC_FORMAT
+    crops: str = "resize"  # "resize": the whole frame, resized; "tiles": native-resolution crops (see prepare)
+    max_crops: int = 1  # "tiles": the most crops one image is classified from
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -276,6 +278,50 @@ def resize_for(rgb: np.ndarray, spec: InputSpec) -> np.ndarray:
     if rgb.shape[0] == spec.size and rgb.shape[1] == spec.size:
         return np.ascontiguousarray(rgb)
     return cv2.resize(rgb, (spec.size, spec.size), interpolation=cv2.INTER_AREA)
+
+
+CROP_POLICIES = ("resize", "tiles")
+
+
+def fit_min_side(rgb: np.ndarray, size: int) -> np.ndarray:
+    """An image whose shorter side is under ``size``, scaled up (bilinear) until it equals ``size``;
+    larger images are returned untouched (crops are then taken at their native resolution)."""
+    height, width = rgb.shape[:2]
+    if min(height, width) >= size:
+        return rgb
+    scale = size / min(height, width)
+    shape = (max(size, round(width * scale)), max(size, round(height * scale)))
+    return cv2.resize(rgb, shape, interpolation=cv2.INTER_LINEAR)
+
+
+def _origins(length: int, size: int) -> list[int]:
+    """Where crops start along one axis: the centre, plus both ends once the side is 1.5 crops long."""
+    centre = (length - size) // 2
+    return [centre] if length < size * 3 // 2 else [0, centre, length - size]
+
+
+def tile_origins(height: int, width: int, size: int, max_crops: int) -> list[tuple[int, int]]:
+    """The fixed crop pattern for an image at least ``size`` on each side: the centre crop first, then
+    the corners (or, for a long thin image, the two ends), up to ``max_crops``. Every crop lies inside."""
+    rows, columns = _origins(height, size), _origins(width, size)
+    centre = (rows[len(rows) // 2], columns[len(columns) // 2])
+    corners = [(top, left) for top in (rows[0], rows[-1]) for left in (columns[0], columns[-1])]
+    pattern = [centre] + [origin for origin in dict.fromkeys(corners) if origin != centre]
+    return pattern[:max(1, max_crops)]
+
+
+def prepare(rgb: np.ndarray, spec: InputSpec) -> np.ndarray:
+    """A decoded image -> the classifier's crops, k x size x size x 3 uint8 (k = 1 for ``resize``).
+
+    ``tiles``: images smaller than one crop are first scaled up to it (:func:`fit_min_side`); crops are
+    then cut at native resolution by :func:`tile_origins`; their logits are averaged by the classifier."""
+    if spec.crops == "resize":
+        return resize_for(rgb, spec)[np.newaxis]
+    if spec.crops != "tiles":
+        raise ValueError(f"unknown crop policy {spec.crops!r}")
+    rgb = fit_min_side(rgb, spec.size)
+    origins = tile_origins(rgb.shape[0], rgb.shape[1], spec.size, spec.max_crops)
+    return np.stack([rgb[top:top + spec.size, left:left + spec.size] for top, left in origins])
 
 
 def load_input(data: bytes, spec: InputSpec, max_pixels: int, notes: list[str] | None = None) -> np.ndarray:

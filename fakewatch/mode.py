@@ -52,9 +52,10 @@ class Mode:
         return self.queue.sent if self.queue is not None else 0
 
     def warm_up(self) -> None:
-        """Load the classifier now (embedded), so the first file does not wait for it."""
+        """Load the classifiers now (embedded), so the first file does not wait for them."""
         if self.runtime is not None:
-            _ = self.runtime.classifier
+            for _, classifier in self.runtime.router.routes:
+                _ = classifier.loaded  # type: ignore[attr-defined]
 
     def close(self) -> None:
         self.dispatcher.close()
@@ -77,21 +78,21 @@ def open_mode(settings: Settings, database: Database | None = None) -> Mode:
         from fakewatch.classify.inprocess import InProcess
         from fakewatch.classify.runtime import Runtime
 
-        registry.resolve()  # fail fast, before any file is touched, when the classifier is missing or invalid
+        registry.resolve_all()  # fail fast, before any file is touched, when a classifier is missing or invalid
         runtime = Runtime(settings, database, registry)
         dispatcher = InProcess(runtime)
-        intake = Intake(settings, database, lambda: runtime.classifier.version, dispatcher, file_filter,
+        intake = Intake(settings, database, lambda: runtime.router.versions, dispatcher, file_filter,
                         keep_bytes=True)
         runtime.preloaded = intake.recent  # each file is read once: classification reuses intake's bytes
-        intake.on_done = lambda ids: runtime.actions.after(ids, runtime.classifier.version)
+        intake.on_done = lambda ids: runtime.actions.after(ids, runtime.router.versions)
         return Mode(settings, database, intake, dispatcher, runtime)
     from fakewatch.broker import QueueDispatcher
 
     queue = QueueDispatcher(settings, database)
-    registry.resolve()  # fail fast on a missing or invalid classifier, as embedded mode does
-    intake = Intake(settings, database, registry.resolved_id, queue, file_filter)
+    registry.resolve_all()  # fail fast on a missing or invalid classifier, as embedded mode does
+    intake = Intake(settings, database, registry.in_use, queue, file_filter)
     if configured(settings):
         actions = VerdictActions(settings, database)  # for copies of content the workers already judged
-        intake.on_done = lambda ids: actions.after(ids, registry.resolved_id())
+        intake.on_done = lambda ids: actions.after(ids, registry.in_use())
         queue.closing.append(actions.close)
     return Mode(settings, database, intake, queue, queue=queue)

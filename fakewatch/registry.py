@@ -4,9 +4,15 @@ A classifier version is a directory holding its weights (``classifier.keras``, o
 ``weights_file`` names) and ``card.json`` (plus optional plots and ``metrics.json``). The card records the
 version id, engine (``keras`` unless it says otherwise), architecture, input spec, card format version,
 decision threshold, temperature, training data, metrics, creation time and parent version; loading checks
-it against the weights. Versions live in the registry folder (``registry_dir``); the shipped default lives
-inside the package. The active version is named in ``registry_dir/ACTIVE``; without that file the
-shipped default is active.
+it against the weights. Versions live in the registry folder (``registry_dir``); the shipped defaults live
+inside the package.
+
+Every version declares the images it is for, its **domain** (``thumbnail``: up to 64 px on the longer
+side; ``photo``: 128 px and up on the shorter side; ``any``: every size). One version per domain is active
+at a time, so several classifiers can be active at once and each image goes to the one whose domain covers
+it. ``registry_dir/ACTIVE`` holds the activated version per domain as a JSON object (an older file holding
+one plain version id still works); a domain nobody activated uses the newest shipped version for it.
+Activating an ``any`` version makes it the only active classifier.
 """
 
 from __future__ import annotations
@@ -27,11 +33,51 @@ CARD_FORMAT = 1
 CARD_FILE = "card.json"
 WEIGHTS_FILE = "classifier.keras"
 ENGINES = ("keras", "pixel-hash")  # what runs a version; see fakewatch.classifier.load
+CATCH_ALL = "any"
 ACTIVE_FILE = "ACTIVE"
 GATE_FILE = "gate.json"  # a refresh candidate's promotion decision and comparison
 BUILTIN_DIR = Path(__file__).parent / "builtin_classifiers"
 REQUIRED = ("format_version", "version", "architecture", "input_spec", "threshold", "temperature",
             "training_data", "metrics", "created_at", "parent", "weights_sha256")
+
+
+@dataclass(frozen=True)
+class Domain:
+    """Which images a classifier is for, by their decoded size in pixels."""
+
+    name: str
+    min_side: int = 1  # the shorter side must be at least this
+    max_side: int | None = None  # the longer side must be at most this (None: no limit)
+    description: str = ""
+
+    def covers(self, height: int, width: int) -> bool:
+        return min(height, width) >= self.min_side and (self.max_side is None or max(height, width) <= self.max_side)
+
+    def span(self) -> float:
+        """How wide the domain is: a narrower one wins where two active domains both cover an image."""
+        return (self.max_side or float("inf")) - self.min_side
+
+    def describe(self) -> str:
+        upper = f"up to {self.max_side} px on the longer side" if self.max_side else ""
+        lower = f"{self.min_side} px and up on the shorter side" if self.min_side > 1 else ""
+        return f"{self.name}: {upper or lower or 'every size'}"
+
+    @classmethod
+    def from_card(cls, card: dict[str, Any]) -> Domain:
+        declared = card.get("domain")
+        if isinstance(declared, dict):
+            return cls(str(declared["name"]), int(declared.get("min_side") or 1),
+                       None if declared.get("max_side") is None else int(declared["max_side"]),
+                       str(declared.get("description", "")))
+        # cards written before domains: a small whole-frame classifier is a thumbnail one, the rest take all
+        size = int(card.get("input_spec", {}).get("size", 0))
+        if card.get("engine", "keras") == "keras" and 0 < size <= THUMBNAIL_MAX:
+            return THUMBNAIL
+        return cls(CATCH_ALL, description="every size")
+
+
+THUMBNAIL_MAX = 64
+THUMBNAIL = Domain("thumbnail", 1, THUMBNAIL_MAX, "CIFAR-like thumbnails up to 64 px on the longer side")
 
 
 @dataclass(frozen=True)
@@ -57,6 +103,10 @@ class ClassifierVersion:
     @property
     def temperature(self) -> float:
         return float(self.card["temperature"])
+
+    @property
+    def domain(self) -> Domain:
+        return Domain.from_card(self.card)
 
     @property
     def engine(self) -> str:
@@ -179,18 +229,63 @@ class Registry:
         versions = [read_version(path, builtin, check_weights=False) for path, builtin in self._dirs()]
         return sorted(versions, key=lambda v: (str(v.card["created_at"]), v.version))
 
-    def default_version(self) -> str:
-        builtin = [v for v in self.versions() if v.builtin]
-        if not builtin:
+    def _builtin_defaults(self) -> dict[str, str]:
+        """The newest shipped version of each domain."""
+        defaults: dict[str, str] = {}
+        for version in self.versions():
+            if version.builtin:
+                defaults[version.domain.name] = version.version
+        return defaults
+
+    def _stored(self) -> dict[str, str]:
+        """What ``ACTIVE`` says: domain -> version id (an older plain-id file counts for its version's domain)."""
+        marker = self.root / ACTIVE_FILE
+        if not marker.is_file():
+            return {}
+        text = marker.read_text(encoding="utf-8").strip()
+        if text.startswith("{"):
+            try:
+                stored = json.loads(text)
+            except json.JSONDecodeError as exc:
+                raise IncompatibleClassifier(f"{marker}: unreadable ({exc}); activate a classifier again") from exc
+            return {str(domain): str(version) for domain, version in stored.items()}
+        return {self._domain_of(text): text} if text else {}
+
+    def _domain_of(self, reference: str) -> str:
+        for path, builtin in self._dirs():
+            if path.name == reference:
+                return read_version(path, builtin, check_weights=False).domain.name
+        return CATCH_ALL  # an id that is gone: resolving it will say so
+
+    def active_versions(self) -> dict[str, str]:
+        """Domain -> the version id active for it (activated, else the newest shipped one)."""
+        stored = self._stored()
+        if CATCH_ALL in stored:
+            return {CATCH_ALL: stored[CATCH_ALL]}
+        active = {**self._builtin_defaults(), **stored}
+        if not active:
             raise ClassifierNotFound("no shipped classifier found in the package and none activated; "
                                      "train one with `fakewatch train` and activate it")
-        return builtin[-1].version
+        return active
 
-    def active_version(self) -> str:
-        marker = self.root / ACTIVE_FILE
-        if marker.is_file():
-            return marker.read_text(encoding="utf-8").strip()
-        return self.default_version()
+    def in_use(self) -> list[str]:
+        """The version ids scanning uses now: the ``classifier`` setting's alone, else every active one."""
+        if self.requested:
+            return [self.resolved_id()]
+        return sorted(set(self.active_versions().values()))
+
+    def active_version(self, domain: str | None = None) -> str:
+        """The active version for ``domain``; without one, for the widest-reaching domain (photo first)."""
+        active = self.active_versions()
+        if domain is not None:
+            if domain not in active:
+                raise ClassifierNotFound(f"no classifier is active for the domain {domain!r}; active: "
+                                         f"{', '.join(sorted(active))}")
+            return active[domain]
+        for preferred in (CATCH_ALL, "photo", THUMBNAIL.name):
+            if preferred in active:
+                return active[preferred]
+        return active[sorted(active)[0]]
 
     def find(self, reference: str) -> ClassifierVersion:
         """A version id or a directory path -> validated version (weights hash checked)."""
@@ -203,13 +298,17 @@ class Registry:
         raise ClassifierNotFound(f"no classifier version or directory {reference!r}; "
                                  f"see `fakewatch classifiers list`")
 
-    def resolve(self) -> ClassifierVersion:
-        """The classifier commands should use: the ``classifier`` setting, else the active version."""
-        return self.find(self.requested or self.active_version())
+    def resolve(self, domain: str | None = None) -> ClassifierVersion:
+        """The classifier a command should use: the ``classifier`` setting, else the active one (for
+        ``domain`` when given)."""
+        return self.find(self.requested or self.active_version(domain))
+
+    def resolve_all(self) -> list[ClassifierVersion]:
+        """Every classifier scanning uses now, validated (weights hashed): fail fast before work starts."""
+        return [self.find(reference) for reference in self.in_use()]
 
     def resolved_id(self) -> str:
-        """The version id :meth:`resolve` would return, without reading or hashing any weights (cheap enough
-        to ask before every batch)."""
+        """The version id :meth:`resolve` would return, without reading or hashing any weights."""
         reference = self.requested or self.active_version()
         candidate = Path(reference).expanduser()
         if candidate.is_dir():
@@ -217,12 +316,16 @@ class Registry:
         return reference
 
     def activate(self, reference: str) -> ClassifierVersion:
+        """Make ``reference`` the active version for its domain (for every image, if its domain is ``any``)."""
         version = self.find(reference)
+        domain = version.domain.name
+        stored = {} if domain == CATCH_ALL else {d: v for d, v in self._stored().items() if d != CATCH_ALL}
+        stored[domain] = version.version
         self.root.mkdir(parents=True, exist_ok=True)
         marker = self.root / ACTIVE_FILE
         temporary = marker.with_suffix(".tmp")
-        temporary.write_text(version.version + "\n", encoding="utf-8")
-        temporary.replace(marker)  # atomic: workers polling ACTIVE never read half a name
+        temporary.write_text(json.dumps(stored, sort_keys=True) + "\n", encoding="utf-8")
+        temporary.replace(marker)  # atomic: workers polling ACTIVE never read half a file
         return version
 
     def publish(self, staged: Path) -> ClassifierVersion:

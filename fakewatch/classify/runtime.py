@@ -1,20 +1,25 @@
 """Classify a batch of image ids: the one code path behind embedded scans, the watcher and Celery tasks.
 
-Rows are re-read from the database (the truth), contents that already have a verdict from the active
-classifier are skipped (so redelivered work writes nothing twice), each distinct content is decoded once
-through :mod:`fakewatch.imaging`, and the classifier runs on the whole batch in one call. A file that
-cannot be read is recorded on its row with its error kind; it never fails the batch.
+Rows are re-read from the database (the truth), contents that already have a verdict from a classifier in
+use are skipped (so redelivered work writes nothing twice), and each distinct content is decoded once
+through :mod:`fakewatch.imaging`. The decoded size routes each image to the active classifier whose domain
+covers it (:class:`Router`); the images of one classifier run in one call, so a call never mixes two.
+An image that no active classifier covers gets an ``uncertain`` verdict with the reason ``out_of_domain``
+and the classifier ``none``. A file that cannot be read is recorded on its row with its error kind; it
+never fails the batch.
 """
 
 from __future__ import annotations
 
 import logging
 import socket
+import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -22,7 +27,7 @@ from sqlalchemy import select
 
 from fakewatch import evidence, imaging
 from fakewatch.actions import VerdictActions
-from fakewatch.classifier import Classifier, decide
+from fakewatch.classifier import Classifier, decide, predict_prepared
 from fakewatch.classifier import load as load_classifier
 from fakewatch.config import Settings
 from fakewatch.db.common import among, utcnow
@@ -35,11 +40,71 @@ from fakewatch.errors import ImageError
 from fakewatch.evidence import Evidence
 from fakewatch.evidence.c2pa import C2paOptions
 from fakewatch.names import to_fs
-from fakewatch.registry import ClassifierVersion, Registry
+from fakewatch.registry import ClassifierVersion, Domain, Registry
 
 log = logging.getLogger(__name__)
 HOST = socket.gethostname()
 PARALLEL_DECODE_BYTES = 64 * 1024
+NO_CLASSIFIER = "none"  # the classifier named on verdicts for images no active classifier covers
+
+
+@dataclass(frozen=True)
+class Uncovered:
+    """A decoded image that no active classifier's domain covers."""
+
+    height: int
+    width: int
+
+
+class LazyClassifier:
+    """A classifier that loads on first use: a scan that meets only thumbnails never loads the photo
+    classifier, and start-up pays for none of them."""
+
+    def __init__(self, version: ClassifierVersion, load: Callable[[], Classifier]) -> None:
+        self.version = version.version
+        self._load = load
+        self._loaded: Classifier | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def loaded(self) -> Classifier:
+        with self._lock:  # decoding threads may ask for the spec at once
+            if self._loaded is None:
+                self._loaded = self._load()
+                log.info("classifier %s loaded", self.version)
+            return self._loaded
+
+    @property
+    def spec(self) -> imaging.InputSpec:
+        return self.loaded.spec
+
+    @property
+    def threshold(self) -> float:
+        return self.loaded.threshold
+
+    def predict(self, images: np.ndarray) -> np.ndarray:
+        return self.loaded.predict(images)
+
+
+class Router:
+    """The classifiers in use and their domains: each image goes to the narrowest domain that covers it."""
+
+    def __init__(self, routes: list[tuple[Domain, Classifier]]) -> None:
+        self.routes = sorted(routes, key=lambda route: route[0].span())
+
+    def route(self, height: int, width: int) -> Classifier | None:
+        for domain, classifier in self.routes:
+            if domain.covers(height, width):
+                return classifier
+        return None
+
+    @property
+    def versions(self) -> list[str]:
+        return [classifier.version for _, classifier in self.routes]
+
+    def explain(self, height: int, width: int) -> str:
+        domains = "; ".join(domain.describe() for domain, _ in self.routes)
+        return f"{width}x{height} px: no active classifier covers images this size ({domains})"
 
 
 @dataclass
@@ -70,32 +135,43 @@ class Runtime:
         self.database = database
         self.registry = registry
         self._loader = loader
-        self._classifier: Classifier | None = None
-        self._reference: str | None = None
+        self._loaded: dict[str, tuple[Domain, Classifier]] = {}
+        self._router: Router | None = None
+        self._references: list[str] = []
         self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="decode")
         self.preloaded: dict[str, bytes] = {}  # path -> bytes intake already read (embedded mode)
         self.actions = VerdictActions(settings, database)  # quarantine, command, webhook: when configured
         self.c2pa_options = C2paOptions(settings.c2pa_trust_anchors, settings.c2pa_strict)
 
     @property
-    def classifier(self) -> Classifier:
-        """The classifier for the next batch, reloaded if the active version changed."""
-        reference = self.registry.requested or self.registry.active_version()
-        if self._classifier is None or reference != self._reference:
-            previous = self._classifier.version if self._classifier else None
-            self._classifier = self._loader(self.registry.find(reference), self.settings.batch_size,
-                                            self.settings.runtime)
-            self._reference = reference
-            if previous:
-                log.info("switched classifier %s -> %s", previous, self._classifier.version)
-            else:
-                log.info("classifier %s loaded", self._classifier.version)
-        return self._classifier
+    def router(self) -> Router:
+        """The classifiers for the next batch, reloaded where the active versions changed."""
+        references = self.registry.in_use()
+        if self._router is None or references != self._references:
+            loaded = {}
+            for reference in references:
+                if reference in self._loaded:
+                    loaded[reference] = self._loaded[reference]
+                    continue
+                version = self.registry.find(reference)
+                loaded[reference] = (version.domain, LazyClassifier(version, partial(
+                    self._loader, version, self.settings.batch_size, self.settings.runtime)))
+            if self._references:
+                log.info("switched classifiers %s -> %s", ", ".join(self._references), ", ".join(references))
+            self._loaded, self._references = loaded, references
+            self._router = Router(list(loaded.values()))
+        return self._router
 
-    def _load(self, stored_path: str, spec: imaging.InputSpec,
-              analyze: bool) -> tuple[np.ndarray | ImageError, str | None, list[Evidence] | None]:
-        """The classifier input for one recorded file (or why there is none), the decoder's warnings, and
-        (when ``analyze``) what the file's metadata says: all from one read of its bytes."""
+    @property
+    def classifier(self) -> Classifier:
+        """The first classifier in use (the only one when the ``classifier`` setting names a version)."""
+        return self.router.routes[0][1].loaded  # type: ignore[attr-defined, no-any-return]
+
+    def _load(self, stored_path: str, router: Router,
+              analyze: bool) -> tuple[np.ndarray | ImageError | Uncovered, Classifier | None, str | None,
+                                      list[Evidence] | None]:
+        """The crops for one recorded file and the classifier they go to (or why there are none), the
+        decoder's warnings, and (when ``analyze``) what the file's metadata says: all from one read."""
         path = to_fs(stored_path)
         data = self.preloaded.get(path)
         notes: list[str] = []
@@ -104,9 +180,12 @@ class Runtime:
                 data = imaging.read_bytes(path, self.settings.max_file_bytes)
             rgb = imaging.decode(data, self.settings.max_pixels, notes)
             found = evidence.analyze(data, imaging.sniff(data[:64]), self.c2pa_options, rgb) if analyze else None
-            return imaging.resize_for(rgb, spec), "; ".join(notes) or None, found
+            classifier = router.route(*rgb.shape[:2])
+            if classifier is None:
+                return Uncovered(*rgb.shape[:2]), None, "; ".join(notes) or None, found
+            return imaging.prepare(rgb, classifier.spec), classifier, "; ".join(notes) or None, found
         except ImageError as exc:
-            return imaging.about(exc, path), None, None
+            return imaging.about(exc, path), None, None, None
 
     def classify_ids(self, ids: Sequence[int], force: bool = False) -> BatchOutcome:
         """Classify the pending images among ``ids``; ``force`` re-classifies done ones too."""
@@ -114,12 +193,12 @@ class Runtime:
         for start in range(0, len(ids), self.settings.batch_size):
             chunk = list(ids[start:start + self.settings.batch_size])
             outcome.add(self._classify_chunk(chunk, force))
-            if self._classifier is not None:
-                self.actions.after(chunk, self._classifier.version)  # after the commit: verdicts are final
+            if self._router is not None:  # after the commit: verdicts are final
+                self.actions.after(chunk, self._router.versions + [NO_CLASSIFIER])
         return outcome
 
     def _classify_chunk(self, ids: Sequence[int], force: bool) -> BatchOutcome:
-        classifier = self.classifier  # one version for the whole chunk
+        router = self.router  # one set of versions for the whole chunk
         outcome = BatchOutcome()
         with self.database.session() as session, session.begin():
             wanted = ("pending", "done", "error") if force else ("pending",)
@@ -130,58 +209,75 @@ class Runtime:
             for image in images:
                 if image.content_id is not None:
                     by_content[image.content_id].append(image)
-            done = set() if force else classified_contents(session, by_content, classifier.version)
+            done = set() if force else classified_contents(session, by_content, router.versions)
             for content_id in done:
                 set_status(session, [image.id for image in by_content.pop(content_id)], "done")
                 outcome.already_done += 1
-            self._classify_contents(session, by_content, classifier, force, outcome)
+            self._classify_contents(session, by_content, router, force, outcome)
         return outcome
 
-    def _classify_contents(self, session: object, by_content: dict[int, list[Any]], classifier: Classifier,
+    def _classify_contents(self, session: object, by_content: dict[int, list[Any]], router: Router,
                            force: bool, outcome: BatchOutcome) -> None:
         started = time.perf_counter()
         content_ids = list(by_content)
         sizes = [by_content[cid][0].size or 0 for cid in content_ids]
         # Small files decode faster in this thread: pool hand-offs then cost more than the decoding, and
-        # TensorFlow's idle threads compete with the pool. Large files are worth spreading over the cores.
+        # the runtime's idle threads compete with the pool. Large files are worth spreading over the cores.
         mapper = self._pool.map if sizes and sum(sizes) / len(sizes) > PARALLEL_DECODE_BYTES else map
         fresh = unanalyzed(session, content_ids)  # type: ignore[arg-type]
-        results = list(mapper(lambda cid: self._load(by_content[cid][0].path, classifier.spec, cid in fresh),
-                              content_ids))
-        loaded = [array for array, _, _ in results]
-        warned = {cid: note for cid, (_, note, _) in zip(content_ids, results) if note}
-        found = {cid: items for cid, (_, _, items) in zip(content_ids, results) if items is not None}
+        results = list(mapper(lambda cid: self._load(by_content[cid][0].path, router, cid in fresh), content_ids))
+        warned = {cid: note for cid, (_, _, note, _) in zip(content_ids, results) if note}
+        found = {cid: items for cid, (_, _, _, items) in zip(content_ids, results) if items is not None}
         record_evidence(session, found)  # type: ignore[arg-type]
         proven = {cid: item.summary for cid, items in found.items() if (item := evidence.proof(items))}
         proven.update(proofs(session, [cid for cid in content_ids if cid not in found]))  # type: ignore[arg-type]
-        good = [(cid, array) for cid, array in zip(content_ids, loaded) if not isinstance(array, ImageError)]
-        for cid, error in zip(content_ids, loaded):
-            if isinstance(error, ImageError):
+        groups: dict[str, list[tuple[int, np.ndarray]]] = defaultdict(list)
+        chosen: dict[str, Classifier] = {}
+        uncovered = []
+        for cid, (loaded, classifier, _, _) in zip(content_ids, results):
+            if isinstance(loaded, ImageError):
                 set_status(session, [image.id for image in by_content[cid]], "error",  # type: ignore[arg-type]
-                                   error.kind, str(error))
+                           loaded.kind, str(loaded))
                 outcome.errors += len(by_content[cid])
-        if not good:
+            elif isinstance(loaded, Uncovered):
+                uncovered.append((cid, loaded))
+            elif classifier is not None:
+                groups[classifier.version].append((cid, loaded))
+                chosen[classifier.version] = classifier
+        if not groups and not uncovered:
             return
-        p_fake = classifier.predict(np.stack([array for _, array in good]))
-        elapsed_ms = (time.perf_counter() - started) * 1000 / len(good)
+        predicted = {version: predict_prepared(chosen[version], [crops for _, crops in members])
+                     for version, members in groups.items()}  # one call per classifier, never mixed
+        elapsed_ms = (time.perf_counter() - started) * 1000 / (sum(map(len, groups.values())) + len(uncovered))
         now = utcnow()
         rows = []
-        for (cid, _), probability in zip(good, p_fake):
-            decision = decide(float(probability), classifier.threshold, self.settings.uncertain_margin)
-            row = {"content_id": cid, "classifier": classifier.version, "label": decision.label,
-                   "p_fake": decision.p_fake, "confidence": decision.confidence, "threshold": classifier.threshold,
-                   "elapsed_ms": elapsed_ms, "host": HOST, "created_at": now, "reason": "classifier",
-                   "reason_detail": None}
-            if cid in proven:  # provenance outranks the classifier, whatever it says
-                row.update(label="fake", confidence=1.0, reason="provenance", reason_detail=proven[cid][:1000])
-            rows.append(row)
+        for version, members in groups.items():
+            classifier = chosen[version]
+            for (cid, _), probability in zip(members, predicted[version]):
+                decision = decide(float(probability), classifier.threshold, self.settings.uncertain_margin)
+                rows.append({"content_id": cid, "classifier": version, "label": decision.label,
+                             "p_fake": decision.p_fake, "confidence": decision.confidence,
+                             "threshold": classifier.threshold, "elapsed_ms": elapsed_ms, "host": HOST,
+                             "created_at": now, "reason": "classifier", "reason_detail": None})
+        for cid, size in uncovered:
+            rows.append({"content_id": cid, "classifier": NO_CLASSIFIER, "label": "uncertain", "p_fake": 0.5,
+                         "confidence": 0.0, "threshold": 0.5, "elapsed_ms": elapsed_ms, "host": HOST,
+                         "created_at": now, "reason": "out_of_domain",
+                         "reason_detail": router.explain(size.height, size.width)})
+        for row in rows:
+            if row["content_id"] in proven:  # provenance outranks the classifier, whatever it says
+                row.update(label="fake", confidence=1.0, reason="provenance",
+                           reason_detail=proven[row["content_id"]][:1000])
         write_verdicts(session, rows, replace=force)  # type: ignore[arg-type]
-        mark_classified(session, [cid for cid, _ in good], now)  # type: ignore[arg-type]
-        done_ids = [image.id for cid, _ in good if cid not in warned for image in by_content[cid]]
+        judged = [row["content_id"] for row in rows]
+        mark_classified(session, judged, now)  # type: ignore[arg-type]
+        done_ids = [image.id for cid in judged if cid not in warned for image in by_content[cid]]
         set_status(session, done_ids, "done")  # type: ignore[arg-type]
-        for cid, note in warned.items():
-            set_status(session, [image.id for image in by_content[cid]], "done", warnings=note)  # type: ignore[arg-type]
-            done_ids += [image.id for image in by_content[cid]]
+        for cid in judged:
+            if cid in warned:
+                set_status(session, [image.id for image in by_content[cid]], "done",  # type: ignore[arg-type]
+                           warnings=warned[cid])
+                done_ids += [image.id for image in by_content[cid]]
         outcome.classified += len(done_ids)
 
     def close(self) -> None:

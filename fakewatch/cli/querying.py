@@ -97,26 +97,37 @@ def results(ctx: click.Context, filters: Any, output_format: str) -> None:
 
 @cli.command()
 @_result_filters
+@click.option("--domain", help="Only images judged by a classifier of this domain (thumbnail, photo, ...).")
 @click.pass_context
-def rescan(ctx: click.Context, filters: Any) -> None:
-    """Classify existing images again with the active classifier (all, or filtered like `results`).
+def rescan(ctx: click.Context, filters: Any, domain: str | None) -> None:
+    """Classify existing images again with the active classifiers (all, or filtered like `results`).
 
-    Earlier verdicts are kept as history; `fakewatch results --changed` lists images whose label changed.
-    In distributed mode the work goes through the queue.
+    Each image goes to the active classifier whose domain covers it. Earlier verdicts are kept as history;
+    `fakewatch results --changed` lists images whose label changed. `--domain photo` re-classifies what
+    the photo classifiers judged (after activating a new one, say); `--reason out_of_domain` picks the
+    images no classifier covered. In distributed mode the work goes through the queue.
     """
+    import dataclasses
+
     from fakewatch.db.recording import mark_pending
     from fakewatch.db.results import image_ids
+    from fakewatch.registry import Registry
 
     settings = command_settings(ctx)
     with open_mode(settings) as mode:
         with mode.database.session() as session:
-            ids = image_ids(session, filters)
+            if domain is None:
+                ids = image_ids(session, filters)
+            else:
+                versions = [v.version for v in Registry(settings).versions() if v.domain.name == domain]
+                ids = sorted({image_id for version in versions for image_id in
+                              image_ids(session, dataclasses.replace(filters, classifier=version))})
         with mode.database.session() as session, session.begin():
             mark_pending(session, ids)
         for start in range(0, len(ids), settings.batch_size):
             mode.dispatcher.submit(ids[start:start + settings.batch_size])
     where = "classified" if settings.embedded else "queued for workers"
-    click.echo(f"{len(ids):,} images {where} with the active classifier")
+    click.echo(f"{len(ids):,} images {where} with the active classifiers")
 
 
 @cli.command("label")

@@ -76,14 +76,69 @@ def train(ctx: click.Context, data_dir: str, arch: str, input_size: int | None, 
     click.echo(f"published {version.version} to {version.path}" + (" (active)" if activate else ""))
 
 
-def _reproduce(ctx: click.Context, settings: Settings) -> str:
-    """The full `fakewatch train` command line that reproduces this run, defaults spelled out."""
-    params = {**ctx.params, "input_size": settings.train_input_size, "seed": settings.seed}
-    words = ["fakewatch", "train", params.pop("data_dir")]
+@cli.command("train-photo")
+@click.argument("data_dir", type=click.Path(exists=True, file_okay=False))
+@click.option("--backbone-weights", type=click.Path(exists=True, dir_okay=False), required=True,
+              help="Converted ImageNet EfficientNet-Lite weights (`make backbone` writes them). Nothing is "
+                   "downloaded.")
+@click.option("--variant", type=click.Choice(["lite0", "lite1", "lite2"]), default="lite0", show_default=True)
+@click.option("--crop", type=int, default=224, show_default=True, help="Crop size in pixels (native resolution).")
+@click.option("--max-crops", type=int, default=5, show_default=True, help="Most crops one image is scored from.")
+@click.option("--tune-blocks", type=int, default=1, show_default=True,
+              help="Backbone blocks fine-tuned with the head (0: the logit layer alone, on frozen features).")
+@click.option("--copies", type=int, default=4, show_default=True, help="Augmented training crops per image.")
+@click.option("--epochs", type=int, default=12, show_default=True)
+@click.option("--learning-rate", type=float, default=3e-4, show_default=True)
+@click.option("--holdout-group", "holdout_groups", multiple=True,
+              help="Group pattern kept out of training and validation and reported as the test "
+                   "(repeatable), e.g. 'fake/*FLUX*' or 'real/bsd100'.")
+@click.option("--description", default="", help="Training-data description recorded in the card.")
+@click.option("--activate/--no-activate", default=False, show_default=True,
+              help="Make the new version the active classifier for the photo domain.")
+@click.option("--seed", type=int, help="Random seed. [FAKEWATCH_SEED, 1337]")
+@click.pass_context
+def train_photo(ctx: click.Context, data_dir: str, backbone_weights: str, variant: str, crop: int, max_crops: int,
+                tune_blocks: int, copies: int, epochs: int, learning_rate: float, holdout_groups: tuple[str, ...],
+                description: str, activate: bool, seed: int | None) -> None:
+    """Train the photo classifier on DATA_DIR (real/<source>/..., fake/<generator>/...) and publish it.
+
+    An ImageNet EfficientNet-Lite backbone sees native-resolution crops; its last blocks and a logit layer
+    are fine-tuned; an image's p_fake is the calibrated mean of its crops' logits. Temperature and threshold
+    come from validation groups that are neither trained on nor held out.
+    """
+    from fakewatch.training.photo import PhotoOptions
+
+    settings = command_settings(ctx, seed=seed)
+    options = PhotoOptions(data_dir=data_dir, backbone_weights=backbone_weights, limits=settings.limits,
+                           variant=variant, crop=crop, max_crops=max_crops, tune_blocks=tune_blocks, copies=copies,
+                           epochs=epochs, learning_rate=learning_rate, holdout_groups=list(holdout_groups),
+                           seed=settings.seed, uncertain_margin=settings.uncertain_margin, description=description,
+                           command=_reproduce(ctx, settings, "train-photo"))
+    from fakewatch.training.photo import train_photo as run_training
+
+    version = run_training(options, _registry(settings), log_progress=click.echo, activate=activate)
+    totals = version.card["metrics"].get("test", {}).get("totals", {})
+    if totals:
+        click.echo(f"held-out test: {totals['count']} images, balanced accuracy "
+                   f"{totals.get('balanced_accuracy', float('nan')):.3f}, "
+                   f"ROC-AUC {totals.get('roc_auc', float('nan')):.3f}")
+    click.echo(f"published {version.version} to {version.path}" + (" (active)" if activate else ""))
+
+
+def _reproduce(ctx: click.Context, settings: Settings, command: str = "train") -> str:
+    """The full `fakewatch train` (or `train-photo`) command line that reproduces this run, defaults spelled
+    out."""
+    params = {**ctx.params, "seed": settings.seed}
+    if command == "train":
+        params["input_size"] = settings.train_input_size
+    words = ["fakewatch", command, params.pop("data_dir")]
     for name, value in params.items():
         flag = "--" + name.replace("_", "-")
         if isinstance(value, bool):
             words.append(flag if value else "--no-" + name.replace("_", "-"))
+        elif isinstance(value, tuple):
+            for item in value:
+                words += [flag.removesuffix("s"), str(item)]
         elif value not in (None, ""):
             words += [flag, str(value)]
     return shlex.join(words)
@@ -112,23 +167,74 @@ def refresh(ctx: click.Context, force: bool, mode: str | None) -> None:
 @click.option("--out", type=click.Path(file_okay=False), default="fakewatch-evaluation", show_default=True,
               help="Folder for metrics.json and the plots.")
 @click.option("--runtime", type=click.Choice(["lite", "keras"]), help="What runs the network. [FAKEWATCH_RUNTIME]")
+@click.option("--domain", help="Evaluate the classifier active for this domain (thumbnail, photo, ...).")
+@click.option("--manifest", type=click.Path(exists=True, dir_okay=False),
+              help="CSV naming each file's group (columns: file, and group, generator or source); without it, "
+                   "the sub-folder under real/ or fake/ is the group.")
+@click.option("--robustness/--no-robustness", default=True, show_default=True,
+              help="Also score the images after JPEG q60/75/90, 0.5x and 2x resizing and a light blur.")
 @click.pass_context
-def evaluate(ctx: click.Context, data_dir: str, out: str, runtime: str | None) -> None:
-    """Evaluate the classifier on a labelled folder: metrics, robustness and plots.
+def evaluate(ctx: click.Context, data_dir: str, out: str, runtime: str | None, domain: str | None,
+             manifest: str | None, robustness: bool) -> None:
+    """Evaluate a classifier on a labelled folder: per-group and total metrics, robustness and plots.
 
-    Uses the folder's test/ split when it has one, otherwise every image under real/ and fake/.
+    Every image goes through the scanner's path (decode, crops, classifier). Accuracy, ROC-AUC and the
+    false-positive rate are reported per group (generator or source) beside the totals. A whole-frame
+    classifier also gets the classic report on the folder's test/ split when it has one.
     """
     from fakewatch.classifier import load as load_classifier
     from fakewatch.training import evaluate as evaluation
+    from fakewatch.training import plots
 
     settings = command_settings(ctx, runtime=runtime)
-    version = _registry(settings).resolve()
+    version = _registry(settings).resolve(domain)
     classifier = load_classifier(version, settings.batch_size, settings.runtime)
-    results, split = evaluation.evaluate_folder(classifier, data_dir, settings.uncertain_margin, settings.limits,
-                                                settings.seed)
-    metrics = evaluation.write_report(Path(out), results, split.labels)
+    folder = Path(data_dir)
+    children = {child.name.lower() for child in folder.iterdir() if child.is_dir()}
+    metrics: dict[str, Any] = {"version": version.version, "domain": version.domain.describe()}
+    if version.spec.crops == "resize":
+        results, split = evaluation.evaluate_folder(classifier, data_dir, settings.uncertain_margin,
+                                                    settings.limits, settings.seed)
+        metrics.update(evaluation.write_report(Path(out), results, split.labels))
+    if {"real", "fake"} <= children:
+        samples = evaluation.grouped_samples(folder, manifest)
+        grouped = evaluation.evaluate_groups(classifier, samples, settings.uncertain_margin, settings.limits,
+                                             robustness)
+        metrics["groups"] = grouped["groups"]
+        metrics["robustness"] = grouped.get("robustness", {})
+        if "clean" not in metrics:  # crop classifiers: the classic report comes from the same scores
+            clean = _clean_report(grouped, classifier, settings)
+            metrics.update(evaluation.write_report(Path(out), {"clean": clean, "_p_fake": grouped["_p_fake"]},
+                                                   grouped["_labels"]))
+        plots.group_bars(Path(out) / "groups.png", grouped["groups"]["groups"], f"{version.version} by group")
+        (Path(out) / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True, default=float) + "\n",
+                                               encoding="utf-8")
+        _print_groups(grouped)
     _print_summary({"version": version.version, "metrics": metrics})
     click.echo(f"wrote {out}/metrics.json and plots")
+
+
+def _clean_report(grouped: dict[str, Any], classifier: Any, settings: Settings) -> dict[str, Any]:
+    from fakewatch.training.metrics import classification_report
+
+    return classification_report(grouped["_labels"], grouped["_p_fake"], classifier.threshold,
+                                 settings.uncertain_margin)
+
+
+def _print_groups(grouped: dict[str, Any]) -> None:
+    click.echo(f"{'GROUP':<60}{'N':>6}{'ACCURACY':>10}{'AUC':>8}{'FPR':>7}")
+    for name, row in grouped["groups"]["groups"].items():
+        auc = f"{row['roc_auc']:.3f}" if row.get("roc_auc") == row.get("roc_auc") and "roc_auc" in row else "-"
+        fpr = f"{row['false_positive_rate']:.3f}" if "false_positive_rate" in row else "-"
+        click.echo(f"{name[:59]:<60}{row['count']:>6}{row['accuracy']:>10.3f}{auc:>8}{fpr:>7}")
+    totals = grouped["groups"]["totals"]
+    click.echo(f"{'TOTAL (balanced accuracy)':<60}{totals['count']:>6}"
+               f"{totals.get('balanced_accuracy', totals['accuracy']):>10.3f}"
+               f"{totals.get('roc_auc', float('nan')):>8.3f}"
+               f"{totals.get('false_positive_rate', float('nan')):>7.3f}")
+    for name, row in grouped.get("robustness", {}).items():
+        click.echo(f"  after {name:<20} balanced accuracy {row.get('balanced_accuracy', row['accuracy']):.3f}, "
+                   f"real flagged fake {row.get('false_positive_rate', float('nan')):.3f}")
 
 
 def _print_summary(card: dict[str, Any]) -> None:
@@ -158,30 +264,43 @@ def classifiers() -> None:
 def classifiers_list(ctx: click.Context) -> None:
     """Every known version, oldest first; * marks the active one."""
     registry = _registry(command_settings(ctx))
-    active = registry.active_version()
-    click.echo(f"{'':2}{'VERSION':<28}{'ARCH':<8}{'SIZE':>5}  {'ACCURACY':>8}  {'AUC':>6}  {'PARENT':<28}"
-               f"{'SOURCE':<9}STATUS")
+    active = set(registry.active_versions().values())
+    click.echo(f"{'':2}{'VERSION':<34}{'DOMAIN':<10}{'ARCH':<22}{'SIZE':>5}  {'ACCURACY':>8}  {'AUC':>6}  "
+               f"{'PARENT':<28}{'SOURCE':<9}STATUS")
     for version in registry.versions():
-        clean = version.card.get("metrics", {}).get("clean", {})
-        accuracy = f"{clean['accuracy']:.4f}" if "accuracy" in clean else "-"
-        auc = f"{clean['roc_auc']:.4f}" if "roc_auc" in clean else "-"
-        marker = "*" if version.version == active else ""
+        summary = summary_metrics(version.card)
+        accuracy = f"{summary['accuracy']:.4f}" if "accuracy" in summary else "-"
+        auc = f"{summary['roc_auc']:.4f}" if "roc_auc" in summary else "-"
+        marker = "*" if version.version in active else ""
         gate = version.gate
         state = "active" if marker else (gate["status"] if gate else "-")
         if gate and gate["status"] == "rejected":
             state += f" ({gate['reason']})"
-        click.echo(f"{marker:2}{version.version:<28}{version.card['architecture']:<8}{version.spec.size:>5}  "
-                   f"{accuracy:>8}  {auc:>6}  {str(version.card['parent'] or '-'):<28}"
+        click.echo(f"{marker:2}{version.version:<34}{version.domain.name:<10}{version.card['architecture']:<22}"
+                   f"{version.spec.size:>5}  {accuracy:>8}  {auc:>6}  {str(version.card['parent'] or '-'):<28}"
                    f"{'shipped' if version.builtin else 'registry':<9}{state}")
+
+
+def summary_metrics(card: dict[str, Any]) -> dict[str, float]:
+    """The headline test figures of a card: ``clean`` for whole-frame classifiers, the held-out groups'
+    totals (balanced accuracy) for the photo classifier."""
+    metrics = card.get("metrics", {})
+    if "clean" in metrics:
+        return dict(metrics["clean"])
+    totals = dict(metrics.get("test", {}).get("totals", {}))
+    if "balanced_accuracy" in totals:
+        totals["accuracy"] = totals["balanced_accuracy"]
+    return totals
 
 
 @classifiers.command("show")
 @click.argument("reference", required=False)
+@click.option("--domain", help="Show the version active for this domain (thumbnail, photo, ...).")
 @click.pass_context
-def classifiers_show(ctx: click.Context, reference: str | None) -> None:
-    """Print a version's card as JSON (default: the active version)."""
+def classifiers_show(ctx: click.Context, reference: str | None, domain: str | None) -> None:
+    """Print a version's card as JSON (default: the active version, photo domain first)."""
     registry = _registry(command_settings(ctx))
-    version = registry.find(reference) if reference else registry.resolve()
+    version = registry.find(reference) if reference else registry.resolve(domain)
     card = {key: value for key, value in version.card.items() if key != "history"}
     if version.gate:
         card["gate"] = version.gate
@@ -211,6 +330,13 @@ def classifiers_export(ctx: click.Context, reference: str | None) -> None:
 @click.argument("reference")
 @click.pass_context
 def classifiers_activate(ctx: click.Context, reference: str) -> None:
-    """Make REFERENCE (a version id or directory) the active classifier."""
-    version = _registry(command_settings(ctx)).activate(reference)
-    click.echo(f"active classifier: {version.version}")
+    """Make REFERENCE (a version id or directory) the active classifier for its domain.
+
+    One version is active per domain; activating a version whose domain is `any` makes it the only one.
+    """
+    registry = _registry(command_settings(ctx))
+    version = registry.activate(reference)
+    click.echo(f"active classifier for {version.domain.describe()}: {version.version}")
+    others = {domain: name for domain, name in registry.active_versions().items() if name != version.version}
+    if others:
+        click.echo("also active: " + ", ".join(f"{name} ({domain})" for domain, name in sorted(others.items())))

@@ -29,15 +29,17 @@ class Claim:
     stored_path: str
 
 
-def claim(session: Session, image_ids: Sequence[int], classifier: str, labels: Sequence[str],
+def claim(session: Session, image_ids: Sequence[int], classifier: str | Sequence[str], labels: Sequence[str],
           actions: Sequence[str]) -> list[Claim]:
-    """Claim ``actions`` for the images among ``image_ids`` whose verdict from ``classifier`` has one of
+    """Claim ``actions`` for the images among ``image_ids`` whose verdict from ``classifier`` (one version
+    id, or several) has one of
     ``labels``; returns the claims this call won (in image order, actions in the order given)."""
     if not image_ids or not actions or not labels:
         return []
+    names = [classifier] if isinstance(classifier, str) else list(classifier)
     rows = session.execute(select(Image.id, Image.path, Verdict.id.label("verdict_id"))
                            .join(Verdict, Verdict.content_id == Image.content_id)
-                           .where(among(session, Image.id, list(image_ids)), Verdict.classifier == classifier,
+                           .where(among(session, Image.id, list(image_ids)), Verdict.classifier.in_(names),
                                   Verdict.label.in_(list(labels)), Image.deleted_at.is_(None))).all()
     if not rows:
         return []

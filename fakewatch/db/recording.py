@@ -49,11 +49,12 @@ def _content_ids(session: Session, records: Sequence[RecordedFile]) -> dict[str,
     return {row.sha256: row.id for row in rows}
 
 
-def record_files(session: Session, records: Sequence[RecordedFile], classifier: str,
+def record_files(session: Session, records: Sequence[RecordedFile], classifier: str | Sequence[str],
                  force: bool = False) -> dict[str, tuple[int, str]]:
     """Upsert image rows for ``records``; return path -> (image id, status) for each.
 
-    An image whose content already has a verdict from ``classifier`` is marked done at once (unless
+    An image whose content already has a verdict from ``classifier`` (one version id, or the ids in use)
+    is marked done at once (unless
     ``force``); unreadable files are marked error with their kind; the rest are pending.
     """
     if not records:

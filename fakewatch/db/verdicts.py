@@ -13,13 +13,14 @@ from fakewatch.db.common import IMAGES, among, upsert
 from fakewatch.db.tables import Verdict
 
 
-def classified_contents(session: Session, content_ids: Iterable[int], classifier: str) -> set[int]:
-    """The contents among ``content_ids`` that already have a verdict from ``classifier``."""
+def classified_contents(session: Session, content_ids: Iterable[int], classifiers: str | Sequence[str]) -> set[int]:
+    """The contents among ``content_ids`` that already have a verdict from ``classifiers`` (one id or several)."""
     content_ids = list(content_ids)
-    if not content_ids:
+    names = [classifiers] if isinstance(classifiers, str) else list(classifiers)
+    if not content_ids or not names:
         return set()
     return set(session.scalars(select(Verdict.content_id).where(
-        among(session, Verdict.content_id, content_ids), Verdict.classifier == classifier)))
+        among(session, Verdict.content_id, content_ids), Verdict.classifier.in_(names))))
 
 
 def latest_verdict_times(session: Session, content_ids: Iterable[int]) -> dict[int, datetime]:

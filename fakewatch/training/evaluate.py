@@ -91,3 +91,86 @@ def write_report(out_dir: Path, results: dict[str, Any], labels: np.ndarray,
     if history:
         plots.training_curves(out_dir / "training_curves.png", history)
     return metrics
+
+
+def _resize(factor: float) -> Degradation:
+    def degrade(rgb: np.ndarray) -> bytes:
+        height, width = rgb.shape[:2]
+        shape = (max(1, round(width * factor)), max(1, round(height * factor)))
+        method = cv2.INTER_AREA if factor < 1 else cv2.INTER_CUBIC
+        return imaging.encode_png(cv2.resize(rgb, shape, interpolation=method))
+    return degrade
+
+
+def _blur(rgb: np.ndarray) -> bytes:
+    return imaging.encode_png(cv2.GaussianBlur(rgb, (0, 0), 1.0))
+
+
+ROBUSTNESS: dict[str, Degradation] = {
+    "jpeg_q60": lambda rgb: imaging.encode_jpeg(rgb, 60), "jpeg_q75": _jpeg75,
+    "jpeg_q90": lambda rgb: imaging.encode_jpeg(rgb, 90), "resize_0.5x": _resize(0.5), "resize_2x": _resize(2.0),
+    "blur_sigma1": _blur,
+}
+
+
+def grouped_samples(folder: str | Path, manifest: str | Path | None = None) -> list[Any]:
+    """Labelled files under ``folder/real`` and ``folder/fake`` with their group: the first sub-folder, or
+    the manifest's ``group``/``generator``/``source`` column for the file (path relative to ``folder``)."""
+    import csv
+
+    from fakewatch.training.photo_data import Sample, discover
+
+    samples = discover(folder)
+    if manifest is None:
+        return samples
+    with open(manifest, newline="", encoding="utf-8") as handle:
+        rows = {row["file"]: row for row in csv.DictReader(handle)}
+    grouped = []
+    for sample in samples:
+        row = rows.get(Path(sample.path).relative_to(folder).as_posix())
+        name = next((row[key] for key in ("group", "generator", "source") if row and row.get(key)), None)
+        label = "fake" if sample.label else "real"
+        grouped.append(Sample(sample.path, sample.label, f"{label}/{name}" if name else sample.group, sample.prompt))
+    return grouped
+
+
+def evaluate_groups(classifier: Classifier, samples: list[Any], uncertain_margin: float, limits: Limits,
+                    robustness: bool = True) -> dict[str, Any]:
+    """Per-group and total figures for ``samples`` through the scanner's own path (decode, crops, classifier,
+    mean crop logit), clean and after each degradation in :data:`ROBUSTNESS`."""
+    from fakewatch.classifier import predict_prepared
+    from fakewatch.training.group_metrics import group_report
+
+    def decoded(sample: Any) -> np.ndarray | None:
+        try:
+            return imaging.decode(imaging.read_bytes(sample.path, limits.max_file_bytes), limits.max_pixels)
+        except imaging.ImageError:
+            return None
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        images = list(pool.map(decoded, samples))
+    kept = [(sample, rgb) for sample, rgb in zip(samples, images) if rgb is not None]
+    samples = [sample for sample, _ in kept]
+
+    def score(transform: Degradation | None) -> np.ndarray:
+        def prepared(rgb: np.ndarray) -> np.ndarray:
+            if transform is not None:
+                rgb = imaging.decode(transform(rgb), limits.max_pixels)
+            return imaging.prepare(rgb, classifier.spec)
+
+        p_fake = []
+        for start in range(0, len(kept), 256):
+            with ThreadPoolExecutor(max_workers=4) as pool:
+                crops = list(pool.map(prepared, [rgb for _, rgb in kept[start:start + 256]]))
+            p_fake.append(predict_prepared(classifier, crops))
+        return np.concatenate(p_fake) if p_fake else np.zeros(0)
+
+    clean = score(None)
+    results: dict[str, Any] = {"groups": group_report(samples, clean, classifier.threshold, uncertain_margin),
+                               "_p_fake": clean, "_labels": np.array([s.label for s in samples], np.float32),
+                               "unreadable_skipped": len(images) - len(kept)}
+    if robustness:
+        results["robustness"] = {name: group_report(samples, score(transform), classifier.threshold,
+                                                    uncertain_margin)["totals"]
+                                 for name, transform in ROBUSTNESS.items()}
+    return results

@@ -1,4 +1,5 @@
-"""PNG plots for evaluation reports: training curves, confusion matrix, ROC curve, reliability diagram."""
+"""PNG plots for evaluation reports: training curves, confusion matrix, ROC curve, reliability diagram,
+per-group bars."""
 
 from __future__ import annotations
 
@@ -79,4 +80,20 @@ def reliability_diagram(path: Path, labels: np.ndarray, p_fake: np.ndarray, ece:
     axis.set_title(f"Reliability (ECE {ece:.4f})")
     axis.grid(alpha=0.3)
     axis.legend(loc="upper left")
+    _save(figure, path)
+
+
+def group_bars(path: Path, groups: dict[str, dict[str, float]], title: str) -> None:
+    """One bar per group: its accuracy (fakes caught, or real photos passed), fakes and reals coloured apart."""
+    names = sorted(groups, key=lambda name: (groups[name]["label"], name))
+    values = [groups[name]["accuracy"] for name in names]
+    colours = ["#c0392b" if groups[name]["label"] == "fake" else "#2471a3" for name in names]
+    figure, axis = plt.subplots(figsize=(10, max(3.0, 0.22 * len(names) + 1)))
+    axis.barh(np.arange(len(names)), values, color=colours)
+    axis.set_yticks(np.arange(len(names)), [f"{name} ({groups[name]['count']})" for name in names], fontsize=7)
+    axis.set_xlim(0, 1)
+    axis.axvline(0.5, color="grey", linewidth=0.8, linestyle="--")
+    axis.set_xlabel("accuracy (red: fake groups, share caught; blue: real groups, share passed)")
+    axis.set_title(title)
+    axis.invert_yaxis()
     _save(figure, path)

@@ -55,6 +55,16 @@ def class_weights(labels: np.ndarray) -> dict[int, float] | None:
     return {0: len(labels) / (2 * real), 1: len(labels) / (2 * fake)}
 
 
+def domain_for(spec: InputSpec) -> dict[str, Any]:
+    """The images a whole-frame classifier is for: thumbnails when it sees 64 px or less, else every size."""
+    if spec.size <= registry_module.THUMBNAIL_MAX:
+        thumbnail = registry_module.THUMBNAIL
+        return {"name": thumbnail.name, "min_side": thumbnail.min_side, "max_side": thumbnail.max_side,
+                "description": thumbnail.description}
+    return {"name": registry_module.CATCH_ALL, "min_side": 1, "max_side": None,
+            "description": f"every size, resized whole to {spec.size} px"}
+
+
 def build_network(options: TrainOptions, spec: InputSpec) -> keras.Model:
     if options.parent is not None:
         log.info("fine-tuning from %s", options.parent.version)
@@ -95,6 +105,7 @@ def _card(options: TrainOptions, spec: InputSpec, dataset: Dataset, model: keras
         "network": model.name,
         "parameters": int(model.count_params()),
         "input_spec": spec.to_dict(),
+        "domain": domain_for(spec),
         "output": "p_fake = sigmoid(logit / temperature); 1 = fake",
         "threshold": threshold,
         "temperature": temperature,

@@ -148,7 +148,7 @@ class Intake:
 
     settings: Settings
     database: Database
-    classifier_version: Callable[[], str]
+    classifier_version: Callable[[], str | list[str]]
     dispatcher: Dispatcher
     file_filter: FileFilter = field(default_factory=FileFilter)
     # Embedded mode classifies right after recording: it keeps the bytes it hashed (files up to

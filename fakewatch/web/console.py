@@ -203,18 +203,18 @@ class Console:
     # --- classifiers --------------------------------------------------------------------------------------
 
     def classifiers(self) -> list[dict[str, Any]]:
-        active = self.registry.active_version()
+        active = set(self.registry.active_versions().values())
         listed = []
         for version in self.registry.versions():
             card = version.card
             gate = version.gate
             listed.append({
-                "version": version.version, "active": version.version == active,
+                "version": version.version, "active": version.version in active,
                 "architecture": card.get("architecture"), "engine": version.engine,
-                "domain": card.get("domain") or (card.get("training_data") or {}).get("description", ""),
+                "domain": version.domain.describe(),
                 "input_size": version.spec.size, "parent": card.get("parent"),
                 "source": "shipped" if version.builtin else "registry",
-                "status": "active" if version.version == active else (gate["status"] if gate else "available"),
+                "status": "active" if version.version in active else (gate["status"] if gate else "available"),
                 "gate": gate, "metrics": card.get("metrics", {}).get("clean", {}),
                 "created_at": card.get("created_at"), "plots": self.plots(version.version),
             })

@@ -31,7 +31,7 @@ def render(request: Request, name: str, status_code: int = 200, **context: Any) 
     guard = request.app.state.guard
     return templates.TemplateResponse(request, name, {
         "csrf": guard.csrf, "mode": "embedded" if console.settings.embedded else "distributed",
-        "active_classifier": console.registry.active_version(), "page": name.removesuffix(".html"), **context},
+        "active_classifier": ", ".join(console.registry.in_use()), "page": name.removesuffix(".html"), **context},
         status_code=status_code)
 
 

@@ -60,4 +60,38 @@ def test_activate_and_resolve(tmp_path: Path, settings, stand_in_classifier) -> 
         registry.active_version()
     registry.activate(stand_in_classifier.version)
     assert registry.resolve().version == stand_in_classifier.version
-    assert (settings.registry_path / "ACTIVE").read_text().strip() == stand_in_classifier.version
+    assert json.loads((settings.registry_path / "ACTIVE").read_text()) == {"any": stand_in_classifier.version}
+
+
+def test_an_older_plain_active_file_still_names_the_active_version(tmp_path: Path, settings,  # type: ignore[no-untyped-def]
+                                                                   stand_in_classifier) -> None:
+    shutil.copytree(stand_in_classifier.path, settings.registry_path / stand_in_classifier.version)
+    (settings.registry_path / "ACTIVE").write_text(stand_in_classifier.version + "\n")
+    registry = Registry(settings, builtin_dir=tmp_path / "none")
+    assert registry.active_versions() == {"any": stand_in_classifier.version}
+    assert registry.in_use() == [stand_in_classifier.version]
+
+
+def test_one_version_is_active_per_domain_and_any_replaces_them_all(tmp_path: Path, settings) -> None:  # type: ignore[no-untyped-def]
+    from fakewatch.classifier import write_pixel_hash_version
+
+    def version(name: str, domain: dict | None) -> None:
+        made = write_pixel_hash_version(settings.registry_path / name, name)
+        if domain is not None:
+            card = json.loads((made.path / "card.json").read_text())
+            card["domain"] = domain
+            (made.path / "card.json").write_text(json.dumps(card))
+
+    version("small", {"name": "thumbnail", "min_side": 1, "max_side": 64})
+    version("large", {"name": "photo", "min_side": 128, "max_side": None})
+    version("all", None)
+    registry = Registry(settings, builtin_dir=tmp_path / "none")
+    registry.activate("small")
+    registry.activate("large")
+    assert registry.active_versions() == {"thumbnail": "small", "photo": "large"}
+    assert registry.active_version("photo") == "large"
+    assert registry.find("large").domain.covers(300, 128) and not registry.find("large").domain.covers(127, 900)
+    registry.activate("all")
+    assert registry.in_use() == ["all"]
+    registry.activate("small")
+    assert registry.active_versions() == {"thumbnail": "small"}

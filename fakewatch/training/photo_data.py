@@ -1,0 +1,175 @@
+"""Photo training data: grouped samples, shortcut-breaking augmentation, and crops for training and scoring.
+
+A photo data folder holds ``real/<group>/...`` and ``fake/<group>/...`` (files directly under ``real/`` or
+``fake/`` belong to the group ``real`` or ``fake``). A sample's group is ``label/sub-folder``, for example
+``fake/black-forest-labs_FLUX.1-dev`` or ``real/bsd100``; ``--holdout-group`` patterns match it.
+When a file name carries a prompt (``images__<generator>__<prompt>.jpg``, as in photos-train), the prompt
+is kept, so an evaluation can hold prompts out together with generators.
+
+Every image is read and decoded by :mod:`fakewatch.imaging`; training crops come from the same
+:func:`~fakewatch.imaging.fit_min_side` and crop size the scanner uses, and scoring crops from
+:func:`~fakewatch.imaging.prepare` itself. Metadata never reaches the network (only decoded pixels do),
+and augmentation re-encodes both classes at random JPEG qualities, resizes and blurs a share of them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from fnmatch import fnmatchcase
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from fakewatch import imaging
+from fakewatch.config import Limits
+from fakewatch.errors import DatasetError, ImageError
+from fakewatch.training.dataset import LABELS
+
+log = logging.getLogger(__name__)
+NEAR_CONSTANT_STD = 2.0  # grey levels: images flatter than this carry no traces and are dropped
+AUGMENTATION = ("JPEG re-encode of both classes at quality 60-95 (p=0.9); resize by 0.5-1.5 before cropping "
+                "(p=0.3, area or bilinear); Gaussian blur sigma 0.4-1.2 (p=0.15); horizontal flip (p=0.5); "
+                "random crop position")
+
+
+@dataclass(frozen=True)
+class Sample:
+    path: str
+    label: int  # 1 = fake
+    group: str  # "fake/<generator>" or "real/<source>"
+    prompt: str | None = None
+
+
+def _prompt(path: Path) -> str | None:
+    parts = path.stem.split("__")
+    return parts[-1] if len(parts) >= 3 else None
+
+
+def _walk(folder: Path) -> list[Path]:
+    """Every file under ``folder``, sorted, following links to folders (data folders are often links)."""
+    found = [Path(top) / name for top, _, files in os.walk(folder, followlinks=True) for name in files]
+    return sorted(path for path in found if path.is_file())
+
+
+def discover(root: str | Path) -> list[Sample]:
+    """Every image file under ``root/real`` and ``root/fake`` (links followed), with its group."""
+    root = Path(root)
+    samples = []
+    for name, label in LABELS.items():
+        folder = root / name
+        if not folder.is_dir():
+            raise DatasetError(f"{root} needs 'real' and 'fake' folders, each holding one folder per group")
+        for path in _walk(folder):
+            relative = path.relative_to(folder)
+            if any(part.startswith(".") for part in relative.parts):
+                continue
+            group = f"{name}/{relative.parts[0]}" if len(relative.parts) > 1 else name
+            samples.append(Sample(str(path), label, group, _prompt(path)))
+    if not samples:
+        raise DatasetError(f"{root} holds no files under real/ and fake/")
+    return samples
+
+
+def matches(group: str, patterns: Iterable[str]) -> bool:
+    """Whether ``group`` matches any shell-style pattern (``fake/*FLUX*``, ``real/bsd100``)."""
+    return any(fnmatchcase(group, pattern) for pattern in patterns)
+
+
+@dataclass
+class Decoded:
+    samples: list[Sample]
+    images: list[np.ndarray]  # decoded RGB, native resolution
+    dropped: dict[str, int]
+
+
+def decode_all(samples: list[Sample], limits: Limits, workers: int = 4) -> Decoded:
+    """Decode every sample once; drop unreadable files, exact duplicates (by SHA-256, across all groups;
+    a content found under both labels is dropped entirely) and near-constant images."""
+    def one(sample: Sample) -> tuple[str, np.ndarray] | str:
+        try:
+            data = imaging.read_bytes(sample.path, limits.max_file_bytes)
+            return hashlib.sha256(data).hexdigest(), imaging.decode(data, limits.max_pixels)
+        except ImageError as exc:
+            return f"{exc.kind}: {exc}"
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        results = list(pool.map(one, samples))
+    dropped = {"unreadable": 0, "duplicate": 0, "conflicting_label": 0, "near_constant": 0}
+    labels_by_hash: dict[str, set[int]] = {}
+    for sample, result in zip(samples, results):
+        if not isinstance(result, str):
+            labels_by_hash.setdefault(result[0], set()).add(sample.label)
+    seen: set[str] = set()
+    kept, images = [], []
+    for sample, result in zip(samples, results):
+        if isinstance(result, str):
+            dropped["unreadable"] += 1
+            log.warning("skipping %s", result)
+            continue
+        digest, rgb = result
+        if len(labels_by_hash[digest]) > 1:
+            dropped["conflicting_label"] += 1
+        elif digest in seen:
+            dropped["duplicate"] += 1
+        elif float(rgb.std()) < NEAR_CONSTANT_STD:
+            dropped["near_constant"] += 1
+        else:
+            seen.add(digest)
+            kept.append(sample)
+            images.append(rgb)
+    return Decoded(kept, images, dropped)
+
+
+def augment(rgb: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """One random degradation of a decoded image (see :data:`AUGMENTATION`)."""
+    if rng.random() < 0.3:
+        scale = float(rng.uniform(0.5, 1.5))
+        height, width = rgb.shape[:2]
+        shape = (max(8, round(width * scale)), max(8, round(height * scale)))
+        rgb = cv2.resize(rgb, shape, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+    if rng.random() < 0.15:
+        rgb = cv2.GaussianBlur(rgb, (0, 0), float(rng.uniform(0.4, 1.2)))
+    if rng.random() < 0.9:
+        rgb = imaging.decode(imaging.encode_jpeg(rgb, int(rng.integers(60, 96))), 1 << 40)
+    if rng.random() < 0.5:
+        rgb = rgb[:, ::-1]
+    return rgb
+
+
+def random_crop(rgb: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray:
+    """A crop at a random position, after the scanner's own scaling of images smaller than one crop."""
+    rgb = imaging.fit_min_side(rgb, size)
+    top = int(rng.integers(0, rgb.shape[0] - size + 1))
+    left = int(rng.integers(0, rgb.shape[1] - size + 1))
+    return np.ascontiguousarray(rgb[top:top + size, left:left + size])
+
+
+def training_crops(images: list[np.ndarray], size: int, copies: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """``copies`` augmented random crops of every image: (N*copies) x size x size x 3 crops and the index
+    of the image each came from."""
+    rng = np.random.default_rng(seed)
+    crops, owners = [], []
+    for index, rgb in enumerate(images):
+        for _ in range(copies):
+            crops.append(random_crop(augment(rgb, rng), size, rng))
+            owners.append(index)
+    return np.stack(crops), np.array(owners)
+
+
+def scoring_crops(images: list[np.ndarray], spec: imaging.InputSpec) -> tuple[np.ndarray, np.ndarray]:
+    """The crops the scanner classifies each image from, and the index of the image each came from."""
+    prepared = [imaging.prepare(rgb, spec) for rgb in images]
+    owners = np.concatenate([np.full(len(crops), index) for index, crops in enumerate(prepared)])
+    return np.concatenate(prepared), owners
+
+
+def mean_by_owner(values: np.ndarray, owners: np.ndarray, count: int) -> np.ndarray:
+    """The mean of ``values`` per owner index (0..count-1): how crop logits become one image's logit."""
+    sums = np.bincount(owners, weights=values, minlength=count)
+    return sums / np.maximum(np.bincount(owners, minlength=count), 1)
