@@ -12,7 +12,7 @@ heads compared here see exactly the same crops:
 
 Photos-train's fakes share 23 prompts across all generators, so a family fold tests on one third of the
 prompts and trains on the other two thirds only (for every generator), and holds one real source out too.
-Validation (temperature and threshold) comes from groups that are in neither the test nor the training.
+Validation (temperature and threshold) is a random tenth of the images of the trained groups: never a test group.
 Prints a Markdown table and writes OUT/leaveout.json and OUT/groups.png (per-group bar chart).
 """
 
@@ -56,10 +56,12 @@ def features(data: Path, weights: Path, out: Path, copies: int, seed: int) -> di
     decoded = photo_data.decode_all(photo_data.discover(data), Limits(100_000_000, 200 << 20))
     samples = decoded.samples
     model = photo.build_network("lite0", 224, weights)
-    trunk, top = photo.split_network(model, 1)
+    parts = photo.split_network(model, 1)
+    trunk, top = parts.trunk, parts.top
     if cache.is_file():
         stored = np.load(cache)
-        return {**{name: stored[name] for name in stored.files}, "samples": samples, "top": top, "model": model}
+        return {**{name: stored[name] for name in stored.files}, "samples": samples, "top": top, "pooled": parts.pooled,
+                "model": model}
     started = time.perf_counter()
     crops, owners = photo_data.training_crops(decoded.images, 224, copies, seed)
     train_features = photo.trunk_features(trunk, crops)
@@ -70,7 +72,8 @@ def features(data: Path, weights: Path, out: Path, copies: int, seed: int) -> di
           f"{time.perf_counter() - started:.0f} s", flush=True)
     np.savez(cache, train=train_features, train_owners=owners, score=score_features, score_owners=score_owners)
     return {"train": train_features, "train_owners": owners, "score": score_features,
-            "score_owners": score_owners, "samples": samples, "top": top, "model": model}
+            "score_owners": score_owners, "samples": samples, "top": top, "pooled": parts.pooled,
+                "model": model}
 
 
 def carve_fold(samples: list, fakes: list[str], reals: list[str], prompts: bool, fold: int,
@@ -89,15 +92,9 @@ def carve_fold(samples: list, fakes: list[str], reals: list[str], prompts: bool,
 
 
 def _valid_from_groups(samples: list, test: list[int], rest: list[int], seed: int) -> dict[str, np.ndarray]:
+    """Validation: a random 10% of the images of the groups that are trained on (never a test group)."""
     rng = np.random.default_rng(seed)
-    valid_groups: set[str] = set()
-    for label in (0, 1):
-        groups = sorted({samples[i].group for i in rest if samples[i].label == label})
-        count = max(1, round(len(groups) * 0.15)) if len(groups) > 2 else 0
-        valid_groups.update(rng.permutation(groups)[:count].tolist())
-    valid = [i for i in rest if samples[i].group in valid_groups]
-    if len({samples[i].label for i in valid}) < 2:  # too few groups of one label: take a share of images
-        valid += [i for i in rest if i not in set(valid) and rng.random() < 0.1]
+    valid = [i for i in rest if rng.random() < 0.1]
     train = sorted(set(rest) - set(valid))
     return {"train": np.array(train), "valid": np.array(sorted(valid)), "test": np.array(sorted(test))}
 
@@ -123,7 +120,7 @@ class Heads:
         self.cached, self.epochs, self.seed = cached, epochs, seed
         self.top = cached["top"]
         self.initial = self.top.get_weights()
-        pooled = photo_pooled(self.top)
+        pooled = photo_pooled(cached["pooled"])
         self.pooled_train = pooled(cached["train"])
         self.pooled_score = pooled(cached["score"])
 
@@ -145,10 +142,7 @@ class Heads:
         return out
 
 
-def photo_pooled(top):  # type: ignore[no-untyped-def]
-    import keras
-
-    pool = keras.Model(top.input, top.get_layer("pool").output)
+def photo_pooled(pool):  # type: ignore[no-untyped-def]
     return lambda features: np.concatenate([np.asarray(pool(features[s:s + 512].astype(np.float32)))
                                             for s in range(0, len(features), 512)])
 

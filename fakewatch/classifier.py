@@ -87,14 +87,17 @@ class PixelHashClassifier:
 
 
 def write_pixel_hash_version(directory: Path, version: str, size: int = 32, threshold: float = 0.5,
-                             key: str = "fakewatch") -> ClassifierVersion:
-    """Create a pixel-hash classifier version in ``directory`` (for tests and smoke tests)."""
+                             key: str = "fakewatch", domain: dict[str, object] | None = None,
+                             crops: str = "resize", max_crops: int = 1) -> ClassifierVersion:
+    """Create a pixel-hash classifier version in ``directory`` (for tests and smoke tests); without a
+    ``domain`` it takes images of every size."""
     directory.mkdir(parents=True, exist_ok=True)
     weights = "pixel-hash.json"
     (directory / weights).write_text(json.dumps({"key": key}) + "\n", encoding="utf-8")
     registry.write_card(directory, {
         "version": version, "engine": "pixel-hash", "weights_file": weights, "architecture": "pixel-hash",
-        "input_spec": InputSpec(size=size).to_dict(), "threshold": threshold, "temperature": 1.0,
+        "input_spec": InputSpec(size=size, crops=crops, max_crops=max_crops).to_dict(), "threshold": threshold,
+        "temperature": 1.0, "domain": domain or {"name": registry.CATCH_ALL, "min_side": 1, "max_side": None},
         "training_data": {"description": "none: a deterministic hash of the pixels, not a detector"},
         "metrics": {}, "parent": None,
     })

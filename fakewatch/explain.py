@@ -1,7 +1,8 @@
 """Where the classifier looked: an occlusion heatmap over the image, for any classifier and runtime.
 
 The image goes through the same loading path as classification (:func:`fakewatch.imaging.decode` and
-``resize_for``: the shipped classifier sees the whole picture at its input size). A square patch of the
+:func:`fakewatch.imaging.prepare`: a thumbnail classifier sees the whole picture at its input size, a crop
+classifier its crops, of which the centre one is mapped here). A square patch of the
 image's mean colour slides over that input; every position is one image of a single batched call. How
 much ``p_fake`` drops when a region is hidden is that region's heat. The map is scaled back to the
 picture and drawn over it.
@@ -28,7 +29,8 @@ MAX_SIDE = 1024  # the drawn heatmap's longest side
 @dataclass(frozen=True)
 class Explanation:
     p_fake: float
-    heat: np.ndarray  # input size x input size, p_fake drop per pixel (negative: hiding it raised p_fake)
+    heat: np.ndarray  # p_fake drop per pixel (negative: hiding it raised p_fake): input size x input size, or
+    # for a crop classifier the (scaled-up if small) picture's size, zero outside the centre crop
     patch: int  # patch side in input pixels
     hottest: tuple[int, int]  # top-left corner (row, column) of the patch whose hiding lowers p_fake most
     coldest: tuple[int, int]
@@ -43,8 +45,9 @@ def occluded(array: np.ndarray, corner: tuple[int, int], patch: int) -> np.ndarr
 
 
 def explain(classifier: Classifier, rgb: np.ndarray) -> Explanation:
-    """The occlusion map of decoded ``rgb`` for ``classifier``."""
-    array = imaging.resize_for(rgb, classifier.spec)
+    """The occlusion map of decoded ``rgb`` for ``classifier`` (for a crop classifier: over its centre crop,
+    placed where that crop lies in the picture)."""
+    array = imaging.prepare(rgb, classifier.spec)[0]
     size = array.shape[0]
     patch = max(1, round(size * PATCH_FRACTION))
     stride = max(1, round(size * STRIDE_FRACTION))
@@ -60,7 +63,15 @@ def explain(classifier: Classifier, rgb: np.ndarray) -> Explanation:
         cover[row:row + patch, column:column + patch] += 1
     heat /= np.maximum(cover, 1)
     order = np.argsort(drops)
-    return Explanation(base, heat, patch, corners[int(order[-1])], corners[int(order[0])])
+    hottest, coldest = corners[int(order[-1])], corners[int(order[0])]
+    if classifier.spec.crops == "tiles":
+        grown = imaging.fit_min_side(rgb, size)
+        top, left = imaging.tile_origins(grown.shape[0], grown.shape[1], size, 1)[0]
+        placed = np.zeros(grown.shape[:2], np.float64)
+        placed[top:top + size, left:left + size] = heat
+        heat = placed
+        hottest, coldest = (hottest[0] + top, hottest[1] + left), (coldest[0] + top, coldest[1] + left)
+    return Explanation(base, heat, patch, hottest, coldest)
 
 
 def render(rgb: np.ndarray, explanation: Explanation) -> bytes:
@@ -98,16 +109,24 @@ def heatmap_for(settings: Settings, database: Database, image_id: int,
         path = to_fs(image.path)
         version = session.scalar(select(Verdict.classifier).where(Verdict.content_id == image.content_id)
                                  .order_by(Verdict.created_at.desc(), Verdict.id.desc()).limit(1))
-    registry = Registry(settings)
-    known = {item.version for item in registry.versions()}
-    chosen = registry.find(version) if version in known else registry.resolve()
-    version = chosen.version
-    cache = loaded if loaded is not None else {}
-    if version not in cache:
-        cache[version] = load(chosen, settings.batch_size, settings.runtime)
     try:
         rgb = imaging.decode(imaging.read_bytes(path, settings.max_file_bytes), settings.max_pixels)
     except ImageError as exc:
         raise FakewatchError(f"cannot explain image {image_id}: {exc}") from exc
+    registry = Registry(settings)
+    known = {item.version for item in registry.versions()}
+    if version in known:
+        chosen = registry.find(version)
+    else:  # no verdict from a known classifier: the one in use whose domain covers the picture
+        candidates = [registry.find(reference) for reference in registry.references_in_use()]
+        covering = [item for item in candidates if item.domain.covers(*rgb.shape[:2])]
+        if not covering:
+            raise FakewatchError(f"cannot explain image {image_id}: no active classifier covers "
+                                 f"{rgb.shape[1]}x{rgb.shape[0]} px images")
+        chosen = min(covering, key=lambda item: item.domain.span())
+    version = chosen.version
+    cache = loaded if loaded is not None else {}
+    if version not in cache:
+        cache[version] = load(chosen, settings.batch_size, settings.runtime)
     explanation = explain(cache[version], rgb)
     return render(rgb, explanation), explanation, version, path

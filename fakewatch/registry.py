@@ -268,11 +268,18 @@ class Registry:
                                      "train one with `fakewatch train` and activate it")
         return active
 
+    def references_in_use(self) -> list[str]:
+        """What scanning uses now, as :meth:`find` takes it: the ``classifier`` setting (a version id or a
+        folder) alone, else every active version id."""
+        if self.requested:
+            return [self.requested]
+        return sorted(set(self.active_versions().values()))
+
     def in_use(self) -> list[str]:
-        """The version ids scanning uses now: the ``classifier`` setting's alone, else every active one."""
+        """The version ids scanning uses now (what verdicts are stored under)."""
         if self.requested:
             return [self.resolved_id()]
-        return sorted(set(self.active_versions().values()))
+        return self.references_in_use()
 
     def active_version(self, domain: str | None = None) -> str:
         """The active version for ``domain``; without one, for the widest-reaching domain (photo first)."""
@@ -305,7 +312,7 @@ class Registry:
 
     def resolve_all(self) -> list[ClassifierVersion]:
         """Every classifier scanning uses now, validated (weights hashed): fail fast before work starts."""
-        return [self.find(reference) for reference in self.in_use()]
+        return [self.find(reference) for reference in self.references_in_use()]
 
     def resolved_id(self) -> str:
         """The version id :meth:`resolve` would return, without reading or hashing any weights."""

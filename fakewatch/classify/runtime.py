@@ -146,7 +146,7 @@ class Runtime:
     @property
     def router(self) -> Router:
         """The classifiers for the next batch, reloaded where the active versions changed."""
-        references = self.registry.in_use()
+        references = self.registry.references_in_use()
         if self._router is None or references != self._references:
             loaded = {}
             for reference in references:

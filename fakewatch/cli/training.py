@@ -78,9 +78,9 @@ def train(ctx: click.Context, data_dir: str, arch: str, input_size: int | None, 
 
 @cli.command("train-photo")
 @click.argument("data_dir", type=click.Path(exists=True, file_okay=False))
-@click.option("--backbone-weights", type=click.Path(exists=True, dir_okay=False), required=True,
+@click.option("--backbone-weights", type=click.Path(exists=True, dir_okay=False),
               help="Converted ImageNet EfficientNet-Lite weights (`make backbone` writes them). Nothing is "
-                   "downloaded.")
+                   "downloaded. Without it the backbone starts from random weights: only for trying the pipeline.")
 @click.option("--variant", type=click.Choice(["lite0", "lite1", "lite2"]), default="lite0", show_default=True)
 @click.option("--crop", type=int, default=224, show_default=True, help="Crop size in pixels (native resolution).")
 @click.option("--max-crops", type=int, default=5, show_default=True, help="Most crops one image is scored from.")
@@ -92,14 +92,16 @@ def train(ctx: click.Context, data_dir: str, arch: str, input_size: int | None, 
 @click.option("--holdout-group", "holdout_groups", multiple=True,
               help="Group pattern kept out of training and validation and reported as the test "
                    "(repeatable), e.g. 'fake/*FLUX*' or 'real/bsd100'.")
+@click.option("--test-fraction", type=float, default=0.1, show_default=True,
+              help="Random share of every trained group kept for the in-training test figure.")
 @click.option("--description", default="", help="Training-data description recorded in the card.")
 @click.option("--activate/--no-activate", default=False, show_default=True,
               help="Make the new version the active classifier for the photo domain.")
 @click.option("--seed", type=int, help="Random seed. [FAKEWATCH_SEED, 1337]")
 @click.pass_context
-def train_photo(ctx: click.Context, data_dir: str, backbone_weights: str, variant: str, crop: int, max_crops: int,
+def train_photo(ctx: click.Context, data_dir: str, backbone_weights: str | None, variant: str, crop: int, max_crops: int,
                 tune_blocks: int, copies: int, epochs: int, learning_rate: float, holdout_groups: tuple[str, ...],
-                description: str, activate: bool, seed: int | None) -> None:
+                test_fraction: float, description: str, activate: bool, seed: int | None) -> None:
     """Train the photo classifier on DATA_DIR (real/<source>/..., fake/<generator>/...) and publish it.
 
     An ImageNet EfficientNet-Lite backbone sees native-resolution crops; its last blocks and a logit layer
@@ -112,16 +114,20 @@ def train_photo(ctx: click.Context, data_dir: str, backbone_weights: str, varian
     options = PhotoOptions(data_dir=data_dir, backbone_weights=backbone_weights, limits=settings.limits,
                            variant=variant, crop=crop, max_crops=max_crops, tune_blocks=tune_blocks, copies=copies,
                            epochs=epochs, learning_rate=learning_rate, holdout_groups=list(holdout_groups),
+                           test_fraction=test_fraction,
                            seed=settings.seed, uncertain_margin=settings.uncertain_margin, description=description,
                            command=_reproduce(ctx, settings, "train-photo"))
     from fakewatch.training.photo import train_photo as run_training
 
     version = run_training(options, _registry(settings), log_progress=click.echo, activate=activate)
-    totals = version.card["metrics"].get("test", {}).get("totals", {})
-    if totals:
-        click.echo(f"held-out test: {totals['count']} images, balanced accuracy "
-                   f"{totals.get('balanced_accuracy', float('nan')):.3f}, "
-                   f"ROC-AUC {totals.get('roc_auc', float('nan')):.3f}")
+    for key, name in (("test", "in-training test carve"), ("heldout", "held-out groups")):
+        totals = version.card["metrics"].get(key, {}).get("totals", {})
+        if totals:
+            click.echo(f"{name}: {totals['count']} images, balanced accuracy "
+                       f"{totals.get('balanced_accuracy', float('nan')):.3f}, "
+                       f"ROC-AUC {totals.get('roc_auc', float('nan')):.3f}, "
+                       f"real flagged fake {totals.get('false_positive_rate', float('nan')):.3f}, "
+                       f"ECE {totals['ece']:.3f}")
     click.echo(f"published {version.version} to {version.path}" + (" (active)" if activate else ""))
 
 

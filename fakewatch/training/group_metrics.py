@@ -33,6 +33,8 @@ def balanced_threshold(p_fake: np.ndarray, labels: np.ndarray) -> float:
     """The threshold in [0.05, 0.95] with the best balanced accuracy; ties go to the one nearest 0.5."""
     candidates = np.round(np.arange(0.05, 0.9501, 0.005), 3)
     fake = labels >= 0.5
+    if fake.all() or not fake.any():
+        raise ValueError("choosing a threshold needs validation images of both labels")
     scores = np.array([((p_fake[fake] >= t).mean() + (p_fake[~fake] < t).mean()) / 2 for t in candidates])
     best = np.flatnonzero(scores >= scores.max() - 1e-12)
     return float(candidates[best[np.argmin(np.abs(candidates[best] - 0.5))]])

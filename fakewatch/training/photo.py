@@ -46,7 +46,7 @@ PHOTO_DOMAIN = {"name": "photo", "min_side": 128, "max_side": None,
 @dataclass
 class PhotoOptions:
     data_dir: str
-    backbone_weights: str
+    backbone_weights: str | None
     limits: Limits
     variant: str = "lite0"
     crop: int = 224
@@ -57,6 +57,7 @@ class PhotoOptions:
     learning_rate: float = 3e-4
     holdout_groups: list[str] = field(default_factory=list)
     valid_fraction: float = 0.1
+    test_fraction: float = 0.1
     seed: int = 1337
     uncertain_margin: float = 0.1
     description: str = ""
@@ -75,9 +76,15 @@ def build_network(variant: str, crop: int, backbone_weights: str | Path | None) 
     return keras.Model(backbone.input, p_fake, name=f"photo_efficientnet_{variant}")
 
 
-def split_network(model: keras.Model, tune_blocks: int) -> tuple[keras.Model, keras.Model]:
-    """(trunk, top): the frozen lower part and the trainable rest, sharing ``model``'s layers. The top
-    ends in the ``logit`` layer."""
+@dataclass
+class Parts:
+    trunk: keras.Model  # image -> features below the tuned blocks (frozen)
+    top: keras.Model  # those features -> logit (trained)
+    pooled: keras.Model  # those features -> the pooled backbone features the logit layer reads
+
+
+def split_network(model: keras.Model, tune_blocks: int) -> Parts:
+    """The frozen lower part and the trainable rest of ``model``, sharing its layers."""
     blocks = sorted({int(layer.name.split("_")[1]) for layer in model.layers if layer.name.startswith("blocks_")})
     if not 0 <= tune_blocks <= len(blocks):
         raise ValueError(f"tune_blocks must be between 0 and {len(blocks)}")
@@ -92,15 +99,15 @@ def split_network(model: keras.Model, tune_blocks: int) -> tuple[keras.Model, ke
         parents = [node.operation.name for node in layer._inbound_nodes[0].parent_nodes]
         arguments = [tensors[name] for name in parents]
         tensors[layer.name] = layer(arguments if len(arguments) > 1 else arguments[0])
-    return trunk, keras.Model(top_input, tensors["logit"], name="top")
+    return Parts(trunk, keras.Model(top_input, tensors["logit"], name="top"),
+                 keras.Model(top_input, tensors["pool"], name="pooled"))
 
 
 def trunk_features(trunk: keras.Model, crops: np.ndarray, batch_size: int = 64) -> np.ndarray:
     """The frozen trunk's output for every crop, stored as float16 (half the memory, ample precision)."""
-    compiled = keras.Model(trunk.input, trunk.output)
-    parts = [compiled(crops[start:start + batch_size].astype(np.float32), training=False)
-             for start in range(0, len(crops), batch_size)]
-    return np.concatenate([np.asarray(part, np.float16) for part in parts])
+    parts = [trunk.predict(crops[start:start + 1024].astype(np.float32), batch_size=batch_size, verbose=0)
+             for start in range(0, len(crops), 1024)]  # compiled, in slices that bound the float32 copies
+    return np.concatenate([part.astype(np.float16) for part in parts])
 
 
 def fit_top(top: keras.Model, features: np.ndarray, labels: np.ndarray, epochs: int, learning_rate: float,
@@ -128,23 +135,25 @@ def image_logits(top: keras.Model, features: np.ndarray, owners: np.ndarray, cou
     return photo_data.mean_by_owner(logits.astype(np.float64), owners, count)
 
 
-def carve(samples: list[photo_data.Sample], holdout: list[str], valid_fraction: float,
+def carve(samples: list[photo_data.Sample], holdout: list[str], valid_fraction: float, test_fraction: float,
           seed: int) -> dict[str, list[int]]:
-    """Indices for train, valid and test: test = held-out groups; valid = a share of whole groups (each
-    label keeps at least one), drawn from the rest, so calibration never sees a test group either."""
+    """Indices for ``train``, ``valid`` (temperature and threshold), ``carve`` (the in-training figure) and
+    ``heldout`` (the held-out groups, never trained, validated or calibrated on). Validation and the carve
+    are random shares of the images of the groups that are trained on."""
     rng = np.random.default_rng(seed)
-    test = [i for i, sample in enumerate(samples) if matches_any(sample.group, holdout)]
-    rest = sorted({sample.group for i, sample in enumerate(samples) if not matches_any(sample.group, holdout)})
-    valid_groups: set[str] = set()
-    for label in ("real", "fake"):
-        groups = [group for group in rest if group.split("/")[0] == label]
-        chosen = rng.permutation(groups)[:max(1, round(len(groups) * valid_fraction))]
-        valid_groups.update(str(group) for group in chosen)
-    valid = [i for i, sample in enumerate(samples) if sample.group in valid_groups and i not in set(test)]
-    if len({samples[i].group for i in valid}) == len([g for g in rest if g.startswith("real")]):
-        valid = [i for i in valid if rng.random() < 0.5]  # a single real group: share it with training
-    taken = set(test) | set(valid)
-    return {"train": [i for i in range(len(samples)) if i not in taken], "valid": valid, "test": test}
+    heldout = [i for i, sample in enumerate(samples) if photo_data.matches(sample.group, holdout)]
+    taken = set(heldout)
+    draw = rng.random(len(samples))
+    valid = [i for i in range(len(samples)) if i not in taken and draw[i] < valid_fraction]
+    for label in (0, 1):  # calibration needs both labels: at least two of each
+        spare = [i for i in np.argsort(draw) if i not in taken and samples[i].label == label and i not in valid]
+        valid += [int(i) for i in spare[:max(0, 2 - sum(samples[i].label == label for i in valid))]]
+    taken |= set(valid)
+    carved = [i for i in range(len(samples)) if i not in taken and valid_fraction <= draw[i] < valid_fraction
+              + test_fraction]
+    taken |= set(carved)
+    return {"train": [i for i in range(len(samples)) if i not in taken], "valid": valid, "carve": carved,
+            "heldout": heldout}
 
 
 def matches_any(group: str, patterns: list[str]) -> bool:
@@ -158,16 +167,19 @@ def train_photo(options: PhotoOptions, registry: Registry, log_progress: Callabl
     samples = photo_data.discover(options.data_dir)
     decoded = photo_data.decode_all(samples, options.limits)
     samples = decoded.samples
-    parts = carve(samples, options.holdout_groups, options.valid_fraction, options.seed)
-    log_progress(f"{len(samples)} images ({decoded.dropped}); train {len(parts['train'])}, "
-                 f"valid {len(parts['valid'])}, test {len(parts['test'])}")
+    parts = carve(samples, options.holdout_groups, options.valid_fraction, options.test_fraction, options.seed)
+    log_progress(f"{len(samples)} images ({decoded.dropped}); " + ", ".join(f"{name} {len(members)}"
+                                                                          for name, members in parts.items()))
     labels = np.array([sample.label for sample in samples], np.float32)
     spec = InputSpec(size=options.crop, scaling="(x - 127) / 128 inside the classifier",
                      resize="none: native-resolution crops; shorter side under the crop is scaled up "
                             "(bilinear) to the crop first", crops="tiles", max_crops=options.max_crops)
     # network
+    if options.backbone_weights is None:
+        log_progress("no --backbone-weights: the backbone starts from random weights (for trying the pipeline)")
     model = build_network(options.variant, options.crop, options.backbone_weights)
-    trunk, top = split_network(model, options.tune_blocks)
+    parts_of = split_network(model, options.tune_blocks)
+    trunk, top = parts_of.trunk, parts_of.top
     # features
     train_images = [decoded.images[i] for i in parts["train"]]
     crops, owners = photo_data.training_crops(train_images, options.crop, options.copies, options.seed)
@@ -175,7 +187,7 @@ def train_photo(options: PhotoOptions, registry: Registry, log_progress: Callabl
     train_features = trunk_features(trunk, crops)
     train_labels = labels[parts["train"]][owners]
     scored = {}
-    for name in ("valid", "test"):
+    for name in ("valid", "carve", "heldout"):
         if parts[name]:
             crops, owners = photo_data.scoring_crops([decoded.images[i] for i in parts[name]], spec)
             scored[name] = (trunk_features(trunk, crops), owners)
@@ -189,10 +201,13 @@ def train_photo(options: PhotoOptions, registry: Registry, log_progress: Callabl
     threshold = balanced_threshold(calibrated(valid_logits, temperature), valid_labels)
     metrics: dict[str, Any] = {"valid": classification_report(
         valid_labels, calibrated(valid_logits, temperature), threshold, options.uncertain_margin)}
-    if "test" in scored:
-        test_p = calibrated(image_logits(top, *scored["test"], len(parts["test"])), temperature)
-        test_samples = [samples[i] for i in parts["test"]]
-        metrics["test"] = group_report(test_samples, test_p, threshold, options.uncertain_margin)
+    for name, key in (("carve", "test"), ("heldout", "heldout")):
+        if name in scored:
+            test_p = calibrated(image_logits(top, *scored[name], len(parts[name])), temperature)
+            metrics[key] = group_report([samples[i] for i in parts[name]], test_p, threshold,
+                                        options.uncertain_margin)
+    metrics["evaluated_on"] = ("test: a random share of every trained group (in-training figure); heldout: "
+                               "groups never trained on, validated or calibrated on")
     card = {
         "architecture": f"efficientnet-{options.variant}",
         "network": f"EfficientNet-{options.variant.capitalize()} (ImageNet, converted from "
@@ -216,7 +231,8 @@ def train_photo(options: PhotoOptions, registry: Registry, log_progress: Callabl
         "training": {"command": options.command, "augmentation": photo_data.AUGMENTATION,
                      "copies_per_image": options.copies, "epochs": options.epochs,
                      "learning_rate": options.learning_rate, "seed": options.seed, "loss": losses,
-                     "backbone_weights": Path(options.backbone_weights).name},
+                     "backbone_weights": Path(options.backbone_weights).name if options.backbone_weights
+                     else "none (random initialisation)"},
         "metrics": metrics,
         "parent": None,
         "output": "p_fake = sigmoid(mean crop logit / temperature); 1 = fake",
@@ -233,7 +249,7 @@ def _publish(model: keras.Model, card: dict[str, Any], registry: Registry, optio
         model.save(staging / registry_module.WEIGHTS_FILE)
         np.save(staging / "check_batch.npy", crops_for_check[:64])
         registry_module.write_card(staging, card)
-        export_version(registry_module.read_version(staging))
+        export_version(staging)
         version = registry.publish(staging)
     finally:
         shutil.rmtree(staging, ignore_errors=True)

@@ -226,3 +226,25 @@ def test_decoder_warnings_become_notes_and_the_image_still_decodes(capfd: pytest
     assert np.array_equal(imaging.decode(padded, 10**6, notes), imaging.decode(data, 10**6))
     assert notes and "extraneous bytes" in notes[0]
     assert capfd.readouterr().err == ""
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (1, 5000), (224, 224), (225, 400), (336, 336), (300, 4000),
+                                   (4000, 300), (1024, 1024), (223, 900)])
+def test_tiles_cover_any_size_and_never_read_outside(shape: tuple[int, int]) -> None:
+    spec = imaging.InputSpec(size=224, crops="tiles", max_crops=5)
+    rgb = np.arange(shape[0] * shape[1] * 3, dtype=np.uint32).reshape(*shape, 3).astype(np.uint8)
+    crops = imaging.prepare(rgb, spec)
+    assert crops.shape[1:] == (224, 224, 3) and 1 <= len(crops) <= 5
+    grown = imaging.fit_min_side(rgb, 224)
+    for top, left in imaging.tile_origins(grown.shape[0], grown.shape[1], 224, 5):
+        assert 0 <= top <= grown.shape[0] - 224 and 0 <= left <= grown.shape[1] - 224
+
+
+def test_tiles_are_native_resolution_crops_centre_first() -> None:
+    rng = np.random.default_rng(0)
+    rgb = rng.integers(0, 256, (1024, 768, 3), dtype=np.uint8)
+    crops = imaging.prepare(rgb, imaging.InputSpec(size=224, crops="tiles", max_crops=5))
+    assert len(crops) == 5
+    assert np.array_equal(crops[0], rgb[400:624, 272:496])  # the centre, untouched pixels
+    assert np.array_equal(crops[1], rgb[:224, :224])
+    assert len(imaging.prepare(rgb, imaging.InputSpec(size=224, crops="tiles", max_crops=1))) == 1

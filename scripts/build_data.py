@@ -1,0 +1,153 @@
+"""The photo classifier's data: a committed manifest of every file, and the folder rebuilt from it.
+
+    python scripts/build_data.py manifest --shared ../shared/data --mirrors /path/to/mirrors > data/manifest.csv
+    python scripts/build_data.py build data/manifest.csv --shared ../shared/data --mirrors M --out data/photo
+
+``manifest`` lists the sources below, one row per file: where it sits in the data folder, class, group
+(generator or source), origin repository, commit, path in that repository, SHA-256 and licence.
+``build`` recreates ``OUT/{real,fake}/<group>/<file>`` from the manifest: files of the shared tarballs are
+taken from them, files of public repositories from local mirrors (bare git repositories named
+``owner+name/repo`` under MIRRORS, as ``git`` clones them) or, where a network exists, downloaded from
+GitHub at the pinned commit. Every file's SHA-256 is checked; a mismatch stops the build.
+
+Deduplication by content and dropping near-constant images happen when training reads the folder
+(:func:`fakewatch.training.photo_data.decode_all`), so the manifest stays a plain record of the sources.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import hashlib
+import io
+import subprocess
+import sys
+import tarfile
+import urllib.request
+from pathlib import Path
+
+FIELDS = ("file", "label", "group", "repo", "commit", "path", "sha256", "licence")
+SHARED_PHOTOS = "photos-train.tar.gz"
+SHARED_FACES = "faces-train.tar.gz"
+PHOTOS_LICENCES = {"vladmandic/sd-samples": "MIT", "EliSchwartz/imagenet-sample-images": "ImageNet terms (research)",
+                   "jbhuang0604/SelfExSR": "research benchmark"}
+# Public repositories brought in beside the shared sets: (repo, commit, label, group, path filter, licence)
+REPOSITORIES = (
+    ("CompVis/stable-diffusion", "21f890f9da3cfbeaba8e2ac3c425ee9e998d5229", "fake", "compvis-sd1-samples",
+     lambda path: path.startswith(("assets/stable-samples/txt2img/", "assets/stable-samples/img2img/mountains"))
+     or (path.startswith("assets/a-") and "fire" in path) or path == "assets/the-earth-is-on-fire,-oil-on-canvas.png",
+     "CreativeML Open RAIL-M"),
+    ("CompVis/stable-diffusion", "21f890f9da3cfbeaba8e2ac3c425ee9e998d5229", "real", "compvis-inpainting-photos",
+     lambda path: path.startswith("data/inpainting_examples/") and not path.endswith("_mask.png"),
+     "CreativeML Open RAIL-M (photos from Unsplash/Flickr)"),
+    ("ianare/exif-samples", "5332a9cf0220e9c6c93f88a187daa90808051e10", "real", "exif-samples-cameras",
+     lambda path: path.startswith("jpg/") and path.lower().endswith((".jpg", ".jpeg"))
+     and not any(skip in path for skip in ("corrupted", "PaintTool", "photoshop", "invalid")),
+     "MIT"),
+)
+
+
+def _sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _mirror(mirrors: Path, repo: str) -> Path:
+    return mirrors / repo.replace("/", "+") / "repo"
+
+
+def _git(mirror: Path, *args: str) -> bytes:
+    return subprocess.run(["git", "--git-dir", str(mirror), *args], check=True, capture_output=True).stdout
+
+
+def _resolve_commit(mirror: Path, commit: str) -> str:
+    return _git(mirror, "rev-parse", commit).decode().strip()
+
+
+def manifest(shared: Path, mirrors: Path) -> list[dict[str, str]]:
+    rows = []
+    with tarfile.open(shared / SHARED_PHOTOS) as archive:
+        member = next(m for m in archive.getmembers() if m.name.endswith("MANIFEST.csv"))
+        listed = list(csv.DictReader(io.TextIOWrapper(archive.extractfile(member), encoding="utf-8")))  # type: ignore[arg-type]
+    for row in listed:
+        label, group = row["label"], row["file"].split("/")[1]
+        rows.append({"file": f"{label}/{group}/{Path(row['file']).name}", "label": label, "group": group,
+                     "repo": f"shared:{SHARED_PHOTOS} (from {row['repo']})", "commit": row["commit"],
+                     "path": row["file"], "sha256": row["sha256"], "licence": PHOTOS_LICENCES.get(row["repo"], "")})
+    with tarfile.open(shared / SHARED_FACES) as archive:
+        for member in sorted(archive.getmembers(), key=lambda m: m.name):
+            if not member.isfile():
+                continue
+            label = member.name.split("/")[-2]
+            group = "stylegan2-faces" if label == "fake" else "unsplash-portraits"
+            data = archive.extractfile(member).read()  # type: ignore[union-attr]
+            rows.append({"file": f"{label}/{group}/{Path(member.name).name}", "label": label, "group": group,
+                         "repo": f"shared:{SHARED_FACES}", "commit": "", "path": member.name, "sha256": _sha(data),
+                         "licence": "public hardfakevsrealfaces collection"})
+    for repo, commit, label, group, wanted, licence in REPOSITORIES:
+        mirror = _mirror(mirrors, repo)
+        full = _resolve_commit(mirror, commit)
+        for path in _git(mirror, "ls-tree", "-r", "--name-only", full).decode().splitlines():
+            if wanted(path):
+                try:
+                    data = _git(mirror, "show", f"{full}:{path}")
+                except subprocess.CalledProcessError:  # a snapshot may hold a listing without the blob
+                    print(f"skipped {repo} {path}: not in the local mirror", file=sys.stderr)
+                    continue
+                name = path.replace("/", "__")
+                rows.append({"file": f"{label}/{group}/{name}", "label": label, "group": group, "repo": repo,
+                             "commit": full, "path": path, "sha256": _sha(data), "licence": licence})
+    return rows
+
+
+def _fetch(row: dict[str, str], shared: Path, mirrors: Path, archives: dict[str, tarfile.TarFile]) -> bytes:
+    if row["repo"].startswith("shared:"):
+        name = row["repo"].removeprefix("shared:").split(" ")[0]
+        if name not in archives:
+            archives[name] = tarfile.open(shared / name)
+        archive = archives[name]
+        prefix = "photos-train/" if name == SHARED_PHOTOS else ""
+        return archive.extractfile(prefix + row["path"]).read()  # type: ignore[union-attr]
+    mirror = _mirror(mirrors, row["repo"])
+    if mirror.is_dir():
+        return _git(mirror, "show", f"{row['commit']}:{row['path']}")
+    url = f"https://raw.githubusercontent.com/{row['repo']}/{row['commit']}/{row['path']}"
+    with urllib.request.urlopen(url, timeout=60) as response:  # noqa: S310 (a fixed https URL)
+        return response.read()
+
+
+def build(manifest_path: Path, shared: Path, mirrors: Path, out: Path) -> None:
+    with open(manifest_path, newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    archives: dict[str, tarfile.TarFile] = {}
+    written = 0
+    for row in rows:
+        target = out / row["file"]
+        if target.is_file() and _sha(target.read_bytes()) == row["sha256"]:
+            continue
+        data = _fetch(row, shared, mirrors, archives)
+        if _sha(data) != row["sha256"]:
+            raise SystemExit(f"{row['file']}: SHA-256 differs from the manifest ({row['repo']} {row['path']})")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+        written += 1
+    print(f"{out}: {len(rows)} files in the manifest, {written} written, all SHA-256 checked")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("step", choices=("manifest", "build"))
+    parser.add_argument("manifest_file", nargs="?", type=Path)
+    parser.add_argument("--shared", type=Path, default=Path("../shared/data"))
+    parser.add_argument("--mirrors", type=Path, default=Path("/work/.mirror"))
+    parser.add_argument("--out", type=Path, default=Path("data/photo"))
+    args = parser.parse_args()
+    if args.step == "manifest":
+        writer = csv.DictWriter(sys.stdout, FIELDS, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(manifest(args.shared, args.mirrors))
+    else:
+        build(args.manifest_file or Path("data/manifest.csv"), args.shared, args.mirrors, args.out)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,107 @@
+"""Several active classifiers: each image goes to the one whose domain covers it; none mixes in a call."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sqlalchemy import select
+
+from fakewatch.classifier import load, write_pixel_hash_version
+from fakewatch.classify.runtime import Runtime
+from fakewatch.config import load_settings
+from fakewatch.db.session import Database
+from fakewatch.db.tables import Image, Verdict
+from fakewatch.mode import open_mode
+from fakewatch.registry import Registry
+from tests.conftest import write_image
+
+THUMBNAIL = {"name": "thumbnail", "min_side": 1, "max_side": 64}
+PHOTO = {"name": "photo", "min_side": 128, "max_side": None}
+
+
+@pytest.fixture
+def routed(tmp_path: Path):  # type: ignore[no-untyped-def]
+    settings = load_settings({"home": str(tmp_path / "home")}, env={})
+    write_pixel_hash_version(settings.registry_path / "thumbs", "thumbs", domain=THUMBNAIL)
+    write_pixel_hash_version(settings.registry_path / "photos", "photos", size=64, domain=PHOTO, crops="tiles",
+                             max_crops=5)
+    registry = Registry(settings, builtin_dir=tmp_path / "none")
+    registry.activate("thumbs")
+    registry.activate("photos")
+    return settings
+
+
+def _images(folder: Path) -> dict[str, Path]:
+    rng = np.random.default_rng(3)
+    shapes = {"thumb": (32, 32), "between": (100, 100), "photo": (300, 200), "panorama": (130, 2000),
+              "grey_photo": (256, 256)}
+    paths = {}
+    for name, (height, width) in shapes.items():
+        rgb = rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
+        if name == "grey_photo":
+            rgb[:] = rgb[..., :1]
+        paths[name] = write_image(folder / f"{name}.png", rgb, fmt="PNG")
+    return paths
+
+
+def _record(settings, folder: Path, classify: bool) -> list[int]:  # type: ignore[no-untyped-def]
+    with open_mode(settings) as mode:
+        for batch in mode.intake.batches([folder]):
+            (mode.intake.process if classify else mode.intake.record)(batch)
+    with Database(settings.resolved_database_url).session() as session:
+        return list(session.scalars(select(Image.id)))
+
+
+def test_each_image_goes_to_the_classifier_of_its_domain(routed, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    _images(tmp_path / "in")
+    _record(routed, tmp_path / "in", classify=True)
+    with Database(routed.resolved_database_url).session() as session:
+        rows = session.execute(select(Image.path, Verdict.classifier, Verdict.label, Verdict.reason,
+                                      Verdict.reason_detail)
+                               .join(Verdict, Verdict.content_id == Image.content_id)).all()
+    judged = {Path(row.path).stem: row for row in rows}
+    assert len(judged) == 5
+    assert judged["thumb"].classifier == "thumbs"
+    assert {judged[name].classifier for name in ("photo", "panorama", "grey_photo")} == {"photos"}
+    between = judged["between"]
+    assert (between.classifier, between.label, between.reason) == ("none", "uncertain", "out_of_domain")
+    assert "100x100" in between.reason_detail and "thumbnail" in between.reason_detail
+
+
+def test_a_call_never_mixes_classifiers_and_crops_stay_inside(routed, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    _images(tmp_path / "in")
+    ids = _record(routed, tmp_path / "in", classify=False)
+    calls: list[tuple[str, tuple[int, ...]]] = []
+
+    def recording_loader(version, batch_size, runtime):  # type: ignore[no-untyped-def]
+        inner = load(version, batch_size, runtime)
+
+        class Recorder:
+            def __init__(self) -> None:
+                self.version, self.spec, self.threshold = inner.version, inner.spec, inner.threshold
+
+            def predict(self, images):  # type: ignore[no-untyped-def]
+                calls.append((self.version, images.shape))
+                return inner.predict(images)
+        return Recorder()
+
+    registry = Registry(routed, builtin_dir=tmp_path / "none")
+    runtime = Runtime(routed, Database(routed.resolved_database_url), registry, loader=recording_loader)
+    outcome = runtime.classify_ids(ids)
+    assert outcome.classified == 5
+    assert sorted(version for version, _ in calls) == ["photos", "thumbs"]  # one call each
+    for version, shape in calls:
+        assert shape[1:] == ((32, 32, 3) if version == "thumbs" else (64, 64, 3))
+    # with 64 px crops every photo here is 1.5 crops long on both sides: centre + 4 corners each
+    assert sum(shape[0] for version, shape in calls if version == "photos") == 5 + 5 + 5
+
+
+def test_activating_an_any_version_sends_everything_to_it(routed, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    write_pixel_hash_version(routed.registry_path / "everything", "everything")
+    Registry(routed, builtin_dir=tmp_path / "none").activate("everything")
+    _images(tmp_path / "in")
+    _record(routed, tmp_path / "in", classify=True)
+    with Database(routed.resolved_database_url).session() as session:
+        assert set(session.scalars(select(Verdict.classifier))) == {"everything"}
