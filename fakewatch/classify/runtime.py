@@ -154,7 +154,7 @@ class Runtime:
                     loaded[reference] = self._loaded[reference]
                     continue
                 version = self.registry.find(reference)
-                loaded[reference] = (version.domain, LazyClassifier(version, partial(
+                loaded[reference] = (version.domain, LazyClassifier(version, partial(  # type: ignore[assignment]
                     self._loader, version, self.settings.batch_size, self.settings.runtime)))
             if self._references:
                 log.info("switched classifiers %s -> %s", ", ".join(self._references), ", ".join(references))
@@ -269,7 +269,7 @@ class Runtime:
                 row.update(label="fake", confidence=1.0, reason="provenance",
                            reason_detail=proven[row["content_id"]][:1000])
         write_verdicts(session, rows, replace=force)  # type: ignore[arg-type]
-        judged = [row["content_id"] for row in rows]
+        judged: list[int] = [int(row["content_id"]) for row in rows]  # type: ignore[call-overload]
         mark_classified(session, judged, now)  # type: ignore[arg-type]
         done_ids = [image.id for cid in judged if cid not in warned for image in by_content[cid]]
         set_status(session, done_ids, "done")  # type: ignore[arg-type]

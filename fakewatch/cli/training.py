@@ -99,9 +99,9 @@ def train(ctx: click.Context, data_dir: str, arch: str, input_size: int | None, 
               help="Make the new version the active classifier for the photo domain.")
 @click.option("--seed", type=int, help="Random seed. [FAKEWATCH_SEED, 1337]")
 @click.pass_context
-def train_photo(ctx: click.Context, data_dir: str, backbone_weights: str | None, variant: str, crop: int, max_crops: int,
-                tune_blocks: int, copies: int, epochs: int, learning_rate: float, holdout_groups: tuple[str, ...],
-                test_fraction: float, description: str, activate: bool, seed: int | None) -> None:
+def train_photo(ctx: click.Context, data_dir: str, backbone_weights: str | None, variant: str, crop: int,
+                max_crops: int, tune_blocks: int, copies: int, epochs: int, learning_rate: float,
+                holdout_groups: tuple[str, ...], test_fraction: float, description: str, activate: bool, seed: int | None) -> None:
     """Train the photo classifier on DATA_DIR (real/<source>/..., fake/<generator>/...) and publish it.
 
     An ImageNet EfficientNet-Lite backbone sees native-resolution crops; its last blocks and a logit layer

@@ -27,9 +27,9 @@ FEATURES = 1280
 
 
 def _round_filters(filters: int, width: float, divisor: int = 8) -> int:
-    filters = filters * width
-    rounded = max(divisor, int(filters + divisor / 2) // divisor * divisor)
-    return int(rounded + divisor if rounded < 0.9 * filters else rounded)
+    scaled = filters * width
+    rounded = max(divisor, int(scaled + divisor / 2) // divisor * divisor)
+    return int(rounded + divisor if rounded < 0.9 * scaled else rounded)
 
 
 def block_plan(variant: str) -> list[tuple[int, int, int, int, int]]:

@@ -19,8 +19,11 @@ from fakewatch.training.metrics import expected_calibration_error, roc_auc
 
 
 class Grouped(Protocol):
-    label: int
-    group: str
+    @property
+    def label(self) -> int: ...
+
+    @property
+    def group(self) -> str: ...
 
 
 def _labels(p_fake: np.ndarray, threshold: float, margin: float) -> np.ndarray:
@@ -58,8 +61,8 @@ def group_report(samples: Sequence[Grouped], p_fake: np.ndarray, threshold: floa
     if (~fake).any():
         totals["false_positive_rate"] = float((decided[~fake] == 1).mean())
     members: dict[str, list[int]] = defaultdict(list)
-    for index, sample in enumerate(samples):
-        members[sample.group].append(index)
+    for position, sample in enumerate(samples):
+        members[sample.group].append(position)
     groups = {}
     for group in sorted(members):
         index = np.array(members[group])
