@@ -101,7 +101,8 @@ def train(ctx: click.Context, data_dir: str, arch: str, input_size: int | None, 
 @click.pass_context
 def train_photo(ctx: click.Context, data_dir: str, backbone_weights: str | None, variant: str, crop: int,
                 max_crops: int, tune_blocks: int, copies: int, epochs: int, learning_rate: float,
-                holdout_groups: tuple[str, ...], test_fraction: float, description: str, activate: bool, seed: int | None) -> None:
+                holdout_groups: tuple[str, ...], test_fraction: float, description: str, activate: bool,
+                seed: int | None) -> None:
     """Train the photo classifier on DATA_DIR (real/<source>/..., fake/<generator>/...) and publish it.
 
     An ImageNet EfficientNet-Lite backbone sees native-resolution crops; its last blocks and a logit layer
