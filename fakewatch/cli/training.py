@@ -94,6 +94,8 @@ def train(ctx: click.Context, data_dir: str, arch: str, input_size: int | None, 
                    "(repeatable), e.g. 'fake/*FLUX*' or 'real/bsd100'.")
 @click.option("--test-fraction", type=float, default=0.1, show_default=True,
               help="Random share of every trained group kept for the in-training test figure.")
+@click.option("--manifest", type=click.Path(exists=True, dir_okay=False),
+              help="The data manifest DATA_DIR was built from (`make data`); its name and SHA-256 go in the card.")
 @click.option("--description", default="", help="Training-data description recorded in the card.")
 @click.option("--activate/--no-activate", default=False, show_default=True,
               help="Make the new version the active classifier for the photo domain.")
@@ -101,8 +103,8 @@ def train(ctx: click.Context, data_dir: str, arch: str, input_size: int | None, 
 @click.pass_context
 def train_photo(ctx: click.Context, data_dir: str, backbone_weights: str | None, variant: str, crop: int,
                 max_crops: int, tune_blocks: int, copies: int, epochs: int, learning_rate: float,
-                holdout_groups: tuple[str, ...], test_fraction: float, description: str, activate: bool,
-                seed: int | None) -> None:
+                holdout_groups: tuple[str, ...], test_fraction: float, manifest: str | None, description: str,
+                activate: bool, seed: int | None) -> None:
     """Train the photo classifier on DATA_DIR (real/<source>/..., fake/<generator>/...) and publish it.
 
     An ImageNet EfficientNet-Lite backbone sees native-resolution crops; its last blocks and a logit layer
@@ -115,7 +117,7 @@ def train_photo(ctx: click.Context, data_dir: str, backbone_weights: str | None,
     options = PhotoOptions(data_dir=data_dir, backbone_weights=backbone_weights, limits=settings.limits,
                            variant=variant, crop=crop, max_crops=max_crops, tune_blocks=tune_blocks, copies=copies,
                            epochs=epochs, learning_rate=learning_rate, holdout_groups=list(holdout_groups),
-                           test_fraction=test_fraction,
+                           test_fraction=test_fraction, manifest=manifest,
                            seed=settings.seed, uncertain_margin=settings.uncertain_margin, description=description,
                            command=_reproduce(ctx, settings, "train-photo"))
     from fakewatch.training.photo import train_photo as run_training

@@ -58,6 +58,7 @@ class PhotoOptions:
     holdout_groups: list[str] = field(default_factory=list)
     valid_fraction: float = 0.1
     test_fraction: float = 0.1
+    manifest: str | None = None
     seed: int = 1337
     uncertain_margin: float = 0.1
     description: str = ""
@@ -223,6 +224,8 @@ def train_photo(options: PhotoOptions, registry: Registry, log_progress: Callabl
         "temperature": float(temperature),
         "uncertain_margin": options.uncertain_margin,
         "training_data": {"description": options.description, "root": options.data_dir,
+                          "manifest": {"file": options.manifest, "sha256": registry_module.file_sha256(
+                              Path(options.manifest))} if options.manifest else None,
                           "holdout_groups": options.holdout_groups,
                           "counts": {name: {"real": int((labels[idx] == 0).sum()), "fake": int(labels[idx].sum())}
                                      for name, idx in parts.items()},

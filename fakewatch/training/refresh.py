@@ -82,7 +82,10 @@ def refresh(settings: Settings, database: Database, registry: Registry, force: b
         return RefreshOutcome("skipped", f"{len(new)} new labelled images, {settings.refresh_min_labels} needed")
     if not new:
         return RefreshOutcome("skipped", "no new labelled images")
-    active = registry.resolve()
+    active = registry.resolve(None if settings.classifier else settings.refresh_domain)
+    if active.spec.crops != "resize":
+        raise ConfigError(f"refresh retrains whole-frame classifiers; {active.version} ({active.domain.name}) is a "
+                          f"crop classifier: retrain it with the `fakewatch train-photo` command in its card")
     trainset = sets.publish(new)
     report(f"training set {trainset}: {len(new)} new labelled images")
     held_out = holdout(set(new))

@@ -105,3 +105,27 @@ def test_activating_an_any_version_sends_everything_to_it(routed, tmp_path: Path
     _record(routed, tmp_path / "in", classify=True)
     with Database(routed.resolved_database_url).session() as session:
         assert set(session.scalars(select(Verdict.classifier))) == {"everything"}
+
+
+def test_every_size_and_layout_gets_a_verdict_or_a_recorded_error(routed, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from PIL import Image as PILImage
+
+    folder = tmp_path / "odd"
+    folder.mkdir()
+    rng = np.random.default_rng(9)
+    PILImage.fromarray(rng.integers(0, 256, (1, 1, 3), dtype=np.uint8)).save(folder / "one_pixel.png")
+    PILImage.fromarray(rng.integers(0, 256, (1, 3000, 3), dtype=np.uint8)).save(folder / "line.png")
+    PILImage.fromarray(rng.integers(0, 256, (200, 3000), dtype=np.uint8), "L").save(folder / "grey_panorama.png")
+    PILImage.fromarray(rng.integers(0, 256, (300, 300, 4), dtype=np.uint8), "RGBA").save(folder / "alpha.png")
+    big = np.repeat(np.repeat(rng.integers(0, 256, (60, 60, 3), dtype=np.uint8), 100, axis=0), 100, axis=1)
+    PILImage.fromarray(big).save(folder / "big.jpg", quality=80)  # 6000 x 6000
+    _record(routed, folder, classify=True)
+    with Database(routed.resolved_database_url).session() as session:
+        rows = {Path(row.path).stem: row for row in session.execute(
+            select(Image.path, Image.status, Image.error_kind, Verdict.classifier, Verdict.reason)
+            .outerjoin(Verdict, Verdict.content_id == Image.content_id))}
+    assert {name: row.status for name, row in rows.items()} == dict.fromkeys(
+        ("one_pixel", "line", "grey_panorama", "alpha", "big"), "done")
+    assert rows["one_pixel"].classifier == "thumbs"
+    assert (rows["line"].classifier, rows["line"].reason) == ("none", "out_of_domain")
+    assert {rows[name].classifier for name in ("grey_panorama", "alpha", "big")} == {"photos"}
