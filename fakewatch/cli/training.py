@@ -274,7 +274,7 @@ def classifiers_list(ctx: click.Context) -> None:
     """Every known version, oldest first; * marks the active one."""
     registry = _registry(command_settings(ctx))
     active = set(registry.active_versions().values())
-    click.echo(f"{'':2}{'VERSION':<34}{'DOMAIN':<10}{'ARCH':<22}{'SIZE':>5}  {'ACCURACY':>8}  {'AUC':>6}  "
+    click.echo(f"{'':2}{'VERSION':<36}{'DOMAIN':<10}{'ARCH':<22}{'SIZE':>5}  {'ACCURACY':>8}  {'AUC':>6}  "
                f"{'PARENT':<28}{'SOURCE':<9}STATUS")
     for version in registry.versions():
         summary = summary_metrics(version.card)
@@ -285,7 +285,7 @@ def classifiers_list(ctx: click.Context) -> None:
         state = "active" if marker else (gate["status"] if gate else "-")
         if gate and gate["status"] == "rejected":
             state += f" ({gate['reason']})"
-        click.echo(f"{marker:2}{version.version:<34}{version.domain.name:<10}{version.card['architecture']:<22}"
+        click.echo(f"{marker:2}{version.version:<36}{version.domain.name:<10}{version.card['architecture']:<22}"
                    f"{version.spec.size:>5}  {accuracy:>8}  {auc:>6}  {str(version.card['parent'] or '-'):<28}"
                    f"{'shipped' if version.builtin else 'registry':<9}{state}")
 
