@@ -105,6 +105,7 @@ bench-photo: $(STAMP) data backbone
 	$(BIN)/python bench/photo_leaveout.py data/photo --backbone-weights $(BACKBONE)
 	$(BIN)/python bench/photo_npr.py data/photo
 	$(BIN)/python bench/photo_scan_speed.py
+	$(BIN)/python bench/photo_robustness.py
 
 clean:
 	rm -rf build .pytest_cache .mypy_cache .ruff_cache

@@ -31,13 +31,18 @@ def _fakewatch(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[s
                           text=True, timeout=300)
 
 
-def test_shipped_classifier_is_the_default_and_valid() -> None:
+def test_shipped_classifiers_are_the_defaults_and_valid() -> None:
     registry = Registry(load_settings({"home": "/nonexistent-home"}, env={}))
-    version = registry.resolve()  # validates card and weights hash
-    assert version.builtin
-    clean = version.card["metrics"]["clean"]
-    assert clean["count"] > 4000
-    assert version.weights.stat().st_size < 5 * 1024 * 1024  # a few MB at most
+    assert set(registry.active_versions()) == {"thumbnail", "photo"}
+    thumbnail = registry.resolve("thumbnail")  # validates card and weights hash
+    assert thumbnail.builtin and thumbnail.domain.covers(32, 32) and not thumbnail.domain.covers(300, 300)
+    assert thumbnail.card["metrics"]["clean"]["count"] > 4000
+    assert thumbnail.weights.stat().st_size < 5 * 1024 * 1024  # a few MB at most
+    photo = registry.resolve("photo")
+    assert photo.builtin and photo.domain.covers(1024, 768) and not photo.domain.covers(100, 100)
+    assert photo.spec.crops == "tiles" and photo.export is not None
+    assert photo.card["metrics"]["heldout"]["totals"]["count"] > 50  # whole repositories never trained on
+    assert photo.export_file().stat().st_size < 20 * 1024 * 1024
 
 
 def test_watch_drop_a_file_and_read_the_verdict(tmp_path: Path) -> None:
@@ -64,7 +69,7 @@ def test_watch_drop_a_file_and_read_the_verdict(tmp_path: Path) -> None:
             time.sleep(0.5)
         assert rows and rows[0]["path"] == str(inbox / "holiday.jpg")
         assert rows[0]["label"] in ("fake", "real", "uncertain")
-        default = Registry(load_settings({"home": str(tmp_path / "home")}, env={})).resolve().version
+        default = Registry(load_settings({"home": str(tmp_path / "home")}, env={})).resolve("thumbnail").version
         assert rows[0]["classifier"] == default
     finally:
         daemon.send_signal(signal.SIGTERM)
@@ -92,4 +97,27 @@ def test_scan_real_cifake_images(tmp_path: Path) -> None:
     assert len(rows) == 300
     correct = sum((row["p_fake"] >= row["threshold"]) == ("/fake/" in row["path"]) for row in rows)
     # a sanity check on real data (these files may include training images; the card has the test numbers)
+    assert correct / len(rows) >= 0.85
+
+
+@pytest.mark.skipif(not (SHARED / "data" / "faces-train.tar.gz").exists(), reason="needs ../shared/data")
+def test_scan_real_faces_reaches_the_photo_classifier(tmp_path: Path) -> None:
+    folder = tmp_path / "faces"
+    wanted = {"real": 40, "fake": 40}
+    with tarfile.open(SHARED / "data" / "faces-train.tar.gz") as archive:
+        for member in archive:
+            label = member.name.split("/")[-2] if member.isfile() else ""
+            if wanted.get(label, 0) > 0:
+                wanted[label] -= 1
+                (folder / label).mkdir(parents=True, exist_ok=True)
+                (folder / label / Path(member.name).name).write_bytes(archive.extractfile(member).read())  # type: ignore[union-attr]
+            if not any(wanted.values()):
+                break
+    env = _env(tmp_path)
+    assert _fakewatch(env, "scan", str(folder)).returncode == 0
+    rows = [json.loads(line) for line in _fakewatch(env, "results", "--format", "json").stdout.splitlines()]
+    photo = Registry(load_settings({"home": str(tmp_path / "home")}, env={})).resolve("photo").version
+    assert len(rows) == 80 and {row["classifier"] for row in rows} == {photo}
+    correct = sum((row["p_fake"] >= row["threshold"]) == ("/fake/" in row["path"]) for row in rows)
+    # a sanity check (these faces may include training images; the card has the test-carve numbers)
     assert correct / len(rows) >= 0.85

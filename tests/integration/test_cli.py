@@ -25,11 +25,11 @@ def _mentions(text: str) -> list[tuple[str, str, str]]:
     """(command, the text that goes with it, the README line) for every `fakewatch COMMAND ...` mention."""
     mentions = []
     for line in text.splitlines():
-        row = re.match(r"\| `fakewatch ([a-z]+)", line)
+        row = re.match(r"\| `fakewatch ([a-z]+(?:-[a-z]+)*)", line)
         if row:  # a row of the command table: every option in the row belongs to its command
             mentions.append((row.group(1), line, line))
             continue
-        for match in re.finditer(r"fakewatch ([a-z]+)([^`#]*)", line):
+        for match in re.finditer(r"fakewatch ([a-z]+(?:-[a-z]+)*)([^`#]*)", line):
             mentions.append((match.group(1), match.group(2), line))
     return mentions
 

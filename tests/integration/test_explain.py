@@ -17,7 +17,7 @@ from tests.conftest import noisy_image, smooth_image, write_image
 
 @pytest.fixture(scope="module")
 def shipped():  # type: ignore[no-untyped-def]
-    return load(Registry(load_settings(env={})).resolve(), 256, "lite")
+    return load(Registry(load_settings(env={})).resolve("thumbnail"), 256, "lite")
 
 
 def flagged(classifier, images: list[np.ndarray]) -> list[np.ndarray]:  # type: ignore[no-untyped-def]
@@ -59,13 +59,13 @@ def test_the_heat_sits_on_the_textured_part_of_the_picture(shipped) -> None:  # 
 
 def test_explain_command_writes_the_heatmap_over_the_picture(tmp_path: Path, run_cli, shipped) -> None:  # type: ignore[no-untyped-def]
     rng = np.random.default_rng(7)
-    picture = cv2.resize(flagged(shipped, [noisy_image(rng, 32) for _ in range(10)])[0], (120, 120),
-                         interpolation=cv2.INTER_NEAREST)
+    picture = cv2.resize(flagged(shipped, [noisy_image(rng, 32) for _ in range(10)])[0], (64, 64),
+                         interpolation=cv2.INTER_NEAREST)  # still a thumbnail: the shipped thumbnail classifier
     path = write_image(tmp_path / "in" / "suspect.png", picture, fmt="PNG")
     run_cli("--classifier", "", "scan", str(path))
     out = tmp_path / "heat.png"
     result = run_cli("--classifier", "", "explain", str(path), "--out", str(out))
     assert "lowers it the most" in result.output and shipped.version in result.output
     drawn = cv2.imread(str(out))
-    assert drawn.shape == (120, 120, 3)
+    assert drawn.shape == (64, 64, 3)
     assert not np.array_equal(cv2.cvtColor(drawn, cv2.COLOR_BGR2RGB), picture)  # colours drawn over it

@@ -71,7 +71,7 @@ def test_new_labels_train_a_candidate_that_the_gate_promotes(tmp_path: Path, tin
         assert candidate.gate["comparison"]["active"]["version"] == tiny_classifier.version
         return
     assert "refresh promoted" in result.stdout, result.stdout
-    active = registry.resolve()
+    active = registry.resolve("thumbnail")
     assert active.version != tiny_classifier.version and active.gate["status"] == "promoted"
     comparison = active.gate["comparison"]
     assert comparison["candidate"]["new_data"]["accuracy"] > comparison["active"]["new_data"]["accuracy"]
@@ -97,7 +97,7 @@ def test_a_worse_candidate_is_kept_as_rejected(tmp_path: Path, tiny_classifier,
     assert result.exit_code == 0, result.output
     assert "refresh rejected" in result.stdout, result.stdout
     registry = Registry(load_settings(env=env))
-    assert registry.resolve().version == tiny_classifier.version  # the active one stays
+    assert registry.resolve("thumbnail").version == tiny_classifier.version  # the active one stays
     rejected = [version for version in registry.versions() if version.gate]
     assert len(rejected) == 1 and rejected[0].gate["status"] == "rejected"
     assert "rejected" in runner.invoke(cli, ["classifiers", "list"], env=env, obj={}).stdout

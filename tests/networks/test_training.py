@@ -115,7 +115,7 @@ def test_train_command_end_to_end(labelled_folder: Path, tmp_path: Path) -> None
     assert len(versions) == 1
     card = read_version(versions[0]).card
     assert card["training"]["command"].startswith("fakewatch train")
-    assert (tmp_path / "home" / "classifiers" / "ACTIVE").read_text().strip() == card["version"]
+    assert json.loads((tmp_path / "home" / "classifiers" / "ACTIVE").read_text()) == {"thumbnail": card["version"]}
 
 
 def test_published_versions_carry_a_checked_onnx_export(tiny_classifier) -> None:  # type: ignore[no-untyped-def]
