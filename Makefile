@@ -95,7 +95,7 @@ backbone: $(STAMP) $(BACKBONE)
 
 photo-classifier: $(STAMP) data backbone
 	FAKEWATCH_REGISTRY_DIR=fakewatch/builtin_classifiers $(BIN)/fakewatch train-photo data/photo \
-	  --backbone-weights $(BACKBONE) --variant lite0 --crop 224 --max-crops 2 --tune-blocks 1 --copies 3 \
+	  --backbone-weights $(BACKBONE) --variant lite0 --crop 224 --max-crops 1 --tune-blocks 1 --copies 3 \
 	  --epochs 8 --learning-rate 0.0003 --holdout-group 'fake/compvis-sd1-samples' \
 	  --holdout-group 'real/compvis-inpainting-photos' --holdout-group 'real/exif-samples-cameras' \
 	  --test-fraction 0.1 --manifest data/manifest.csv --seed 1337 \

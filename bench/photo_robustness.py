@@ -11,6 +11,7 @@ a light blur. Prints a Markdown table: balanced accuracy and the share of real p
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +28,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("data", nargs="?", type=Path, default=ROOT / "data" / "photo")
     parser.add_argument("--version", help="classifier version (default: the active photo classifier)")
+    parser.add_argument("--max-crops", type=int, help="score with this many crops instead of the card's")
     args = parser.parse_args()
     settings = load_settings(env={})
     registry = Registry(settings)
@@ -36,6 +38,9 @@ def main() -> None:
     seed = int(version.card["training"]["seed"])
     parts = photo.carve(decoded.samples, training["holdout_groups"], 0.1, 0.1, seed)
     classifier = load(version, settings.batch_size, settings.runtime)
+    if args.max_crops:
+        classifier.spec = dataclasses.replace(classifier.spec, max_crops=args.max_crops)  # type: ignore[misc]
+    print(f"max crops {classifier.spec.max_crops}")
     print(f"| {version.version} | carve | images | clean | JPEG q60 | JPEG q75 | JPEG q90 | 0.5x | 2x | blur |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for name, key in (("in-training test carve", "carve"), ("held-out repositories", "heldout")):
