@@ -22,8 +22,11 @@ import tensorflow as tf  # noqa: E402
 from fakewatch.classifier import calibrated  # noqa: E402
 from fakewatch.errors import IncompatibleClassifier  # noqa: E402
 from fakewatch.registry import ClassifierVersion  # noqa: E402
-from fakewatch.training import architectures  # noqa: E402, F401  registers the custom layers
-from fakewatch.training import efficientnet_lite, npr  # noqa: E402, F401  registers the custom layers
+from fakewatch.training import (  # noqa: E402, F401  registers the custom layers
+    architectures,  # noqa: E402, F401  registers the custom layers
+    efficientnet_lite,
+    npr,
+)
 
 
 def logits_function(model: Any, size: int | None = None) -> Callable[[np.ndarray], np.ndarray]:

@@ -45,6 +45,7 @@ from fakewatch.registry import ClassifierVersion, Domain, Registry
 log = logging.getLogger(__name__)
 HOST = socket.gethostname()
 PARALLEL_DECODE_BYTES = 64 * 1024
+PREDICT_SLICE_PIXELS = 32 * 224 * 224  # crops' pixels per classifier call once decoding runs in the pool
 NO_CLASSIFIER = "none"  # the classifier named on verdicts for images no active classifier covers
 
 
@@ -225,16 +226,24 @@ class Runtime:
         # the runtime's idle threads compete with the pool. Large files are worth spreading over the cores.
         mapper = self._pool.map if sizes and sum(sizes) / len(sizes) > PARALLEL_DECODE_BYTES else map
         fresh = unanalyzed(session, content_ids)  # type: ignore[arg-type]
-        results = list(mapper(lambda cid: self._load(by_content[cid][0].path, router, cid in fresh), content_ids))
-        warned = {cid: note for cid, (_, _, note, _) in zip(content_ids, results) if note}
-        found = {cid: items for cid, (_, _, _, items) in zip(content_ids, results) if items is not None}
-        record_evidence(session, found)  # type: ignore[arg-type]
-        proven = {cid: item.summary for cid, items in found.items() if (item := evidence.proof(items))}
-        proven.update(proofs(session, [cid for cid in content_ids if cid not in found]))  # type: ignore[arg-type]
+        loads = mapper(lambda cid: self._load(by_content[cid][0].path, router, cid in fresh), content_ids)
         groups: dict[str, list[tuple[int, np.ndarray]]] = defaultdict(list)
         chosen: dict[str, Classifier] = {}
+        scores: dict[int, float] = {}
+        waiting: dict[str, list[tuple[int, np.ndarray]]] = defaultdict(list)
+
+        def flush(version: str) -> None:  # one classifier per call, never mixed
+            members, waiting[version] = waiting[version], []
+            scores.update(zip([cid for cid, _ in members],
+                              predict_prepared(chosen[version], [crops for _, crops in members])))
+
+        results = []
         uncovered = []
-        for cid, (loaded, classifier, _, _) in zip(content_ids, results):
+        # The pool keeps decoding while this thread runs the classifier on what is ready: large images
+        # are classified in slices of about PREDICT_SLICE_PIXELS, overlapping decoding with inference.
+        for cid, result in zip(content_ids, loads):
+            results.append(result)
+            loaded, classifier = result[0], result[1]
             if isinstance(loaded, ImageError):
                 set_status(session, [image.id for image in by_content[cid]], "error",  # type: ignore[arg-type]
                            loaded.kind, str(loaded))
@@ -243,11 +252,21 @@ class Runtime:
                 uncovered.append((cid, loaded))
             elif classifier is not None:
                 groups[classifier.version].append((cid, loaded))
+                waiting[classifier.version].append((cid, loaded))
                 chosen[classifier.version] = classifier
+                if sum(crops.size for _, crops in waiting[classifier.version]) >= PREDICT_SLICE_PIXELS * 3:
+                    flush(classifier.version)
+        for version in list(waiting):
+            if waiting[version]:
+                flush(version)
+        warned = {cid: note for cid, (_, _, note, _) in zip(content_ids, results) if note}
+        found = {cid: items for cid, (_, _, _, items) in zip(content_ids, results) if items is not None}
+        record_evidence(session, found)  # type: ignore[arg-type]
+        proven = {cid: item.summary for cid, items in found.items() if (item := evidence.proof(items))}
+        proven.update(proofs(session, [cid for cid in content_ids if cid not in found]))  # type: ignore[arg-type]
         if not groups and not uncovered:
             return
-        predicted = {version: predict_prepared(chosen[version], [crops for _, crops in members])
-                     for version, members in groups.items()}  # one call per classifier, never mixed
+        predicted = {version: [scores[cid] for cid, _ in members] for version, members in groups.items()}
         elapsed_ms = (time.perf_counter() - started) * 1000 / (sum(map(len, groups.values())) + len(uncovered))
         now = utcnow()
         rows = []
