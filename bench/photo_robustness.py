@@ -47,7 +47,8 @@ def main() -> None:
         samples = [decoded.samples[i] for i in parts[key]]
         result = evaluate_groups(classifier, samples, settings.uncertain_margin, settings.limits)
         rows = {"clean": result["groups"]["totals"], **result["robustness"]}
-        for measure, label in (("balanced_accuracy", "balanced accuracy"), ("false_positive_rate", "real flagged fake")):
+        measures = (("balanced_accuracy", "balanced accuracy"), ("false_positive_rate", "real flagged fake"))
+        for measure, label in measures:
             cells = [f"{rows[column].get(measure, np.nan):.3f}" for column in
                      ("clean", "jpeg_q60", "jpeg_q75", "jpeg_q90", "resize_0.5x", "resize_2x", "blur_sigma1")]
             print(f"| {label} | {name} | {len(samples)} | " + " | ".join(cells) + " |", flush=True)
