@@ -88,10 +88,10 @@ def carve_fold(samples: list, fakes: list[str], reals: list[str], prompts: bool,
                 test.append(index)
         elif sample.prompt is None or sample.prompt not in test_prompts:
             rest.append(index)
-    return _valid_from_groups(samples, test, rest, seed)
+    return _with_validation(samples, test, rest, seed)
 
 
-def _valid_from_groups(samples: list, test: list[int], rest: list[int], seed: int) -> dict[str, np.ndarray]:
+def _with_validation(samples: list, test: list[int], rest: list[int], seed: int) -> dict[str, np.ndarray]:
     """Validation: a random 10% of the images of the groups that are trained on (never a test group)."""
     rng = np.random.default_rng(seed)
     valid = [i for i in rest if rng.random() < 0.1]

@@ -100,7 +100,7 @@ def heatmap_for(settings: Settings, database: Database, image_id: int,
     from fakewatch.classifier import load
     from fakewatch.db.tables import Image, Verdict
     from fakewatch.names import to_fs
-    from fakewatch.registry import Registry
+    from fakewatch.registry import Registry, narrowest
 
     with database.session() as session:
         image = session.get(Image, image_id)
@@ -119,11 +119,11 @@ def heatmap_for(settings: Settings, database: Database, image_id: int,
         chosen = registry.find(version)
     else:  # no verdict from a known classifier: the one in use whose domain covers the picture
         candidates = [registry.find(reference) for reference in registry.references_in_use()]
-        covering = [item for item in candidates if item.domain.covers(*rgb.shape[:2])]
-        if not covering:
+        found = narrowest([(item.domain, item) for item in candidates], *rgb.shape[:2])
+        if found is None:
             raise FakewatchError(f"cannot explain image {image_id}: no active classifier covers "
                                  f"{rgb.shape[1]}x{rgb.shape[0]} px images")
-        chosen = min(covering, key=lambda item: item.domain.span())
+        chosen = found
     version = chosen.version
     cache = loaded if loaded is not None else {}
     if version not in cache:

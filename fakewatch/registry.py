@@ -20,10 +20,11 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from fakewatch.config import Settings
 from fakewatch.errors import ClassifierNotFound, IncompatibleClassifier
@@ -34,6 +35,7 @@ CARD_FILE = "card.json"
 WEIGHTS_FILE = "classifier.keras"
 ENGINES = ("keras", "pixel-hash")  # what runs a version; see fakewatch.classifier.load
 CATCH_ALL = "any"
+T = TypeVar("T")
 ACTIVE_FILE = "ACTIVE"
 GATE_FILE = "gate.json"  # a refresh candidate's promotion decision and comparison
 BUILTIN_DIR = Path(__file__).parent / "builtin_classifiers"
@@ -74,6 +76,13 @@ class Domain:
         if card.get("engine", "keras") == "keras" and 0 < size <= THUMBNAIL_MAX:
             return THUMBNAIL
         return cls(CATCH_ALL, description="every size")
+
+
+def narrowest(routes: Iterable[tuple[Domain, T]], height: int, width: int) -> T | None:
+    """What goes with the narrowest domain covering a ``height`` x ``width`` image (None: none covers it)."""
+    covering = [(domain.span(), index, item) for index, (domain, item) in enumerate(routes)
+                if domain.covers(height, width)]
+    return min(covering, key=lambda entry: entry[:2])[2] if covering else None
 
 
 THUMBNAIL_MAX = 64
@@ -216,6 +225,7 @@ class Registry:
         self.root = settings.registry_path
         self.builtin_dir = builtin_dir
         self.requested = settings.classifier
+        self._defaults: dict[str, str] | None = None
 
     def _dirs(self) -> list[tuple[Path, bool]]:
         found = []
@@ -230,12 +240,13 @@ class Registry:
         return sorted(versions, key=lambda v: (str(v.card["created_at"]), v.version))
 
     def _builtin_defaults(self) -> dict[str, str]:
-        """The newest shipped version of each domain."""
-        defaults: dict[str, str] = {}
-        for version in self.versions():
-            if version.builtin:
-                defaults[version.domain.name] = version.version
-        return defaults
+        """The newest shipped version of each domain (read once: the package's folder does not change)."""
+        if self._defaults is None:
+            shipped = [read_version(path, True, check_weights=False) for path, builtin in self._dirs() if builtin]
+            self._defaults = {}
+            for version in sorted(shipped, key=lambda v: (str(v.card["created_at"]), v.version)):
+                self._defaults[version.domain.name] = version.version
+        return self._defaults
 
     def _stored(self) -> dict[str, str]:
         """What ``ACTIVE`` says: domain -> version id (an older plain-id file counts for its version's domain)."""

@@ -40,7 +40,7 @@ from fakewatch.errors import ImageError
 from fakewatch.evidence import Evidence
 from fakewatch.evidence.c2pa import C2paOptions
 from fakewatch.names import to_fs
-from fakewatch.registry import ClassifierVersion, Domain, Registry
+from fakewatch.registry import ClassifierVersion, Domain, Registry, narrowest
 
 log = logging.getLogger(__name__)
 HOST = socket.gethostname()
@@ -91,13 +91,10 @@ class Router:
     """The classifiers in use and their domains: each image goes to the narrowest domain that covers it."""
 
     def __init__(self, routes: list[tuple[Domain, Classifier]]) -> None:
-        self.routes = sorted(routes, key=lambda route: route[0].span())
+        self.routes = sorted(routes, key=lambda route: route[0].span())  # narrowest first
 
     def route(self, height: int, width: int) -> Classifier | None:
-        for domain, classifier in self.routes:
-            if domain.covers(height, width):
-                return classifier
-        return None
+        return narrowest(self.routes, height, width)
 
     @property
     def versions(self) -> list[str]:

@@ -30,15 +30,17 @@ import numpy as np  # noqa: E402
 from fakewatch import registry as registry_module  # noqa: E402
 from fakewatch.classifier import calibrated  # noqa: E402
 from fakewatch.config import Limits  # noqa: E402
-from fakewatch.export import export_version  # noqa: E402
+from fakewatch.export import export_version, save_check_batch  # noqa: E402
 from fakewatch.imaging import InputSpec  # noqa: E402
 from fakewatch.registry import ClassifierVersion, Registry  # noqa: E402
 from fakewatch.training import efficientnet_lite, photo_data  # noqa: E402
 from fakewatch.training.calibration import fit_temperature  # noqa: E402
 from fakewatch.training.group_metrics import balanced_threshold, group_report  # noqa: E402
 from fakewatch.training.metrics import classification_report  # noqa: E402
+from fakewatch.training.train import save_for_inference  # noqa: E402
 
 log = logging.getLogger(__name__)
+CHECK_CROPS = 24  # validation crops kept to check the export: 224 px crops are 150 KB each
 PHOTO_DOMAIN = {"name": "photo", "min_side": 128, "max_side": None,
                 "description": "photographs and generator output whose shorter side is 128 px or more"}
 
@@ -157,10 +159,6 @@ def carve(samples: list[photo_data.Sample], holdout: list[str], valid_fraction: 
             "heldout": heldout}
 
 
-def matches_any(group: str, patterns: list[str]) -> bool:
-    return photo_data.matches(group, patterns)
-
-
 def train_photo(options: PhotoOptions, registry: Registry, log_progress: Callable[[str], None] = log.info,
                 activate: bool = False) -> ClassifierVersion:
     """Train, calibrate, evaluate and publish a photo classifier version."""
@@ -192,6 +190,8 @@ def train_photo(options: PhotoOptions, registry: Registry, log_progress: Callabl
         if parts[name]:
             crops, owners = photo_data.scoring_crops([decoded.images[i] for i in parts[name]], spec)
             scored[name] = (trunk_features(trunk, crops), owners)
+            if name == "valid":
+                check_crops = crops[:CHECK_CROPS]  # what the export is checked on
     # fit
     log_progress(f"fine-tuning the top ({top.count_params():,} parameters) for {options.epochs} epochs")
     losses = fit_top(top, train_features, train_labels, options.epochs, options.learning_rate, options.seed)
@@ -241,16 +241,16 @@ def train_photo(options: PhotoOptions, registry: Registry, log_progress: Callabl
         "output": "p_fake = sigmoid(mean crop logit / temperature); 1 = fake",
         "keras_version": keras.__version__,
     }
-    return _publish(model, card, registry, options, crops_for_check=crops, activate=activate)
+    return _publish(model, card, registry, check_crops, activate=activate)
 
 
-def _publish(model: keras.Model, card: dict[str, Any], registry: Registry, options: PhotoOptions,
-             crops_for_check: np.ndarray, activate: bool) -> ClassifierVersion:
+def _publish(model: keras.Model, card: dict[str, Any], registry: Registry, check_crops: np.ndarray,
+             activate: bool) -> ClassifierVersion:
     card["version"] = registry_module.new_version_id(card["architecture"])
     staging = Path(tempfile.mkdtemp(prefix="fakewatch-photo-"))
     try:
-        model.save(staging / registry_module.WEIGHTS_FILE)
-        np.save(staging / "check_batch.npy", crops_for_check[:64])
+        save_for_inference(model, staging / registry_module.WEIGHTS_FILE)
+        save_check_batch(staging, check_crops)
         registry_module.write_card(staging, card)
         export_version(staging)
         version = registry.publish(staging)

@@ -26,6 +26,21 @@ def _env(tmp_path: Path) -> dict[str, str]:
     return {**env, "FAKEWATCH_HOME": str(tmp_path / "home"), "TF_CPP_MIN_LOG_LEVEL": "2"}
 
 
+def _sample(tarball: Path, folder: Path, per_label: int) -> Path:
+    """The first ``per_label`` real and fake images of a shared data set, under ``folder/{real,fake}``."""
+    wanted = {"real": per_label, "fake": per_label}
+    with tarfile.open(tarball) as archive:
+        for member in archive:
+            label = member.name.split("/")[-2] if member.isfile() else ""
+            if wanted.get(label, 0) > 0:
+                wanted[label] -= 1
+                (folder / label).mkdir(parents=True, exist_ok=True)
+                (folder / label / Path(member.name).name).write_bytes(archive.extractfile(member).read())  # type: ignore[union-attr]
+            if not any(wanted.values()):
+                break
+    return folder
+
+
 def _fakewatch(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "fakewatch.cli", *args], env=env, capture_output=True,
                           text=True, timeout=300)
@@ -80,17 +95,7 @@ def test_watch_drop_a_file_and_read_the_verdict(tmp_path: Path) -> None:
 
 @pytest.mark.skipif(not (SHARED / "data" / "cifake-train.tar.gz").exists(), reason="needs ../shared/data")
 def test_scan_real_cifake_images(tmp_path: Path) -> None:
-    folder = tmp_path / "cifake"
-    wanted = {"real": 150, "fake": 150}
-    with tarfile.open(SHARED / "data" / "cifake-train.tar.gz") as archive:
-        for member in archive:
-            label = member.name.split("/")[-2] if member.isfile() else ""
-            if wanted.get(label, 0) > 0:
-                wanted[label] -= 1
-                (folder / label).mkdir(parents=True, exist_ok=True)
-                (folder / label / Path(member.name).name).write_bytes(archive.extractfile(member).read())  # type: ignore[union-attr]
-            if not any(wanted.values()):
-                break
+    folder = _sample(SHARED / "data" / "cifake-train.tar.gz", tmp_path / "cifake", 150)
     env = _env(tmp_path)
     assert _fakewatch(env, "scan", str(folder)).returncode == 0
     rows = [json.loads(line) for line in _fakewatch(env, "results", "--format", "json").stdout.splitlines()]
@@ -102,17 +107,7 @@ def test_scan_real_cifake_images(tmp_path: Path) -> None:
 
 @pytest.mark.skipif(not (SHARED / "data" / "faces-train.tar.gz").exists(), reason="needs ../shared/data")
 def test_scan_real_faces_reaches_the_photo_classifier(tmp_path: Path) -> None:
-    folder = tmp_path / "faces"
-    wanted = {"real": 40, "fake": 40}
-    with tarfile.open(SHARED / "data" / "faces-train.tar.gz") as archive:
-        for member in archive:
-            label = member.name.split("/")[-2] if member.isfile() else ""
-            if wanted.get(label, 0) > 0:
-                wanted[label] -= 1
-                (folder / label).mkdir(parents=True, exist_ok=True)
-                (folder / label / Path(member.name).name).write_bytes(archive.extractfile(member).read())  # type: ignore[union-attr]
-            if not any(wanted.values()):
-                break
+    folder = _sample(SHARED / "data" / "faces-train.tar.gz", tmp_path / "faces", 40)
     env = _env(tmp_path)
     assert _fakewatch(env, "scan", str(folder)).returncode == 0
     rows = [json.loads(line) for line in _fakewatch(env, "results", "--format", "json").stdout.splitlines()]
