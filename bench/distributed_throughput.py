@@ -3,7 +3,11 @@ with each runtime (FAKEWATCH_RUNTIME) and 1 and 2 worker processes, on 32x32 and
 beside the classifier's raw batch throughput measured in the same run. Needs the local Redis and
 PostgreSQL (FAKEWATCH_TEST_REDIS_URL, FAKEWATCH_TEST_POSTGRES_URL).
 
-    python bench/distributed_throughput.py [--small 20000] [--large 1000] [--runtimes keras,lite]
+    python bench/distributed_throughput.py [--small 20000] [--large 1000] [--runtimes keras,lite] [--workers 1,2]
+
+32x32 images go to the thumbnail classifier and 1024x1024 ones to the photo classifier (domain routing), so
+each row's raw rate is that classifier's, on its own input size. Pool memory is sampled each time another
+fifth of the files is done: a flat series means no growth over the run.
 """
 
 from __future__ import annotations
@@ -34,11 +38,14 @@ from tests.integration.services import (  # noqa: E402
 )
 
 
-def raw_rate(size: int, runtime: str) -> float:
-    version = Registry(load_settings()).resolve()
+def raw_rate(domain: str, runtime: str) -> float:
+    """The active ``domain`` classifier's batch rate (images/s, one crop each) in this process."""
+    version = Registry(load_settings()).resolve(domain)
     classifier = load(version, 256, runtime)
-    images = np.random.default_rng(0).integers(0, 255, (8192, size, size, 3), dtype=np.uint8)
-    classifier.predict(images[:512])
+    size = version.spec.size
+    count = 8192 if size <= 64 else 512
+    images = np.random.default_rng(0).integers(0, 255, (count, size, size, 3), dtype=np.uint8)
+    classifier.predict(images[:256])
     started = time.perf_counter()
     classifier.predict(images)
     return len(images) / (time.perf_counter() - started)
@@ -65,7 +72,7 @@ def wait_done(database: Database, count: int) -> None:
 
 
 def run(files: list[Path], warmup: list[Path], workers: int, scratch: Path,
-        task_batch: int, runtime: str) -> tuple[float, float, float]:
+        task_batch: int, runtime: str) -> tuple[float, list[float]]:
     flush_redis(REDIS_URL)
     with throwaway_postgres() as database_url:
         upgrade(make_engine(database_url))
@@ -82,19 +89,19 @@ def run(files: list[Path], warmup: list[Path], workers: int, scratch: Path,
         started = time.perf_counter()
         for start in range(0, len(files), 1000):
             intake.process([str(path) for path in files[start:start + 1000]])
-        memory_first = 0.0
+        memory: list[float] = []  # pool RSS at 20%, 40%, 60%, 80% done, then at the end
         while True:
             done = count_done(database) - len(warmup)
-            if not memory_first and done >= len(files) // 5:
-                memory_first = pool_rss_mb(worker)
+            if len(memory) < 4 and done >= len(files) * (len(memory) + 1) // 5:
+                memory.append(pool_rss_mb(worker))
             if done >= len(files):
                 break
             time.sleep(0.1)
         elapsed = time.perf_counter() - started
-        memory_last = pool_rss_mb(worker)
+        memory.append(pool_rss_mb(worker))
         worker.stop()
         database.dispose()
-    return len(files) / elapsed, memory_first, memory_last
+    return len(files) / elapsed, memory
 
 
 def main() -> None:
@@ -103,6 +110,7 @@ def main() -> None:
     parser.add_argument("--large", type=int, default=1000, help="1024x1024 files")
     parser.add_argument("--task-batch", type=int, default=256, help="image ids per queued task")
     parser.add_argument("--runtimes", default="keras,lite", help="FAKEWATCH_RUNTIME values to compare")
+    parser.add_argument("--workers", default="1,2", help="worker process counts to run")
     args = parser.parse_args()
     rows = []
     with tempfile.TemporaryDirectory() as folder:
@@ -111,15 +119,15 @@ def main() -> None:
         small = sample_images(scratch / "small", args.small)
         large = sample_images(scratch / "large", args.large, size=1024) if args.large else []
         for runtime in args.runtimes.split(","):
-            raw = raw_rate(32, runtime)
-            for label, files in (("32x32 JPEG", small), ("1024x1024 JPEG", large)):
-                for workers in (1, 2) if files else ():
-                    rate, memory_first, memory_last = run(files, warmup, workers, scratch, args.task_batch, runtime)
+            for label, files, domain in (("32x32 JPEG", small, "thumbnail"), ("1024x1024 JPEG", large, "photo")):
+                raw = raw_rate(domain, runtime) if files else 0.0
+                for workers in [int(count) for count in args.workers.split(",")] if files else []:
+                    rate, memory = run(files, warmup, workers, scratch, args.task_batch, runtime)
                     rows.append([runtime, label, len(files), workers, f"{rate:,.0f}", f"{raw:,.0f}",
-                                 f"{rate / raw:.0%}", f"{memory_first:,.0f} -> {memory_last:,.0f}"])
+                                 f"{rate / raw:.0%}", " -> ".join(f"{mb:,.0f}" for mb in memory)])
     table(f"Distributed mode, enqueue -> verdict committed in PostgreSQL (files/s), {args.task_batch} ids per task",
           ["runtime", "images", "files", "worker processes", "end-to-end files/s", "raw classifier images/s",
-           "ratio", "pool RSS MB (20% -> end)"], rows)
+           "ratio", "pool RSS MB at 20/40/60/80/100% done"], rows)
 
 
 if __name__ == "__main__":

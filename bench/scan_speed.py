@@ -47,7 +47,7 @@ def scan_rate(folder: Path, home: Path, runtime: str) -> tuple[Any, float, str]:
     settings = load_settings({"home": str(home), "runtime": runtime})
     with open_mode(settings) as mode:
         mode.warm_up()
-        summary = scan(mode.intake, [folder])
+        summary = scan(mode.intake, [folder], every_row=False)  # as `fakewatch scan` does for its text summary
         assert mode.runtime is not None
         classifier = mode.runtime.classifier
         images = np.stack([imaging.load_file(path, classifier.spec, settings.limits)
@@ -72,22 +72,24 @@ def startup(path: Path, home: Path, runtime: str) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--files", type=int, default=5000)
-    parser.add_argument("--naive", type=int, default=300, help="files for the naive loop (it is slow)")
+    parser.add_argument("--naive", type=int, default=300, help="files for the naive loop (it is slow); 0 skips it")
+    parser.add_argument("--runtimes", default="keras,lite", help="comma-separated runtimes to measure")
     args = parser.parse_args()
     rows, starts = [], []
     with tempfile.TemporaryDirectory() as scratch:
         folder = Path(scratch) / "images"
         paths = sample_images(folder, args.files)
-        for runtime in ("keras", "lite"):
+        for runtime in args.runtimes.split(","):
             summary, raw, version = scan_rate(folder, Path(scratch) / f"home-{runtime}", runtime)
             rows.append([f"fakewatch scan, runtime {runtime}", summary.files, f"{summary.rate:,.0f}", f"{raw:,.0f}",
                          f"{summary.rate / raw:.0%}"])
             starts.append([f"fakewatch scan ONE_FILE, runtime {runtime}",
                            f"{startup(paths[0], Path(scratch) / f'home-{runtime}', runtime):.2f}"])
-        from fakewatch.registry import Registry
+        if args.naive:
+            from fakewatch.registry import Registry
 
-        naive = naive_loop(paths[: args.naive], Registry(load_settings()).resolve())
-    rows.append(["naive loop: imread + resize + model.predict per image", args.naive, f"{naive:,.1f}", "", ""])
+            naive = naive_loop(paths[: args.naive], Registry(load_settings()).resolve())
+            rows.append(["naive loop: imread + resize + model.predict per image", args.naive, f"{naive:,.1f}", "", ""])
     table(f"Scanning 32x32 JPEGs (embedded, SQLite), classifier {version}",
           ["method", "files", "files/s", "raw runtime images/s", "share of raw"], rows)
     table("Start-up: one 32x32 file, wall time of the whole command", ["command", "seconds"], starts)

@@ -76,6 +76,7 @@ class PixelHashClassifier:
         self.version = version.version
         self.spec = version.spec
         self.threshold = version.threshold
+        version.check_weights()
         self.key = json.loads(version.weights.read_text(encoding="utf-8"))["key"].encode()
 
     def probability(self, image: np.ndarray) -> float:

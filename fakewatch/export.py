@@ -84,7 +84,7 @@ def check_batch(version: registry.ClassifierVersion) -> tuple[np.ndarray, str]:
 
 
 def export_version(directory: Path, batch_size: int = 256) -> dict[str, Any]:
-    """Write ``classifier.tflite`` for the Keras version in ``directory``, check it, record it in the card."""
+    """Write ``classifier.onnx`` for the Keras version in ``directory``, check it, record it in the card."""
     version = registry.read_version(directory)
     if version.engine != "keras":
         raise ClassifierError(f"classifier {version.version} runs on the {version.engine} engine; only Keras "

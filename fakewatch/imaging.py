@@ -93,6 +93,20 @@ def special_kind(mode: int) -> str | None:
     return None if stat.S_ISREG(mode) else "device"
 
 
+def _read_all(descriptor: int, size: int, limit: int) -> bytes:
+    """Up to ``limit`` bytes from ``descriptor``, asking for the size ``fstat`` gave (plus one, to notice a
+    file still growing) rather than allocating ``limit`` bytes for every small file."""
+    parts: list[bytes] = []
+    total = 0
+    while total < limit:
+        part = os.read(descriptor, min(max(size + 1 - total, 1 << 16), limit - total))
+        if not part:
+            break
+        parts.append(part)
+        total += len(part)
+    return parts[0] if len(parts) == 1 else b"".join(parts)
+
+
 def read_bytes(path: str | Path, max_file_bytes: int) -> bytes:
     """Read a regular file whole, turning I/O trouble into the matching :class:`ImageError`.
 
@@ -113,11 +127,11 @@ def read_bytes(path: str | Path, max_file_bytes: int) -> bytes:
             raise NotRegularFile(f"{shown(path)}: not a regular file", "socket") from exc
         raise UnreadableFile(f"{shown(path)}: {exc.strerror or exc}") from exc
     try:
-        kind = special_kind(os.fstat(descriptor).st_mode)
+        status = os.fstat(descriptor)
+        kind = special_kind(status.st_mode)
         if kind is not None:
             raise NotRegularFile(f"{shown(path)}: a {kind}, not a regular file; it is never read", kind)
-        with os.fdopen(os.dup(descriptor), "rb") as handle:
-            data = handle.read(max_file_bytes + 1)
+        data = _read_all(descriptor, status.st_size, max_file_bytes + 1)
     except OSError as exc:
         raise UnreadableFile(f"{shown(path)}: {exc.strerror or exc}") from exc
     finally:

@@ -64,6 +64,7 @@ class KerasClassifier:
         self.threshold = version.threshold
         self.temperature = version.temperature
         self.batch_size = batch_size
+        version.check_weights()  # once per process: free when the registry already checked it
         try:
             model = fold_batch_norms(keras.saving.load_model(version.weights, compile=False))
         except (ValueError, OSError, KeyError) as exc:

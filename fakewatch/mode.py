@@ -83,7 +83,7 @@ def open_mode(settings: Settings, database: Database | None = None) -> Mode:
         dispatcher = InProcess(runtime)
         intake = Intake(settings, database, lambda: runtime.router.versions, dispatcher, file_filter,
                         keep_bytes=True)
-        runtime.preloaded = intake.recent  # each file is read once: classification reuses intake's bytes
+        dispatcher.preloaded = intake.recent  # each file is read once: classification reuses intake's bytes
         intake.on_done = lambda ids: runtime.actions.after(ids, runtime.router.versions)
         return Mode(settings, database, intake, dispatcher, runtime)
     from fakewatch.broker import QueueDispatcher

@@ -140,11 +140,19 @@ class ClassifierVersion:
         if not path.is_file() or path.parent != self.path:
             raise IncompatibleClassifier(f"classifier {self.version}: export {path.name!r} is missing; run "
                                          f"`fakewatch classifiers export {self.version}`")
-        if file_sha256(path) != self.export.get("sha256"):
+        if verified_sha256(path) != self.export.get("sha256"):
             raise IncompatibleClassifier(f"classifier {self.version}: export {path.name} does not match the sha256 "
                                          f"in its card; re-export it with `fakewatch classifiers export "
                                          f"{self.version}`")
         return path
+
+    def check_weights(self) -> None:
+        """The weights file is present and matches the sha256 in the card."""
+        if not self.weights.is_file():
+            raise IncompatibleClassifier(f"{self.path}: {self.weights.name} is missing")
+        if verified_sha256(self.weights) != self.card["weights_sha256"]:
+            raise IncompatibleClassifier(f"{self.path}: {self.weights.name} does not match the sha256 in its card; "
+                                         f"the files were changed or mixed up")
 
     @property
     def gate(self) -> dict[str, Any] | None:
@@ -159,6 +167,19 @@ def file_sha256(path: Path) -> str:
         for chunk in iter(lambda: handle.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+_DIGESTS: dict[tuple[str, int, int, int, int], str] = {}  # (path, device, inode, size, mtime) -> sha256
+
+
+def verified_sha256(path: Path) -> str:
+    """:func:`file_sha256`, computed once per process for a file that has not changed since (same inode,
+    size and modification time): a version resolved, then loaded, hashes each of its files once."""
+    status = path.stat()
+    key = (str(path.resolve()), status.st_dev, status.st_ino, status.st_size, status.st_mtime_ns)
+    if key not in _DIGESTS:
+        _DIGESTS[key] = file_sha256(path)
+    return _DIGESTS[key]
 
 
 def weights_file(card: dict[str, Any]) -> str:
@@ -210,11 +231,7 @@ def read_version(path: Path, builtin: bool = False, check_weights: bool = True) 
         raise IncompatibleClassifier(f"{card_path}: unreadable card: {exc}") from exc
     version = ClassifierVersion(path, validate_card(card, path), builtin)
     if check_weights:
-        if not version.weights.is_file():
-            raise IncompatibleClassifier(f"{path}: {version.weights.name} is missing")
-        if file_sha256(version.weights) != card["weights_sha256"]:
-            raise IncompatibleClassifier(f"{path}: {version.weights.name} does not match the sha256 in its card; "
-                                         f"the files were changed or mixed up")
+        version.check_weights()
     return version
 
 
@@ -225,6 +242,7 @@ class Registry:
         self.root = settings.registry_path
         self.builtin_dir = builtin_dir
         self.requested = settings.classifier
+        self.runtime = settings.runtime
         self._defaults: dict[str, str] | None = None
 
     def _dirs(self) -> list[tuple[Path, bool]]:
@@ -306,15 +324,25 @@ class Registry:
         return active[sorted(active)[0]]
 
     def find(self, reference: str) -> ClassifierVersion:
-        """A version id or a directory path -> validated version (weights hash checked)."""
+        """A version id or a directory path -> validated version, with the file this installation's runtime
+        runs checked against its card (:meth:`verify`)."""
         candidate = Path(reference).expanduser()
         if candidate.is_dir():
-            return read_version(candidate)
+            return self.verify(read_version(candidate, check_weights=False))
         for path, builtin in self._dirs():
             if path.name == reference:
-                return read_version(path, builtin)
+                return self.verify(read_version(path, builtin, check_weights=False))
         raise ClassifierNotFound(f"no classifier version or directory {reference!r}; "
                                  f"see `fakewatch classifiers list`")
+
+    def verify(self, version: ClassifierVersion) -> ClassifierVersion:
+        """Check the file the runtime loads for ``version`` against the sha256 in its card: its ONNX export
+        under the ``lite`` runtime (where it has one), else its weights. Loading the other file checks it."""
+        if self.runtime == "lite" and version.engine == "keras" and version.export is not None:
+            version.export_file()
+        else:
+            version.check_weights()
+        return version
 
     def resolve(self, domain: str | None = None) -> ClassifierVersion:
         """The classifier a command should use: the ``classifier`` setting, else the active one (for

@@ -12,9 +12,10 @@ class InProcess:
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
         self.outcome = BatchOutcome()
+        self.preloaded: dict[str, bytes] = {}  # path -> bytes intake read for the batch it submits
 
     def submit(self, ids: list[int], force: bool = False) -> None:
-        self.outcome.add(self.runtime.classify_ids(ids, force))
+        self.outcome.add(self.runtime.classify_ids(ids, force, self.preloaded))
 
     def sweep(self) -> int:
         with self.runtime.database.session() as session:

@@ -16,7 +16,7 @@ import socket
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
@@ -45,7 +45,7 @@ from fakewatch.registry import ClassifierVersion, Domain, Registry, narrowest
 log = logging.getLogger(__name__)
 HOST = socket.gethostname()
 PARALLEL_DECODE_BYTES = 64 * 1024
-PREDICT_SLICE_PIXELS = 32 * 224 * 224  # crops' pixels per classifier call once decoding runs in the pool
+PREDICT_SLICE_PIXELS = 96 * 224 * 224  # crops' pixels per classifier call while the pool goes on decoding
 NO_CLASSIFIER = "none"  # the classifier named on verdicts for images no active classifier covers
 
 
@@ -137,7 +137,6 @@ class Runtime:
         self._router: Router | None = None
         self._references: list[str] = []
         self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="decode")
-        self.preloaded: dict[str, bytes] = {}  # path -> bytes intake already read (embedded mode)
         self.actions = VerdictActions(settings, database)  # quarantine, command, webhook: when configured
         self.c2pa_options = C2paOptions(settings.c2pa_trust_anchors, settings.c2pa_strict)
 
@@ -165,13 +164,12 @@ class Runtime:
         """The first classifier in use (the only one when the ``classifier`` setting names a version)."""
         return self.router.routes[0][1].loaded  # type: ignore[attr-defined, no-any-return]
 
-    def _load(self, stored_path: str, router: Router,
-              analyze: bool) -> tuple[np.ndarray | ImageError | Uncovered, Classifier | None, str | None,
-                                      list[Evidence] | None]:
+    def _load(self, stored_path: str, router: Router, analyze: bool, preloaded: Mapping[str, bytes],
+              ) -> tuple[np.ndarray | ImageError | Uncovered, Classifier | None, str | None, list[Evidence] | None]:
         """The crops for one recorded file and the classifier they go to (or why there are none), the
         decoder's warnings, and (when ``analyze``) what the file's metadata says: all from one read."""
         path = to_fs(stored_path)
-        data = self.preloaded.get(path)
+        data = preloaded.get(path)
         notes: list[str] = []
         try:
             if data is None:
@@ -185,17 +183,21 @@ class Runtime:
         except ImageError as exc:
             return imaging.about(exc, path), None, None, None
 
-    def classify_ids(self, ids: Sequence[int], force: bool = False) -> BatchOutcome:
-        """Classify the pending images among ``ids``; ``force`` re-classifies done ones too."""
+    def classify_ids(self, ids: Sequence[int], force: bool = False,
+                     preloaded: Mapping[str, bytes] | None = None) -> BatchOutcome:
+        """Classify the pending images among ``ids``; ``force`` re-classifies done ones too. ``preloaded``
+        maps file paths to the bytes intake already read (embedded mode: each file is read once)."""
         outcome = BatchOutcome()
         for start in range(0, len(ids), self.settings.batch_size):
             chunk = list(ids[start:start + self.settings.batch_size])
-            outcome.add(self._classify_chunk(chunk, force))
+            outcome.add(self._classify_chunk(chunk, force, preloaded or {}))
             if self._router is not None:  # after the commit: verdicts are final
                 self.actions.after(chunk, self._router.versions + [NO_CLASSIFIER])
         return outcome
 
-    def _classify_chunk(self, ids: Sequence[int], force: bool) -> BatchOutcome:
+    def _classify_chunk(self, ids: Sequence[int], force: bool, preloaded: Mapping[str, bytes]) -> BatchOutcome:
+        """One chunk in one transaction. Its writes all come after decoding and inference, so on SQLite the
+        write lock is held only while they run, not while the classifier does."""
         router = self.router  # one set of versions for the whole chunk
         outcome = BatchOutcome()
         with self.database.session() as session, session.begin():
@@ -208,14 +210,14 @@ class Runtime:
                 if image.content_id is not None:
                     by_content[image.content_id].append(image)
             done = set() if force else classified_contents(session, by_content, router.versions)
-            for content_id in done:
-                set_status(session, [image.id for image in by_content.pop(content_id)], "done")
-                outcome.already_done += 1
-            self._classify_contents(session, by_content, router, force, outcome)
+            already = [image.id for content_id in done for image in by_content.pop(content_id)]
+            outcome.already_done += len(done)
+            self._classify_contents(session, by_content, router, force, outcome, preloaded)
+            set_status(session, already, "done")
         return outcome
 
     def _classify_contents(self, session: object, by_content: dict[int, list[Any]], router: Router,
-                           force: bool, outcome: BatchOutcome) -> None:
+                           force: bool, outcome: BatchOutcome, preloaded: Mapping[str, bytes]) -> None:
         started = time.perf_counter()
         content_ids = list(by_content)
         sizes = [by_content[cid][0].size or 0 for cid in content_ids]
@@ -223,39 +225,45 @@ class Runtime:
         # the runtime's idle threads compete with the pool. Large files are worth spreading over the cores.
         mapper = self._pool.map if sizes and sum(sizes) / len(sizes) > PARALLEL_DECODE_BYTES else map
         fresh = unanalyzed(session, content_ids)  # type: ignore[arg-type]
-        loads = mapper(lambda cid: self._load(by_content[cid][0].path, router, cid in fresh), content_ids)
+        loads = mapper(lambda cid: self._load(by_content[cid][0].path, router, cid in fresh, preloaded), content_ids)
         groups: dict[str, list[tuple[int, np.ndarray]]] = defaultdict(list)
         chosen: dict[str, Classifier] = {}
-        scores: dict[int, float] = {}
         waiting: dict[str, list[tuple[int, np.ndarray]]] = defaultdict(list)
+        waiting_pixels: dict[str, int] = defaultdict(int)
+        scores: dict[int, float] = {}
 
         def flush(version: str) -> None:  # one classifier per call, never mixed
-            members, waiting[version] = waiting[version], []
+            members, waiting[version], waiting_pixels[version] = waiting[version], [], 0
             scores.update(zip([cid for cid, _ in members],
                               predict_prepared(chosen[version], [crops for _, crops in members])))
 
         results = []
         uncovered = []
+        failed: list[tuple[int, ImageError]] = []
         # The pool keeps decoding while this thread runs the classifier on what is ready: large images
         # are classified in slices of about PREDICT_SLICE_PIXELS, overlapping decoding with inference.
         for cid, result in zip(content_ids, loads):
             results.append(result)
             loaded, classifier = result[0], result[1]
             if isinstance(loaded, ImageError):
-                set_status(session, [image.id for image in by_content[cid]], "error",  # type: ignore[arg-type]
-                           loaded.kind, str(loaded))
-                outcome.errors += len(by_content[cid])
+                failed.append((cid, loaded))
             elif isinstance(loaded, Uncovered):
                 uncovered.append((cid, loaded))
             elif classifier is not None:
-                groups[classifier.version].append((cid, loaded))
-                waiting[classifier.version].append((cid, loaded))
-                chosen[classifier.version] = classifier
-                if sum(crops.size for _, crops in waiting[classifier.version]) >= PREDICT_SLICE_PIXELS * 3:
-                    flush(classifier.version)
+                version = classifier.version
+                groups[version].append((cid, loaded))
+                waiting[version].append((cid, loaded))
+                waiting_pixels[version] += loaded.size
+                chosen[version] = classifier
+                if waiting_pixels[version] >= PREDICT_SLICE_PIXELS:
+                    flush(version)
         for version in list(waiting):
             if waiting[version]:
                 flush(version)
+        for cid, error in failed:
+            set_status(session, [image.id for image in by_content[cid]], "error",  # type: ignore[arg-type]
+                       error.kind, str(error))
+            outcome.errors += len(by_content[cid])
         warned = {cid: note for cid, (_, _, note, _) in zip(content_ids, results) if note}
         found = {cid: items for cid, (_, _, _, items) in zip(content_ids, results) if items is not None}
         record_evidence(session, found)  # type: ignore[arg-type]

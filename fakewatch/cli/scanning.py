@@ -64,7 +64,8 @@ def _take_in(ctx: click.Context, settings: Settings, paths: tuple[str, ...], for
                 elapsed = time.perf_counter() - started
                 bar.label = f"{verb} {bar.pos / elapsed:,.0f} files/s" if elapsed > 0 else verb
 
-            summary = run_scan(mode.intake, paths, force, lambda rows: _emit_rows(rows, output_format), progress)
+            summary = run_scan(mode.intake, paths, force, lambda rows: _emit_rows(rows, output_format), progress,
+                               every_row=output_format == "json")
         if mode.intake.unsent:
             raise QueueNotReached(f"{mode.intake.unsent:,} images were recorded but could not be queued (the "
                                   f"broker at {mask_url(settings.broker_url)} is unreachable); they stay pending "

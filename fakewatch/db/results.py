@@ -268,6 +268,14 @@ def rows_for_ids(session: Session, ids: Sequence[int]) -> list[dict[str, Any]]:
     return [rows[i] for i in ids if i in rows]
 
 
+def outcomes_for_ids(session: Session, ids: Sequence[int]) -> dict[int, tuple[str, str | None, str | None]]:
+    """id -> (status, error kind, latest verdict label) for the images in ``ids`` that exist: what a scan's
+    summary counts, without building whole rows."""
+    query = (results_query(ResultFilter(include_deleted=True)).where(among(session, Image.id, ids))
+             .with_only_columns(Image.id, Image.status, Image.error_kind, Verdict.label).order_by(None))
+    return {image_id: (status, error_kind, label) for image_id, status, error_kind, label in session.execute(query)}
+
+
 def image_ids(session: Session, filters: ResultFilter) -> list[int]:
     """Ids of the images ``results`` would list for ``filters``."""
     return [row["id"] for row in results(session, filters)]

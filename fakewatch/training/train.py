@@ -68,6 +68,7 @@ def domain_for(spec: InputSpec) -> dict[str, Any]:
 def build_network(options: TrainOptions, spec: InputSpec) -> keras.Model:
     if options.parent is not None:
         log.info("fine-tuning from %s", options.parent.version)
+        options.parent.check_weights()
         return keras.saving.load_model(options.parent.weights, compile=False)
     return architectures.build(options.arch, spec, weights=options.weights, width=options.width,
                                blocks=options.blocks, stem=options.stem)

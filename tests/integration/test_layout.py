@@ -83,14 +83,29 @@ def test_distributed_watch_imports_neither_the_classifier_nor_tensorflow(tmp_pat
     assert not loaded & set(HEAVY), sorted(loaded & set(HEAVY))
 
 
-@pytest.mark.parametrize("command", [["settings"], ["stats"], ["results"]])
-def test_commands_that_do_not_classify_do_not_load_a_classifier(tmp_path: Path, command: list[str]) -> None:
-    script = ("import json, sys\nfrom fakewatch.cli import main\n"
-              "try:\n    main()\nexcept SystemExit:\n    pass\n"
-              "print(json.dumps(sorted(sys.modules)))\n")
+@pytest.fixture(scope="module")
+def scanned_home(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, str], Path]:
+    """A data folder that holds one scanned image, and the environment that points at it."""
+    folder = tmp_path_factory.mktemp("scanned")
+    (photo,) = write_photos(folder / "photos", 1)
     env = {key: value for key, value in os.environ.items() if not key.startswith("FAKEWATCH_")}
-    env.update({"FAKEWATCH_HOME": str(tmp_path / "home"), "PYTHONPATH": str(ROOT)})
+    env.update({"FAKEWATCH_HOME": str(folder / "home"), "PYTHONPATH": str(ROOT)})
+    subprocess.run([sys.executable, "-m", "fakewatch.cli", "-q", "scan", str(photo)], env=env, check=True,
+                   capture_output=True, timeout=120)
+    return env, photo
+
+
+@pytest.mark.parametrize("command", [["settings"], ["stats"], ["results"], ["status"], ["show", "PHOTO"],
+                                     ["label", "PHOTO", "--real"]])
+def test_commands_that_do_not_classify_load_neither_a_classifier_nor_a_runtime(
+        scanned_home: tuple[dict[str, str], Path], command: list[str]) -> None:
+    env, photo = scanned_home
+    command = [str(photo) if part == "PHOTO" else part for part in command]
+    script = ("import json, sys\nfrom fakewatch.cli import main\n"
+              "try:\n    main()\nexcept SystemExit as exc:\n    assert not exc.code, exc.code\n"
+              "print(json.dumps(sorted(sys.modules)))\n")
     result = subprocess.run([sys.executable, "-c", f"import sys; sys.argv = {['fakewatch', *command]!r}\n{script}"],
                             env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
     loaded = set(json.loads(result.stdout.strip().splitlines()[-1]))
-    assert not loaded & set(HEAVY), sorted(loaded & set(HEAVY))
+    assert not loaded & {*HEAVY, "onnxruntime"}, sorted(loaded & {*HEAVY, "onnxruntime"})

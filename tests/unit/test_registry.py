@@ -95,3 +95,37 @@ def test_one_version_is_active_per_domain_and_any_replaces_them_all(tmp_path: Pa
     assert registry.in_use() == ["all"]
     registry.activate("small")
     assert registry.active_versions() == {"thumbnail": "small"}
+
+
+def test_a_file_is_hashed_once_until_it_changes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from fakewatch import registry
+
+    hashed: list[Path] = []
+    real = registry.file_sha256
+    monkeypatch.setattr(registry, "file_sha256", lambda path: hashed.append(path) or real(path))
+    weights = tmp_path / "classifier.onnx"
+    weights.write_bytes(b"first version")
+    first = registry.verified_sha256(weights)
+    assert registry.verified_sha256(weights) == first and len(hashed) == 1
+    weights.write_bytes(b"second version, another size")
+    assert registry.verified_sha256(weights) != first and len(hashed) == 2
+
+
+def test_lite_runtime_checks_the_export_it_runs_and_keras_the_weights(tmp_path: Path) -> None:
+    from fakewatch.config import load_settings
+    from fakewatch.registry import BUILTIN_DIR
+
+    shipped = next(path for path in sorted(BUILTIN_DIR.iterdir()) if path.name.startswith("resnet-"))
+    copy = tmp_path / shipped.name
+    shutil.copytree(shipped, copy)
+    with open(copy / "classifier.keras", "ab") as weights:
+        weights.write(b"tampered")
+    lite = load_settings({"home": str(tmp_path / "home"), "runtime": "lite"}, env={})
+    keras = load_settings({"home": str(tmp_path / "home"), "runtime": "keras"}, env={})
+    assert Registry(lite).find(str(copy)).version == shipped.name  # the export it runs is intact
+    with pytest.raises(IncompatibleClassifier, match="classifier.keras does not match the sha256"):
+        Registry(keras).find(str(copy))
+    with open(copy / "classifier.onnx", "ab") as export:
+        export.write(b"tampered")
+    with pytest.raises(IncompatibleClassifier, match="export classifier.onnx does not match the sha256"):
+        Registry(lite).find(str(copy))
