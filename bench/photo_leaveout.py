@@ -13,6 +13,7 @@ heads compared here see exactly the same crops:
 Photos-train's fakes share 23 prompts across all generators, so a family fold tests on one third of the
 prompts and trains on the other two thirds only (for every generator), and holds one real source out too.
 Validation (temperature and threshold) is a random tenth of the images of the trained groups: never a test group.
+The repositories the shipped classifier holds out whole (NEVER_TRAINED) are left out of every fold but their own.
 Prints a Markdown table and writes OUT/leaveout.json and OUT/groups.png (per-group bar chart).
 """
 
@@ -46,7 +47,13 @@ FOLDS = [  # name, held-out fake groups, held-out real groups, hold prompts out 
      ["real/imagenet"], True),
     ("whole repository: faces set (StyleGAN2 + Unsplash)", ["fake/stylegan2-faces"], ["real/unsplash-portraits"],
      False),
+    ("whole repositories brought in: DreamBooth photos + SD 2.x 768 px samples", ["fake/sd2-768-samples"],
+     ["real/dreambooth-subjects"], False),
+    ("the shipped classifier's held-out repositories: CompVis SD 1.x + exif-samples cameras",
+     ["fake/compvis-sd1-samples"], ["real/compvis-inpainting-photos", "real/exif-samples-cameras"], False),
 ]
+# Never trained on in any fold (the shipped classifier holds them out whole): tested only in their own fold.
+NEVER_TRAINED = ["fake/compvis-sd1-samples", "real/compvis-inpainting-photos", "real/exif-samples-cameras"]
 PROMPT_FOLDS = 3
 
 
@@ -86,6 +93,8 @@ def carve_fold(samples: list, fakes: list[str], reals: list[str], prompts: bool,
         if photo_data.matches(sample.group, held):
             if sample.label == 0 or not prompts or sample.prompt in test_prompts:
                 test.append(index)
+        elif photo_data.matches(sample.group, NEVER_TRAINED):
+            continue
         elif sample.prompt is None or sample.prompt not in test_prompts:
             rest.append(index)
     return _with_validation(samples, test, rest, seed)
@@ -100,8 +109,9 @@ def _with_validation(samples: list, test: list[int], rest: list[int], seed: int)
 
 
 def random_carve(samples: list, seed: int) -> dict[str, np.ndarray]:
-    order = np.random.default_rng(seed).permutation(len(samples))
-    cut = len(samples) // 10
+    kept = np.array([i for i, sample in enumerate(samples) if not photo_data.matches(sample.group, NEVER_TRAINED)])
+    order = kept[np.random.default_rng(seed).permutation(len(kept))]
+    cut = len(order) // 10
     return {"test": np.sort(order[:cut]), "valid": np.sort(order[cut:2 * cut]), "train": np.sort(order[2 * cut:])}
 
 

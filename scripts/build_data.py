@@ -40,6 +40,14 @@ REPOSITORIES = (
     ("CompVis/stable-diffusion", "21f890f9da3cfbeaba8e2ac3c425ee9e998d5229", "real", "compvis-inpainting-photos",
      lambda path: path.startswith("data/inpainting_examples/") and not path.endswith("_mask.png"),
      "CreativeML Open RAIL-M (photos from Unsplash/Flickr)"),
+    # Trained on: phone and camera photos of objects and pets (no red_cartoon: a drawing), and SD 2.x 768 px
+    # txt2img grids (outputs only; the repository's other samples show real inputs beside the outputs)
+    ("google/dreambooth", "4f887af7970a06fc0cd3adaa1d0b368547d6a1d0", "real", "dreambooth-subjects",
+     lambda path: path.startswith("dataset/") and path.endswith(".jpg") and "/red_cartoon/" not in path,
+     "CC-BY-4.0 dataset; Unsplash licence or the authors' own photos (dataset/references_and_licenses.txt)"),
+    ("Stability-AI/stablediffusion", "cf1d67a6fd5ea1aa600c4df58e5b47da45f6bdbf", "fake", "sd2-768-samples",
+     lambda path: path.startswith("assets/stable-samples/txt2img/768/merged-") and path.endswith(".png"),
+     "CreativeML Open RAIL++-M"),
     ("ianare/exif-samples", "5332a9cf0220e9c6c93f88a187daa90808051e10", "real", "exif-samples-cameras",
      lambda path: path.startswith("jpg/") and path.lower().endswith((".jpg", ".jpeg"))
      and not any(skip in path for skip in ("corrupted", "PaintTool", "photoshop", "invalid")),
@@ -99,14 +107,24 @@ def manifest(shared: Path, mirrors: Path) -> list[dict[str, str]]:
     return rows
 
 
-def _fetch(row: dict[str, str], shared: Path, mirrors: Path, archives: dict[str, tarfile.TarFile]) -> bytes:
-    if row["repo"].startswith("shared:"):
+def _from_archives(rows: list[dict[str, str]], shared: Path) -> dict[str, bytes]:
+    """The shared tarballs' files that ``rows`` name, read in one pass over each archive (seeking back in a
+    gzip stream means decompressing it again from the start)."""
+    wanted: dict[str, dict[str, str]] = {}
+    for row in rows:
         name = row["repo"].removeprefix("shared:").split(" ")[0]
-        if name not in archives:
-            archives[name] = tarfile.open(shared / name)
-        archive = archives[name]
         prefix = "photos-train/" if name == SHARED_PHOTOS else ""
-        return archive.extractfile(prefix + row["path"]).read()  # type: ignore[union-attr]
+        wanted.setdefault(name, {})[prefix + row["path"]] = row["file"]
+    found: dict[str, bytes] = {}
+    for name, members in wanted.items():
+        with tarfile.open(shared / name, "r|*") as archive:
+            for member in archive:
+                if member.isfile() and member.name in members:
+                    found[members[member.name]] = archive.extractfile(member).read()  # type: ignore[union-attr]
+    return found
+
+
+def _from_repository(row: dict[str, str], mirrors: Path) -> bytes:
     mirror = _mirror(mirrors, row["repo"])
     if mirror.is_dir():
         return _git(mirror, "show", f"{row['commit']}:{row['path']}")
@@ -118,19 +136,18 @@ def _fetch(row: dict[str, str], shared: Path, mirrors: Path, archives: dict[str,
 def build(manifest_path: Path, shared: Path, mirrors: Path, out: Path) -> None:
     with open(manifest_path, newline="", encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))
-    archives: dict[str, tarfile.TarFile] = {}
-    written = 0
-    for row in rows:
+    missing = [row for row in rows
+               if not (out / row["file"]).is_file() or _sha((out / row["file"]).read_bytes()) != row["sha256"]]
+    archived = _from_archives([row for row in missing if row["repo"].startswith("shared:")], shared)
+    for row in missing:
+        data = archived.pop(row["file"], None) if row["repo"].startswith("shared:") else _from_repository(row, mirrors)
+        if data is None or _sha(data) != row["sha256"]:
+            raise SystemExit(f"{row['file']}: missing, or its SHA-256 differs from the manifest "
+                             f"({row['repo']} {row['path']})")
         target = out / row["file"]
-        if target.is_file() and _sha(target.read_bytes()) == row["sha256"]:
-            continue
-        data = _fetch(row, shared, mirrors, archives)
-        if _sha(data) != row["sha256"]:
-            raise SystemExit(f"{row['file']}: SHA-256 differs from the manifest ({row['repo']} {row['path']})")
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(data)
-        written += 1
-    print(f"{out}: {len(rows)} files in the manifest, {written} written, all SHA-256 checked")
+    print(f"{out}: {len(rows)} files in the manifest, {len(missing)} written, all SHA-256 checked")
 
 
 def main() -> None:
