@@ -59,6 +59,7 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/classifier_speed.py
 	$(BIN)/python bench/scan_speed.py
+	$(BIN)/python bench/startup.py
 	$(BIN)/python bench/watch_latency.py
 	$(BIN)/python bench/results_query.py
 
