@@ -59,14 +59,7 @@ def scan(intake: Intake, paths: Iterable[str | Path], force: bool = False,
         recorded = intake.process(chunk, force)
         ids = [recorded[path][0] for path in chunk if path in recorded]
         with intake.database.session() as session:
-            if every_row:
-                rows = rows_for_ids(session, ids)
-                outcomes = [(row["status"], row["error_kind"], row["label"]) for row in rows]
-            else:
-                found = outcomes_for_ids(session, ids)
-                outcomes = [found[i] for i in ids if i in found]
-                failed = [i for i in ids if i in found and found[i][0] == "error"]
-                rows = rows_for_ids(session, failed) if failed else []
+            outcomes, rows = _read_back(session, ids, every_row)
         for outcome in outcomes:
             summary.add(*outcome)
         on_rows(rows)
@@ -74,3 +67,15 @@ def scan(intake: Intake, paths: Iterable[str | Path], force: bool = False,
     summary.seconds = time.perf_counter() - started
     return summary
 
+
+
+def _read_back(session: Any, ids: list[int], every_row: bool) -> tuple[list[tuple[str, str | None, str | None]],
+                                                                        list[dict[str, Any]]]:
+    """Each recorded image's (status, error kind, label), and the public rows ``on_rows`` gets: every row,
+    or (``every_row`` False) only those of files with errors."""
+    if every_row:
+        rows = rows_for_ids(session, ids)
+        return [(row["status"], row["error_kind"], row["label"]) for row in rows], rows
+    found = outcomes_for_ids(session, ids)
+    failed = [i for i in ids if i in found and found[i][0] == "error"]
+    return [found[i] for i in ids if i in found], rows_for_ids(session, failed) if failed else []
