@@ -22,8 +22,9 @@ from pathlib import Path
 from common import sample_images, table
 
 HEAVY = ("tensorflow", "keras", "onnxruntime")
-# Runs the CLI like the console script does, then reports what it imported (on stderr, after the command).
-REPORTING = ("import json, sys\nfrom fakewatch.cli import main\ntry:\n    main()\nexcept SystemExit:\n    pass\n"
+# Runs the CLI's command group, then reports what it imported (on stderr, after the command).
+# (The group itself, not the console script's main(): main() leaves a quick command without teardown.)
+REPORTING = ("import json, sys\nfrom fakewatch.cli import cli\ntry:\n    cli(obj={})\nexcept SystemExit:\n    pass\n"
              "print('MODULES ' + json.dumps(sorted(sys.modules)), file=sys.stderr)\n")
 
 

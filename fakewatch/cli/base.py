@@ -7,6 +7,7 @@ an interrupted command exits 130.
 
 from __future__ import annotations
 
+import gc
 import logging
 import re
 from collections.abc import Callable
@@ -23,6 +24,11 @@ from fakewatch.redact import SafeFormatter, mask_secrets, mask_url
 EXIT_SETUP_ERROR = 2
 EXIT_NOT_QUEUED = 3  # enqueue/scan in distributed mode: recorded, but the broker could not be reached
 EXIT_INTERRUPTED = 130
+# Short commands that read or label and never classify. Run from the console script, they skip cyclic
+# garbage collection (their imports build SQLAlchemy's object graph, which the collector walks again and
+# again for nothing) and the interpreter's teardown.
+QUICK_COMMANDS = frozenset({"results", "show", "stats", "status", "settings", "label"})
+_opened: list[Any] = []  # databases opened by a quick command run from the console script
 
 
 def command_settings(ctx: click.Context, **command_overrides: Any) -> Settings:
@@ -79,6 +85,9 @@ def cli(ctx: click.Context, home: str | None, database_url: str | None, classifi
       fakewatch watch ~/Incoming         keep classifying new files as they arrive
     """
     ctx.ensure_object(dict)
+    if ctx.obj.get("fast_exit") and ctx.invoked_subcommand in QUICK_COMMANDS:
+        gc.disable()
+        ctx.obj["quick"] = True
     ctx.obj["overrides"] = {"home": home, "database_url": database_url, "classifier": classifier,
                             "broker_url": broker_url}
     ctx.obj["quiet"] = quiet
@@ -120,7 +129,17 @@ def open_mode(settings: Settings) -> Any:
 def open_database(settings: Settings) -> Any:
     from fakewatch.db.session import Database
 
-    return Database(settings.resolved_database_url)
+    database = Database(settings.resolved_database_url)
+    context = click.get_current_context(silent=True)
+    if context is not None and context.find_root().obj.get("quick"):
+        _opened.append(database)
+    return database
+
+
+def close_databases() -> None:
+    """Close the connections of every database a command opened (the console script's quick exit)."""
+    while _opened:
+        _opened.pop().dispose()
 
 
 def find_image(session: Any, reference: str) -> Any:

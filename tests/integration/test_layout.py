@@ -101,11 +101,36 @@ def test_commands_that_do_not_classify_load_neither_a_classifier_nor_a_runtime(
         scanned_home: tuple[dict[str, str], Path], command: list[str]) -> None:
     env, photo = scanned_home
     command = [str(photo) if part == "PHOTO" else part for part in command]
-    script = ("import json, sys\nfrom fakewatch.cli import main\n"
-              "try:\n    main()\nexcept SystemExit as exc:\n    assert not exc.code, exc.code\n"
+    script = ("import json, sys\nfrom fakewatch.cli import cli\n"  # the group: main() skips teardown
+              "try:\n    cli(obj={})\nexcept SystemExit as exc:\n    assert not exc.code, exc.code\n"
               "print(json.dumps(sorted(sys.modules)))\n")
     result = subprocess.run([sys.executable, "-c", f"import sys; sys.argv = {['fakewatch', *command]!r}\n{script}"],
                             env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]
     loaded = set(json.loads(result.stdout.strip().splitlines()[-1]))
     assert not loaded & {*HEAVY, "onnxruntime"}, sorted(loaded & {*HEAVY, "onnxruntime"})
+
+
+def _console(env: dict[str, str], *command: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "fakewatch.cli", *command], env=env, capture_output=True,
+                          text=True, timeout=120)
+
+
+def test_quick_commands_leave_early_with_their_output_exit_code_and_writes_intact(
+        scanned_home: tuple[dict[str, str], Path]) -> None:
+    """The console script leaves a quick command without the interpreter's teardown: what it printed, its
+    exit code and what it wrote must survive that."""
+    from click.testing import CliRunner
+
+    from fakewatch.cli import cli
+
+    env, photo = scanned_home
+    in_process = CliRunner().invoke(cli, ["results", "--format", "json"], env=env, obj={})
+    console = _console(env, "results", "--format", "json")
+    assert console.returncode == 0 and console.stdout == in_process.stdout and json.loads(console.stdout)
+    missing = _console(env, "show", "no-such-image.jpg")
+    assert missing.returncode == 2 and "no image 'no-such-image.jpg'" in missing.stderr
+    before = json.loads(_console(env, "show", str(photo)).stdout)["labels"]
+    assert _console(env, "label", str(photo), "--fake", "--note", "quick exit").returncode == 0
+    after = json.loads(_console(env, "show", str(photo)).stdout)["labels"]  # read back by another process
+    assert len(after) == len(before) + 1 and after[-1]["label"] == "fake" and after[-1]["note"] == "quick exit"
