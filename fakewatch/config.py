@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
@@ -108,16 +109,18 @@ class Settings:
     inbox_dir: str = _setting("", "Folder whose real/ and fake/ sub-folders feed the next refresh "
                                   "(default: HOME/inbox).")
     base_data: str = _setting("", "Labelled folder (real/ + fake/, or train/valid/test) that refreshes extend "
-                                  "with new labelled images. Empty: train on the labelled images alone.")
+                                  "with new labelled images; one for every domain, or one per domain as "
+                                  "`thumbnail=FOLDER;photo=FOLDER`. Empty: train on the labelled images alone.")
     benchmark_dir: str = _setting("", "Labelled folder every refresh candidate and the active classifier are "
-                                      "compared on (the promotion gate's fixed benchmark). Required by refresh.")
+                                      "compared on (the promotion gate's fixed benchmark); one for every domain, "
+                                      "or one per domain as `thumbnail=FOLDER;photo=FOLDER`. Required by refresh.")
     refresh_min_labels: int = _setting(50, "New labelled images needed before `fakewatch refresh` retrains.")
     refresh_mode: str = _setting("finetune", "How refresh trains: finetune (from the active classifier) or "
                                              "scratch (a new network).")
     refresh_epochs: int = _setting(5, "Epochs a refresh trains for.")
-    refresh_domain: str = _setting("thumbnail", "Which domain's active classifier refresh retrains (a whole-frame "
-                                                "one: thumbnail, or any; the photo classifier is retrained with "
-                                                "`fakewatch train-photo`).")
+    refresh_domain: str = _setting("thumbnail", "Which domain's active classifier refresh retrains: thumbnail, "
+                                                "photo (any domain an active classifier declares), or all (each "
+                                                "active domain in turn).")
     refresh_tolerance: float = _setting(0.005, "How much worse (accuracy and ROC-AUC) on the benchmark a "
                                                "candidate may be and still be promoted.")
     refresh_interval: float = _setting(0.0, "Seconds between scheduled refreshes run by the Celery beat "
@@ -186,8 +189,29 @@ class Settings:
         """Seconds to wait after ``failures`` failures in a row (1, 2, 4, ... up to ``retry_max_delay``)."""
         return min(self.retry_max_delay, first * 2 ** min(max(failures - 1, 0), 30))
 
+    def for_domain(self, name: str, domain: str) -> str:
+        """A folder setting (``base_data``, ``benchmark_dir``) for one domain: the plain value, or this
+        domain's entry of ``thumbnail=FOLDER;photo=FOLDER`` (empty when it names none)."""
+        return per_domain(getattr(self, name), domain)
+
     def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)
+
+
+_PER_DOMAIN = re.compile(r"^[A-Za-z0-9_-]+=")
+
+
+def per_domain(value: str, domain: str) -> str:
+    """``value`` when it is one folder for every domain; else ``domain``'s entry of ``name=FOLDER;...``."""
+    if not _PER_DOMAIN.match(value):
+        return value
+    folders = {}
+    for entry in filter(str.strip, value.split(";")):
+        name, separator, folder = entry.partition("=")
+        if not separator or not name.strip():
+            raise ConfigError(f"{value!r}: expected one folder, or DOMAIN=FOLDER entries separated by ';'")
+        folders[name.strip()] = folder.strip()
+    return folders.get(domain, "")
 
 
 def setting_fields() -> list[dataclasses.Field[Any]]:
@@ -293,6 +317,8 @@ def _validate(settings: Settings) -> None:
         raise ConfigError("refresh_mode must be finetune or scratch.")
     if settings.refresh_min_labels < 1 or settings.refresh_epochs < 1 or settings.refresh_tolerance < 0:
         raise ConfigError("refresh_min_labels and refresh_epochs must be positive, refresh_tolerance >= 0.")
+    for name in ("base_data", "benchmark_dir"):
+        settings.for_domain(name, "")  # a malformed per-domain list fails here, before any work
     if settings.train_input_size < 16:
         raise ConfigError("train_input_size must be at least 16 pixels.")
     if settings.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):

@@ -156,19 +156,23 @@ def _reproduce(ctx: click.Context, settings: Settings, command: str = "train") -
 @cli.command()
 @click.option("--force", is_flag=True, help="Retrain even if fewer than refresh_min_labels new labels arrived.")
 @click.option("--mode", type=click.Choice(["finetune", "scratch"]), help="[FAKEWATCH_REFRESH_MODE]")
+@click.option("--domain", help="The domain whose classifier to retrain (thumbnail, photo, ...), or all. "
+                               "[FAKEWATCH_REFRESH_DOMAIN, thumbnail]")
 @click.pass_context
-def refresh(ctx: click.Context, force: bool, mode: str | None) -> None:
+def refresh(ctx: click.Context, force: bool, mode: str | None, domain: str | None) -> None:
     """Retrain from new labelled data, gate the candidate, promote it or keep it as rejected.
 
-    New data: analysts' labels (`fakewatch label`) and files in INBOX/real and INBOX/fake. The candidate
-    and the active classifier are compared on benchmark_dir plus the new data; the decision is recorded
-    and shown by `fakewatch classifiers list`.
+    New data: analysts' labels (`fakewatch label`) and files in INBOX/real and INBOX/fake, each used by the
+    domain whose classifier would judge it (by size, as scanning routes images). The candidate and the
+    active classifier are compared on benchmark_dir plus the new data; the decision is recorded and shown
+    by `fakewatch classifiers list`.
     """
-    from fakewatch.training.refresh import refresh as run_refresh
+    from fakewatch.training.refresh import refresh_domains
 
     settings = command_settings(ctx, refresh_mode=mode)
-    outcome = run_refresh(settings, open_database(settings), _registry(settings), force, click.echo)
-    click.echo(f"refresh {outcome.status}: {outcome.reason}")
+    outcomes = refresh_domains(settings, open_database(settings), _registry(settings), force, click.echo, domain)
+    for outcome in outcomes:
+        click.echo(f"refresh {outcome.status} ({outcome.domain}): {outcome.reason}")
 
 
 @cli.command()

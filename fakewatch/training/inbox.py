@@ -4,7 +4,8 @@ Sources: analysts' labels in the database (`fakewatch label`) and the folders ``
 ``INBOX/fake`` that users fill. Each distinct content is copied once into a content-addressed store
 (``TRAINSETS/objects/ab/abcdef....jpg``); a training-set version is a manifest listing every item of the
 previous version plus the new ones, so nothing is copied twice and every version can be rebuilt.
-When one content carries two labels, the newest label wins.
+When one content carries two labels, the newest label wins. The sets are shared by every domain;
+``consumed.json`` records which version each domain's last refresh trained from.
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ from fakewatch.training.dataset import LABELS
 log = logging.getLogger(__name__)
 
 MANIFEST_FORMAT = 1
+CONSUMED_FILE = "consumed.json"  # domain -> the training-set version its last refresh trained from
+LEGACY_DOMAIN = "thumbnail"  # the only domain refresh retrained before it worked per domain
 
 
 @dataclass(frozen=True)
@@ -79,6 +82,29 @@ class TrainingSets:
         if not versions:
             return {}
         return {entry["sha256"]: Item(**entry) for entry in self.manifest(versions[-1])["items"]}
+
+    def object_bytes(self, item: Item) -> bytes:
+        """The stored bytes of one item."""
+        return (self.objects / item.sha256[:2] / f"{item.sha256}{item.suffix}").read_bytes()
+
+    def consumed(self, domain: str) -> int | None:
+        """The training-set version the last refresh of ``domain`` trained from (None: none yet)."""
+        marker = self.root / CONSUMED_FILE
+        if marker.is_file():
+            value = json.loads(marker.read_text(encoding="utf-8")).get(domain)
+            return None if value is None else int(value)
+        versions = self.versions()  # sets made before refresh was per domain were made by thumbnail refreshes
+        return versions[-1] if versions and domain == LEGACY_DOMAIN else None
+
+    def mark_consumed(self, domain: str, version: int) -> None:
+        """Record that ``domain``'s refresh trained from training-set ``version``."""
+        marker = self.root / CONSUMED_FILE
+        record: dict[str, int] = json.loads(marker.read_text(encoding="utf-8")) if marker.is_file() else {}
+        record[domain] = version
+        self._private_folder(self.root)
+        temporary = marker.with_suffix(".tmp")
+        temporary.write_text(json.dumps(record, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+        temporary.replace(marker)
 
     def _store(self, data: bytes, digest: str, suffix: str) -> None:
         """Write the exact bytes that were hashed (never re-read from a path someone can swap)."""
@@ -130,6 +156,9 @@ class TrainingSets:
     def publish(self, new: dict[str, tuple[Item, bytes]]) -> int:
         """Store the new items and write the next version's manifest; returns its number."""
         items = self.latest_items()
+        legacy = self.consumed(LEGACY_DOMAIN)
+        if legacy is not None and not (self.root / CONSUMED_FILE).is_file():
+            self.mark_consumed(LEGACY_DOMAIN, legacy)  # keep what a store from before per-domain refresh meant
         for digest, (item, data) in new.items():
             self._store(data, digest, item.suffix)
             items[digest] = item

@@ -30,6 +30,7 @@ import numpy as np  # noqa: E402
 from fakewatch import registry as registry_module  # noqa: E402
 from fakewatch.classifier import calibrated  # noqa: E402
 from fakewatch.config import Limits  # noqa: E402
+from fakewatch.errors import DatasetError  # noqa: E402
 from fakewatch.export import export_version, save_check_batch  # noqa: E402
 from fakewatch.imaging import InputSpec  # noqa: E402
 from fakewatch.registry import ClassifierVersion, Registry  # noqa: E402
@@ -65,6 +66,18 @@ class PhotoOptions:
     uncertain_margin: float = 0.1
     description: str = ""
     command: str = ""
+    extra_dirs: tuple[str, ...] = ()  # more labelled photo folders trained on with DATA_DIR (a refresh's base)
+    parent: ClassifierVersion | None = None  # start from this version's network instead of the backbone
+    fresh_head: bool = False  # with a parent: start its logit layer afresh
+
+
+def refresh_options(parent: ClassifierVersion, **changes: Any) -> PhotoOptions:
+    """Options that retrain ``parent`` as it was built (variant, crop, crop count, tuned blocks)."""
+    card = parent.card
+    return PhotoOptions(backbone_weights=None, parent=parent, variant=card["architecture"].rsplit("-", 1)[-1],
+                        crop=parent.spec.size, max_crops=parent.spec.max_crops,
+                        tune_blocks=int(card.get("training", {}).get("tune_blocks", 1)),
+                        copies=int(card.get("training", {}).get("copies_per_image", 4)), **changes)
 
 
 def build_network(variant: str, crop: int, backbone_weights: str | Path | None) -> keras.Model:
@@ -163,7 +176,11 @@ def train_photo(options: PhotoOptions, registry: Registry, log_progress: Callabl
                 activate: bool = False) -> ClassifierVersion:
     """Train, calibrate, evaluate and publish a photo classifier version."""
     # data
-    samples = photo_data.discover(options.data_dir)
+    samples = [sample for root in (options.data_dir, *options.extra_dirs)
+               for sample in photo_data.discover(root, allow_empty=bool(options.extra_dirs))]
+    if not samples:
+        raise DatasetError(f"{options.data_dir} and {', '.join(options.extra_dirs)} hold no files under real/ "
+                           f"and fake/")
     decoded = photo_data.decode_all(samples, options.limits)
     samples = decoded.samples
     parts = carve(samples, options.holdout_groups, options.valid_fraction, options.test_fraction, options.seed)
@@ -174,9 +191,15 @@ def train_photo(options: PhotoOptions, registry: Registry, log_progress: Callabl
                      resize="none: native-resolution crops; shorter side under the crop is scaled up "
                             "(bilinear) to the crop first", crops="tiles", max_crops=options.max_crops)
     # network
-    if options.backbone_weights is None:
-        log_progress("no --backbone-weights: the backbone starts from random weights (for trying the pipeline)")
-    model = build_network(options.variant, options.crop, options.backbone_weights)
+    if options.parent is not None:
+        log_progress(f"starting from {options.parent.version}" + (" with a fresh logit layer" if options.fresh_head
+                                                                   else ""))
+        model = parent_network(options.parent, options.fresh_head, options.seed)
+    else:
+        if options.backbone_weights is None:
+            log_progress("no --backbone-weights: the backbone starts from random weights (for trying the "
+                         "pipeline)")
+        model = build_network(options.variant, options.crop, options.backbone_weights)
     parts_of = split_network(model, options.tune_blocks)
     trunk, top = parts_of.trunk, parts_of.top
     # features
@@ -224,6 +247,7 @@ def train_photo(options: PhotoOptions, registry: Registry, log_progress: Callabl
         "temperature": float(temperature),
         "uncertain_margin": options.uncertain_margin,
         "training_data": {"description": options.description, "root": options.data_dir,
+                          "extra_dirs": list(options.extra_dirs),
                           "manifest": {"file": options.manifest, "sha256": registry_module.file_sha256(
                               Path(options.manifest))} if options.manifest else None,
                           "holdout_groups": options.holdout_groups,
@@ -232,16 +256,35 @@ def train_photo(options: PhotoOptions, registry: Registry, log_progress: Callabl
                           "groups": {name: sorted({samples[i].group for i in idx}) for name, idx in parts.items()},
                           "dropped": decoded.dropped},
         "training": {"command": options.command, "augmentation": photo_data.AUGMENTATION,
-                     "copies_per_image": options.copies, "epochs": options.epochs,
+                     "copies_per_image": options.copies, "tune_blocks": options.tune_blocks, "epochs": options.epochs,
                      "learning_rate": options.learning_rate, "seed": options.seed, "loss": losses,
-                     "backbone_weights": Path(options.backbone_weights).name if options.backbone_weights
-                     else "none (random initialisation)"},
+                     "backbone_weights": _backbone_source(options)},
         "metrics": metrics,
-        "parent": None,
+        "parent": options.parent.version if options.parent else None,
         "output": "p_fake = sigmoid(mean crop logit / temperature); 1 = fake",
         "keras_version": keras.__version__,
     }
     return _publish(model, card, registry, check_crops, activate=activate)
+
+
+def parent_network(parent: ClassifierVersion, fresh_head: bool, seed: int) -> keras.Model:
+    """``parent``'s own network (weights checked against its card), its logit layer re-initialised when
+    ``fresh_head``."""
+    parent.check_weights()
+    model = keras.saving.load_model(parent.weights, compile=False)
+    if fresh_head:
+        keras.utils.set_random_seed(seed)
+        logit = model.get_layer("logit")
+        kernel, bias = logit.get_weights()
+        fresh = keras.initializers.GlorotUniform(seed=seed)(kernel.shape)
+        logit.set_weights([np.asarray(fresh, kernel.dtype), np.zeros_like(bias)])
+    return model
+
+
+def _backbone_source(options: PhotoOptions) -> str:
+    if options.parent is not None:
+        return f"{options.parent.version} (the parent's network)"
+    return Path(options.backbone_weights).name if options.backbone_weights else "none (random initialisation)"
 
 
 def _publish(model: keras.Model, card: dict[str, Any], registry: Registry, check_crops: np.ndarray,

@@ -57,7 +57,7 @@ def _walk(folder: Path) -> list[Path]:
     return sorted(path for path in found if path.is_file())
 
 
-def discover(root: str | Path) -> list[Sample]:
+def discover(root: str | Path, allow_empty: bool = False) -> list[Sample]:
     """Every image file under ``root/real`` and ``root/fake`` (links followed), with its group."""
     root = Path(root)
     samples = []
@@ -71,7 +71,7 @@ def discover(root: str | Path) -> list[Sample]:
                 continue
             group = f"{name}/{relative.parts[0]}" if len(relative.parts) > 1 else name
             samples.append(Sample(str(path), label, group, _prompt(path)))
-    if not samples:
+    if not samples and not allow_empty:
         raise DatasetError(f"{root} holds no files under real/ and fake/")
     return samples
 

@@ -77,9 +77,14 @@ def classify(self: Any, image_ids: Any) -> dict[str, int]:
 @app.task(name=REFRESH_TASK, acks_late=False)  # hours long: not redelivered halfway, the next run catches up
 def refresh() -> dict[str, str | None]:
     """Scheduled refresh: retrain if enough new labels arrived, gate, promote or reject."""
-    from fakewatch.training.refresh import refresh as run_refresh
+    from fakewatch.training.refresh import refresh_domains
 
     worker_runtime = runtime()
-    outcome = run_refresh(worker_runtime.settings, worker_runtime.database, worker_runtime.registry)
-    log.info("refresh %s: %s", outcome.status, outcome.reason)
-    return {"status": outcome.status, "reason": outcome.reason, "candidate": outcome.candidate}
+    outcomes = refresh_domains(worker_runtime.settings, worker_runtime.database, worker_runtime.registry)
+    for outcome in outcomes:
+        log.info("refresh %s (%s): %s", outcome.status, outcome.domain, outcome.reason)
+    if len(outcomes) == 1:
+        return {"status": outcomes[0].status, "reason": outcomes[0].reason, "candidate": outcomes[0].candidate}
+    return {f"{outcome.domain}.{key}": value for outcome in outcomes
+            for key, value in (("status", outcome.status), ("reason", outcome.reason),
+                               ("candidate", outcome.candidate))}

@@ -41,6 +41,18 @@ def test_bad_values_raise_config_error(env: dict[str, str]) -> None:
         load_settings(env=env)
 
 
+def test_folder_settings_name_one_folder_or_one_per_domain() -> None:
+    plain = load_settings(env={"FAKEWATCH_BENCHMARK_DIR": "/data/bench"})
+    assert plain.for_domain("benchmark_dir", "photo") == plain.for_domain("benchmark_dir", "thumbnail") == "/data/bench"
+    split = load_settings(env={"FAKEWATCH_BENCHMARK_DIR": "thumbnail=/data/cifake; photo=/data/photo-bench;",
+                               "FAKEWATCH_BASE_DATA": "photo=/data/photo"})
+    assert split.for_domain("benchmark_dir", "thumbnail") == "/data/cifake"
+    assert split.for_domain("benchmark_dir", "photo") == "/data/photo-bench"
+    assert split.for_domain("base_data", "photo") == "/data/photo" and split.for_domain("base_data", "thumbnail") == ""
+    with pytest.raises(ConfigError, match="DOMAIN=FOLDER"):
+        load_settings(env={"FAKEWATCH_BASE_DATA": "photo=/data/photo;/data/other"})
+
+
 def test_unknown_key_in_config_file_is_reported(tmp_path: Path) -> None:
     config = tmp_path / "config.toml"
     config.write_text("batch_sise = 3\n")
