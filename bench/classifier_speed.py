@@ -100,9 +100,11 @@ def main() -> None:
     images = np.random.default_rng(0).integers(0, 255, (args.images, version.spec.size, version.spec.size, 3),
                                                dtype=np.uint8)
     keras_runtime, onnx_runtime = KerasClassifier(version), OnnxClassifier(version)
+    one_thread = OnnxClassifier(version, threads=1)  # how well the runtime uses the second core
     runtimes: dict[str, Any] = {
         "keras (TensorFlow, compiled call)": lambda batch, _: keras_runtime.logits(batch),
         "lite (ONNX Runtime)": lambda batch, _: onnx_runtime.logits(batch),
+        "lite (ONNX Runtime), one thread": lambda batch, _: one_thread.logits(batch),
     }
     litert = litert_predictor(version)
     if litert is not None:

@@ -20,7 +20,7 @@ PREFERRED_PROVIDERS = ("CUDAExecutionProvider", "CPUExecutionProvider")
 class OnnxClassifier:
     """A registry version's ONNX export, loaded for inference."""
 
-    def __init__(self, version: ClassifierVersion, batch_size: int = 256) -> None:
+    def __init__(self, version: ClassifierVersion, batch_size: int = 256, threads: int = 0) -> None:
         import onnxruntime
 
         path = version.export_file()  # present and matching its sha256
@@ -33,6 +33,7 @@ class OnnxClassifier:
         providers = [name for name in PREFERRED_PROVIDERS if name in available]
         options = onnxruntime.SessionOptions()
         options.log_severity_level = 3  # errors only: the runtime's notices are not the user's business
+        options.intra_op_num_threads = threads  # 0: one per core
         # idle threads sleep instead of spinning: the spinning would take the cores from decoding, the database
         # and other worker processes on the same machine
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")

@@ -136,12 +136,18 @@ def _domain_items(sets: TrainingSets, new: dict[str, tuple[Item, bytes]], domain
 
 def refresh_domains(settings: Settings, database: Database, registry: Registry, force: bool = False,
                     report: Callable[[str], None] = log.info, domain: str | None = None) -> list[RefreshOutcome]:
-    """:func:`refresh` for ``domain`` (default: ``refresh_domain``); ``all`` refreshes each active domain in
-    turn."""
+    """:func:`refresh` for ``domain`` (default: ``refresh_domain``); ``all`` refreshes each active domain that
+    has a benchmark in turn (the others are reported as skipped)."""
     chosen = domain or settings.refresh_domain
     if chosen != ALL_DOMAINS or settings.classifier:
         return [refresh(settings, database, registry, force, report, None if chosen == ALL_DOMAINS else chosen)]
-    return [refresh(settings, database, registry, force, report, name) for name in sorted(registry.active_versions())]
+    outcomes = []
+    for name in sorted(registry.active_versions()):
+        if settings.for_domain("benchmark_dir", name):
+            outcomes.append(refresh(settings, database, registry, force, report, name))
+        else:
+            outcomes.append(RefreshOutcome("skipped", f"no benchmark_dir for the {name} domain", domain=name))
+    return outcomes
 
 
 def refresh(settings: Settings, database: Database, registry: Registry, force: bool = False,

@@ -51,3 +51,22 @@ def test_a_label_is_never_collected_with_other_content(tmp_path: Path, run_cli, 
         add_label(session, image, "real", "analyst", None)
     found = TrainingSets(tmp_path / "sets").collect(database, tmp_path / "inbox", env_settings.limits)
     assert [item.label for item, _ in found.values()] == ["real"]
+
+
+def test_each_domain_remembers_the_set_it_trained_from_and_older_stores_keep_their_meaning(
+        tmp_path: Path, env_settings) -> None:  # type: ignore[no-untyped-def]
+    inbox = tmp_path / "inbox"
+    write_photos(inbox / "fake", 2)
+    sets = TrainingSets(tmp_path / "trainsets")
+    database = Database(env_settings.resolved_database_url)
+    first = sets.publish(sets.collect(database, inbox, env_settings.limits))
+    # a store from before per-domain refresh: its sets were made by (and for) thumbnail refreshes
+    assert sets.consumed("thumbnail") == first and sets.consumed("photo") is None
+    write_photos(inbox / "real", 2, seed=9)
+    second = sets.publish(sets.collect(database, inbox, env_settings.limits))
+    assert second == first + 1
+    assert sets.consumed("thumbnail") == first and sets.consumed("photo") is None  # publishing consumes nothing
+    sets.mark_consumed("photo", second)
+    assert sets.consumed("photo") == second and sets.consumed("thumbnail") == first
+    item = next(iter(sets.latest_items().values()))
+    assert sets.object_bytes(item)[:2] == b"\xff\xd8"  # the stored JPEG itself

@@ -160,6 +160,9 @@ def test_refresh_works_per_domain_and_retrains_the_photo_classifier_on_photos_al
     assert comparison["candidate"]["new_data"]["count"] == gate_record["new_data_held_out"]
     assert (candidate.path / "classifier.onnx").is_file() or any(candidate.path.glob("*.onnx"))
 
+    no_photo_benchmark = {**env, "FAKEWATCH_BENCHMARK_DIR": f"thumbnail={tmp_path / 'benchmark'}"}
+    partial = runner.invoke(cli, ["refresh", "--domain", "all"], env=no_photo_benchmark, obj={})
+    assert partial.exit_code == 0 and "skipped (photo): no benchmark_dir for the photo domain" in partial.stdout
     again = runner.invoke(cli, ["refresh", "--domain", "all"], env=env, obj={})
     assert "skipped (photo): 0 new labelled images for the photo classifier" in again.stdout  # trained on them
     assert "skipped (thumbnail): 12 new labelled images" in again.stdout  # still new to the thumbnail one
