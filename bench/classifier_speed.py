@@ -91,12 +91,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--images", type=int, default=8192)
     parser.add_argument("--naive", type=int, default=100, help="images for the per-image predict loop")
+    parser.add_argument("--domain", default="thumbnail", help="whose active classifier to measure")
     args = parser.parse_args()
 
     from fakewatch.keras_classifier import KerasClassifier
     from fakewatch.onnx_classifier import OnnxClassifier
 
-    version = Registry(load_settings()).resolve()
+    version = Registry(load_settings()).resolve(args.domain)
     images = np.random.default_rng(0).integers(0, 255, (args.images, version.spec.size, version.spec.size, 3),
                                                dtype=np.uint8)
     keras_runtime, onnx_runtime = KerasClassifier(version), OnnxClassifier(version)

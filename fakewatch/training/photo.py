@@ -281,6 +281,16 @@ def parent_network(parent: ClassifierVersion, fresh_head: bool, seed: int) -> ke
     return model
 
 
+def group_chart(card: dict[str, Any], path: Path) -> None:
+    """The card's per-group accuracy as a bar chart: the in-training carve's groups and the held-out ones."""
+    from fakewatch.training import plots
+
+    metrics = card["metrics"]
+    groups = {**metrics.get("test", {}).get("groups", {}),
+              **{f"{name} (held out)": row for name, row in metrics.get("heldout", {}).get("groups", {}).items()}}
+    plots.group_bars(path, groups, f"{card['version']}: test carve and held-out groups")
+
+
 def _backbone_source(options: PhotoOptions) -> str:
     if options.parent is not None:
         return f"{options.parent.version} (the parent's network)"
@@ -295,6 +305,7 @@ def _publish(model: keras.Model, card: dict[str, Any], registry: Registry, check
         save_for_inference(model, staging / registry_module.WEIGHTS_FILE)
         save_check_batch(staging, check_crops)
         registry_module.write_card(staging, card)
+        group_chart(card, staging / "groups.png")
         export_version(staging)
         version = registry.publish(staging)
     finally:

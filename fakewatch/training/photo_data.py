@@ -33,9 +33,10 @@ from fakewatch.training.dataset import LABELS
 
 log = logging.getLogger(__name__)
 NEAR_CONSTANT_STD = 2.0  # grey levels: images flatter than this carry no traces and are dropped
-AUGMENTATION = ("JPEG re-encode of both classes at quality 60-95 (p=0.9); resize by 0.5-1.5 before cropping "
-                "(p=0.3, area or bilinear); Gaussian blur sigma 0.4-1.2 (p=0.15); horizontal flip (p=0.5); "
-                "random crop position")
+UPSCALERS = (cv2.INTER_LINEAR, cv2.INTER_CUBIC, cv2.INTER_LANCZOS4)  # how re-shared images get enlarged
+AUGMENTATION = ("JPEG re-encode of both classes at quality 60-95 (p=0.9); resize by 0.5-2x, log-uniform, before "
+                "cropping (p=0.4; area down, bilinear, bicubic or Lanczos up); Gaussian blur sigma 0.4-1.2 "
+                "(p=0.15); horizontal flip (p=0.5); random crop position")
 
 
 @dataclass(frozen=True)
@@ -128,11 +129,12 @@ def decode_all(samples: list[Sample], limits: Limits, workers: int = 4) -> Decod
 
 def augment(rgb: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """One random degradation of a decoded image (see :data:`AUGMENTATION`)."""
-    if rng.random() < 0.3:
-        scale = float(rng.uniform(0.5, 1.5))
+    if rng.random() < 0.4:
+        scale = float(np.exp(rng.uniform(np.log(0.5), np.log(2.0))))
         height, width = rgb.shape[:2]
         shape = (max(8, round(width * scale)), max(8, round(height * scale)))
-        rgb = cv2.resize(rgb, shape, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+        method = cv2.INTER_AREA if scale < 1 else UPSCALERS[int(rng.integers(len(UPSCALERS)))]
+        rgb = cv2.resize(rgb, shape, interpolation=method)
     if rng.random() < 0.15:
         rgb = cv2.GaussianBlur(rgb, (0, 0), float(rng.uniform(0.4, 1.2)))
     if rng.random() < 0.9:
