@@ -187,11 +187,9 @@ def _pillow() -> Any:
     return PILImage
 
 
-def _check_dimensions(data: bytes, kind: str, max_pixels: int) -> None:
-    """Refuse images whose header announces more than ``max_pixels`` before anything is decoded.
-
-    Common headers are parsed here directly (a few microseconds); the rest go through Pillow, which
-    only reads the header."""
+def _announced_size(data: bytes, kind: str) -> tuple[int, int]:
+    """Width and height from the header, without decoding. Common headers are parsed here directly (a few
+    microseconds); the rest go through Pillow, which only reads the header."""
     size = _header_size(data, kind)
     if size is None:
         try:
@@ -201,7 +199,22 @@ def _check_dimensions(data: bytes, kind: str, max_pixels: int) -> None:
                     size = header.size
         except Exception as exc:  # Pillow raises many types for damaged headers
             raise CorruptImage(f"cannot read image header: {exc}") from exc
-    width, height = size
+    return size
+
+
+def dimensions(data: bytes) -> tuple[int, int]:
+    """(height, width) an image's header announces, without decoding it; ImageError when it is not a
+    supported image or its header is unreadable."""
+    kind = sniff(data[:16])
+    if kind is None:
+        raise UnsupportedImage("not a JPEG, PNG, WebP, BMP, TIFF or GIF image (checked by content)")
+    width, height = _announced_size(data, kind)
+    return height, width
+
+
+def _check_dimensions(data: bytes, kind: str, max_pixels: int) -> None:
+    """Refuse images whose header announces more than ``max_pixels`` before anything is decoded."""
+    width, height = _announced_size(data, kind)
     if width * height > max_pixels:
         raise TooLargeImage(f"{width}x{height} pixels is over max_pixels={max_pixels} "
                             f"(decompression-bomb guard; raise FAKEWATCH_MAX_PIXELS to allow it)")

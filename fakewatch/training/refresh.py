@@ -108,18 +108,18 @@ def active_routes(registry: Registry) -> list[tuple[Domain, str]]:
             for name, version in registry.active_versions().items()]
 
 
-def routed_domain(data: bytes, routes: list[tuple[Domain, str]], limits: Limits) -> str | None:
-    """The domain whose active classifier the scanner would give this image to (None: none covers it, or
-    it does not decode)."""
+def routed_domain(data: bytes, routes: list[tuple[Domain, str]]) -> str | None:
+    """The domain whose active classifier the scanner would give this image to, by the size its header
+    announces (None: none covers it, or it is not a readable image)."""
     try:
-        height, width = imaging.decode(data, limits.max_pixels).shape[:2]
+        height, width = imaging.dimensions(data)
     except ImageError:
         return None
     return narrowest(routes, height, width)
 
 
-def _domain_items(sets: TrainingSets, new: dict[str, tuple[Item, bytes]], domain: str, registry: Registry,
-                  limits: Limits) -> tuple[dict[str, Item], dict[str, Item]]:
+def _domain_items(sets: TrainingSets, new: dict[str, tuple[Item, bytes]], domain: str,
+                  registry: Registry) -> tuple[dict[str, Item], dict[str, Item]]:
     """(every labelled item this domain's classifier judges, the ones it has not trained on yet) among the
     latest training set plus ``new``."""
     consumed_version = sets.consumed(domain)
@@ -129,7 +129,7 @@ def _domain_items(sets: TrainingSets, new: dict[str, tuple[Item, bytes]], domain
     routes, mine = active_routes(registry), {}
     for digest, item in items.items():
         data = new[digest][1] if digest in new else sets.object_bytes(item)
-        if routed_domain(data, routes, limits) == domain:
+        if routed_domain(data, routes) == domain:
             mine[digest] = item
     return mine, {digest: item for digest, item in mine.items() if consumed.get(digest) != item.label}
 
@@ -163,7 +163,7 @@ def refresh(settings: Settings, database: Database, registry: Registry, force: b
                           f"(FAKEWATCH_BENCHMARK_DIR) to a labelled folder, or to {name}=FOLDER;...")
     sets = TrainingSets(settings.home_path / "trainsets")
     new = sets.collect(database, settings.inbox_path, settings.limits, settings.follow_outside_links)
-    mine, unseen = _domain_items(sets, new, name, registry, settings.limits)
+    mine, unseen = _domain_items(sets, new, name, registry)
     if len(unseen) < settings.refresh_min_labels and not force:
         return RefreshOutcome("skipped", f"{len(unseen)} new labelled images for the {name} classifier, "
                                          f"{settings.refresh_min_labels} needed", domain=name)
@@ -173,7 +173,6 @@ def refresh(settings: Settings, database: Database, registry: Registry, force: b
     report(f"training set {trainset}: {len(unseen)} new labelled images for {active.version} ({name})")
     held_out = holdout(set(unseen))
     base = settings.for_domain("base_data", name)
-    finetune = settings.refresh_mode == "finetune"
     with tempfile.TemporaryDirectory(prefix="fakewatch-refresh-") as scratch:
         folder = sets.materialise(trainset, Path(scratch) / "train", only=set(mine) - held_out)
         new_only = sets.materialise(trainset, Path(scratch) / "new", only=held_out)
@@ -192,7 +191,7 @@ def refresh(settings: Settings, database: Database, registry: Registry, force: b
     sets.mark_consumed(name, trainset)
     status = "promoted" if promoted else "rejected"
     record = {"status": status, "reason": reason, "trainset": trainset, "domain": name,
-              "mode": "finetune" if finetune else "scratch", "tolerance": settings.refresh_tolerance,
+              "mode": settings.refresh_mode, "tolerance": settings.refresh_tolerance,
               "new_data_held_out": len(held_out), "comparison": comparison}
     (candidate.path / GATE_FILE).write_text(json.dumps(record, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     if promoted:

@@ -248,3 +248,14 @@ def test_tiles_are_native_resolution_crops_centre_first() -> None:
     assert np.array_equal(crops[0], rgb[400:624, 272:496])  # the centre, untouched pixels
     assert np.array_equal(crops[1], rgb[:224, :224])
     assert len(imaging.prepare(rgb, imaging.InputSpec(size=224, crops="tiles", max_crops=1))) == 1
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG", "WEBP", "TIFF"])
+def test_dimensions_come_from_the_header_and_match_the_decoded_image(fmt: str) -> None:
+    rgb = np.random.default_rng(3).integers(0, 256, (37, 203, 3), dtype=np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(rgb).save(buffer, format=fmt)
+    data = buffer.getvalue()
+    assert imaging.dimensions(data) == (37, 203) == imaging.decode(data, 10**8).shape[:2]
+    with pytest.raises(imaging.ImageError):
+        imaging.dimensions(b"not an image at all")
