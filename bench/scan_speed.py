@@ -2,7 +2,7 @@
 runtime, the runtime's raw rate on the same images, start-up of a one-file scan, and the naive per-image
 loop (cv2.imread + resize + model.predict one image at a time) on the same files, in one run.
 
-    python bench/scan_speed.py [--files 5000] [--naive 300]
+    python bench/scan_speed.py [--files 5000] [--naive 300] [--runtimes keras,lite] [--repeats 3]
 """
 
 from __future__ import annotations
@@ -39,23 +39,32 @@ def naive_loop(paths: list[Path], version) -> float:  # type: ignore[no-untyped-
     return len(paths) / (time.perf_counter() - started)
 
 
-def scan_rate(folder: Path, home: Path, runtime: str) -> tuple[Any, float, str]:
-    """Warm scan of ``folder`` with ``runtime`` (loading the classifier is start-up, not scanning), and that
-    runtime's raw batch rate on the same decoded images, measured in the same process right after."""
+def scan_rate(folder: Path, home: Path, runtime: str, repeats: int = 3) -> tuple[Any, float, str]:
+    """Warm scan of ``folder`` with ``runtime`` (loading the classifier is start-up, not scanning), the
+    fastest of ``repeats`` scans, each into a new database; and that runtime's raw batch rate on the same
+    decoded images, the fastest of three calls, measured in the same process right after."""
     from fakewatch import imaging
 
-    settings = load_settings({"home": str(home), "runtime": runtime})
-    with open_mode(settings) as mode:
-        mode.warm_up()
-        summary = scan(mode.intake, [folder], every_row=False)  # as `fakewatch scan` does for its text summary
-        assert mode.runtime is not None
-        classifier = mode.runtime.classifier
-        images = np.stack([imaging.load_file(path, classifier.spec, settings.limits)
-                           for path in sorted(folder.iterdir())])
-        classifier.predict(images[:512])
+    summary = None
+    for attempt in range(repeats):
+        settings = load_settings({"home": str(home if attempt == 0 else home / f"repeat-{attempt}"),
+                                  "runtime": runtime})
+        with open_mode(settings) as mode:
+            mode.warm_up()
+            result = scan(mode.intake, [folder], every_row=False)  # as `fakewatch scan` does for its summary
+            if summary is None or result.rate > summary.rate:
+                summary = result
+            assert mode.runtime is not None
+            classifier = mode.runtime.classifier
+    images = np.stack([imaging.load_file(path, classifier.spec, settings.limits)
+                       for path in sorted(folder.iterdir())])
+    classifier.predict(images[:512])
+    best = float("inf")
+    for _ in range(3):
         started = time.perf_counter()
         classifier.predict(images)
-        raw = len(images) / (time.perf_counter() - started)
+        best = min(best, time.perf_counter() - started)
+    raw = len(images) / best
     return summary, raw, classifier.version
 
 
@@ -74,13 +83,15 @@ def main() -> None:
     parser.add_argument("--files", type=int, default=5000)
     parser.add_argument("--naive", type=int, default=300, help="files for the naive loop (it is slow); 0 skips it")
     parser.add_argument("--runtimes", default="keras,lite", help="comma-separated runtimes to measure")
+    parser.add_argument("--repeats", type=int, default=3, help="scans per runtime (each into a new database); "
+                                                              "the fastest is shown")
     args = parser.parse_args()
     rows, starts = [], []
     with tempfile.TemporaryDirectory() as scratch:
         folder = Path(scratch) / "images"
         paths = sample_images(folder, args.files)
         for runtime in args.runtimes.split(","):
-            summary, raw, version = scan_rate(folder, Path(scratch) / f"home-{runtime}", runtime)
+            summary, raw, version = scan_rate(folder, Path(scratch) / f"home-{runtime}", runtime, args.repeats)
             rows.append([f"fakewatch scan, runtime {runtime}", summary.files, f"{summary.rate:,.0f}", f"{raw:,.0f}",
                          f"{summary.rate / raw:.0%}"])
             starts.append([f"fakewatch scan ONE_FILE, runtime {runtime}",

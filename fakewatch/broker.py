@@ -71,13 +71,19 @@ class QueueDispatcher:
         self.failures = 0  # sends refused in a row
         self.retry_at = 0.0  # monotonic time before which a down broker is not tried again
 
-    def submit(self, ids: list[int], force: bool = False) -> None:
-        """Queue ``ids`` (already committed as pending); raises :class:`QueueError` if the broker is down."""
+    # Intake stamps the rows it records as queued in the same write, since it sends them right after the
+    # commit; should the send fail, the stamp is cleared again, so the sweeper picks them up at once.
+    stamps_on_record = True
+
+    def submit(self, ids: list[int], force: bool = False, stamped: bool = False) -> None:
+        """Queue ``ids`` (already committed as pending); raises :class:`QueueError` if the broker is down.
+        ``stamped``: their ``queued_at`` was set when they were recorded (else it is set here, once sent)."""
         from kombu.exceptions import OperationalError as BrokerError
 
         from fakewatch.db import recording
 
         if time.monotonic() < self.retry_at:
+            self._unstamp(ids if stamped else [])
             raise QueueError(f"the broker at {mask_url(self.settings.broker_url)} was unreachable moments ago; "
                              f"{len(ids)} images stay pending and are queued again by the next sweep")
         for start in range(0, len(ids), self.settings.task_batch):
@@ -89,12 +95,29 @@ class QueueDispatcher:
                 # the rows stay pending in the database; the sweeper sends them again later
                 self.failures += 1
                 self.retry_at = time.monotonic() + self.settings.retry_delay(self.failures)
+                self._unstamp(ids[start:] if stamped else [])
                 raise QueueError(f"cannot reach the broker at {mask_url(self.settings.broker_url)}: {exc}; the images "
                                  f"stay pending and are queued again by the next sweep") from exc
             self.failures = 0
-            with self.database.session() as session, session.begin():
-                recording.mark_queued(session, batch)
+            if not stamped:
+                with self.database.session() as session, session.begin():
+                    recording.mark_queued(session, batch)
             self.sent += len(batch)
+
+    def _unstamp(self, ids: list[int]) -> None:
+        """Clear the queued stamp of rows recorded for sending that were not sent (best effort: a row left
+        stamped is still swept, only ``sweep_after`` later)."""
+        from sqlalchemy.exc import SQLAlchemyError
+
+        from fakewatch.db import recording
+
+        if not ids:
+            return
+        try:
+            with self.database.session() as session, session.begin():
+                recording.mark_queued(session, ids, None)
+        except SQLAlchemyError as exc:
+            log.warning("could not clear the queued stamp of %d unsent images: %s", len(ids), exc)
 
     def sweep(self) -> int:
         """Re-send images pending for longer than ``sweep_after`` seconds since they were queued."""

@@ -125,14 +125,15 @@ def predict_prepared(classifier: Classifier, prepared: list[np.ndarray]) -> np.n
     return aggregate(classifier.predict(np.concatenate(prepared)), owners, len(prepared))
 
 
-def load(version: ClassifierVersion, batch_size: int = 256, runtime: str = "lite") -> Classifier:
-    """The classifier for a registry version, by its card's engine and the ``runtime`` setting."""
+def load(version: ClassifierVersion, batch_size: int = 256, runtime: str = "lite", threads: int = 0) -> Classifier:
+    """The classifier for a registry version, by its card's engine and the ``runtime`` setting; ``threads``
+    is the lite runtime's thread count (0: one per core)."""
     if version.engine == "pixel-hash":
         return PixelHashClassifier(version)
     if runtime == "lite" and version.export is not None:
         from fakewatch.onnx_classifier import OnnxClassifier
 
-        return OnnxClassifier(version, batch_size)
+        return OnnxClassifier(version, batch_size, threads)
     if runtime == "lite":
         log.warning("classifier %s has no ONNX export, so it runs through TensorFlow (slower to start); "
                     "add one with `fakewatch classifiers export %s`", version.version, version.version)

@@ -87,6 +87,10 @@ class Settings:
                                             "outage. The watcher's steps and the workers' tasks back off from 1 s, "
                                             "doubling up to this.")
     batch_size: int = _setting(256, "Images per classifier call (and per queued task in distributed mode).")
+    runtime_threads: int = _setting(0, "Threads one process's lite runtime (ONNX Runtime) computes with. 0: "
+                                       "automatic, the process's CPU cores, shared out among a worker's "
+                                       "processes (`fakewatch worker --concurrency N` gives each cores / N, "
+                                       "at least 1).")
     uncertain_margin: float = _setting(0.1, "Images whose calibrated p_fake lies within this distance of the "
                                             "classifier's threshold get the label 'uncertain'. 0 disables.")
     max_pixels: int = _setting(100_000_000, "Largest image (width x height) that is decoded; bigger ones are "
@@ -307,6 +311,8 @@ def _validate(settings: Settings) -> None:
         raise ConfigError("retry_max_delay must be positive.")
     if settings.batch_size < 1:
         raise ConfigError("batch_size must be at least 1.")
+    if settings.runtime_threads < 0:
+        raise ConfigError("runtime_threads must be 0 (automatic) or a positive number of threads.")
     if not 0 <= settings.uncertain_margin < 0.5:
         raise ConfigError("uncertain_margin must be between 0 and 0.5.")
     if settings.max_pixels < 1 or settings.max_file_bytes < 1:

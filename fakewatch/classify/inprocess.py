@@ -14,7 +14,7 @@ class InProcess:
         self.outcome = BatchOutcome()
         self.preloaded: dict[str, bytes] = {}  # path -> bytes intake read for the batch it submits
 
-    def submit(self, ids: list[int], force: bool = False) -> None:
+    def submit(self, ids: list[int], force: bool = False, stamped: bool = False) -> None:
         self.outcome.add(self.runtime.classify_ids(ids, force, self.preloaded))
 
     def sweep(self) -> int:

@@ -128,11 +128,11 @@ class Runtime:
     """
 
     def __init__(self, settings: Settings, database: Database, registry: Registry,
-                 loader: Callable[[ClassifierVersion, int, str], Classifier] = load_classifier) -> None:
+                 loader: Callable[[ClassifierVersion, int, str], Classifier] | None = None) -> None:
         self.settings = settings
         self.database = database
         self.registry = registry
-        self._loader = loader
+        self._loader = loader or partial(load_classifier, threads=settings.runtime_threads)
         self._loaded: dict[str, tuple[Domain, Classifier]] = {}
         self._router: Router | None = None
         self._references: list[str] = []
@@ -294,14 +294,15 @@ class Runtime:
                            reason_detail=proven[row["content_id"]][:1000])
         write_verdicts(session, rows, replace=force)  # type: ignore[arg-type]
         judged: list[int] = [int(row["content_id"]) for row in rows]  # type: ignore[call-overload]
-        mark_classified(session, judged, now)  # type: ignore[arg-type]
+        # one write per image row: its status and verdict time together
         done_ids = [image.id for cid in judged if cid not in warned for image in by_content[cid]]
-        set_status(session, done_ids, "done")  # type: ignore[arg-type]
+        set_status(session, done_ids, "done", classified_at=now)  # type: ignore[arg-type]
         for cid in judged:
             if cid in warned:
                 set_status(session, [image.id for image in by_content[cid]], "done",  # type: ignore[arg-type]
-                           warnings=warned[cid])
+                           warnings=warned[cid], classified_at=now)
                 done_ids += [image.id for image in by_content[cid]]
+        mark_classified(session, judged, now, stamped=done_ids)  # type: ignore[arg-type]  # copies elsewhere
         outcome.classified += len(done_ids)
 
     def close(self) -> None:

@@ -30,7 +30,8 @@ def sweep(ctx: click.Context, older_than: float | None) -> None:
 @click.option("--queues", default="cpu", show_default=True,
               help="Comma-separated queues to consume: cpu, gpu, training.")
 @click.option("--concurrency", type=int, default=1, show_default=True,
-              help="Worker processes. TensorFlow already uses every core in one process; see the README.")
+              help="Worker processes. Each process's lite runtime computes with cores / N threads "
+                   "(FAKEWATCH_RUNTIME_THREADS overrides it); see the README.")
 @click.option("--pool", type=click.Choice(["prefork", "solo", "threads"]), default="prefork", show_default=True)
 @click.option("--loglevel", default="INFO", show_default=True)
 @click.option("--beat", is_flag=True, help="Also run the scheduler for refreshes every refresh_interval seconds "
@@ -61,9 +62,9 @@ def worker(ctx: click.Context, queues: str, concurrency: int, pool: str, logleve
                                 settings.retry_delay, env=consumer_environment(ctx.obj["overrides"]))
         ctx.exit(supervisor.run())
 
-    from fakewatch.worker.app import configure, run_worker
+    from fakewatch.worker.app import configure, run_worker, worker_settings
 
-    app = configure(settings)
+    app = configure(worker_settings(settings, concurrency, pool))
     arguments = ["worker", f"--queues={queues}", f"--concurrency={concurrency}", f"--pool={pool}",
                  f"--loglevel={loglevel}", "--without-gossip", "--without-mingle",
                  f"--hostname=fakewatch-{pool}-%h-{os.getpid()}"]

@@ -50,12 +50,13 @@ def _content_ids(session: Session, records: Sequence[RecordedFile]) -> dict[str,
 
 
 def record_files(session: Session, records: Sequence[RecordedFile], classifier: str | Sequence[str],
-                 force: bool = False) -> dict[str, tuple[int, str]]:
+                 force: bool = False, queued_at: datetime | None = None) -> dict[str, tuple[int, str]]:
     """Upsert image rows for ``records``; return path -> (image id, status) for each.
 
     An image whose content already has a verdict from ``classifier`` (one version id, or the ids in use)
     is marked done at once (unless
-    ``force``); unreadable files are marked error with their kind; the rest are pending.
+    ``force``); unreadable files are marked error with their kind; the rest are pending, stamped as queued
+    at ``queued_at`` when the caller sends them right after the commit (one write per row instead of two).
     """
     if not records:
         return {}
@@ -70,7 +71,8 @@ def record_files(session: Session, records: Sequence[RecordedFile], classifier: 
         rows.append({"path": to_stored(record.path), "content_id": content_id, "size": record.size,
                      "mtime": record.mtime,
                      "status": status, "error_kind": record.error_kind, "error_message": record.error_message,
-                     "first_seen": now, "last_seen": now, "queued_at": None,  # stamped once really sent
+                     "first_seen": now, "last_seen": now,
+                     "queued_at": queued_at if status == "pending" else None,
                      "deleted_at": None, "classified_at": verdict_times.get(content_id)})  # type: ignore[arg-type]
     upsert(session, Image.__table__, sorted(rows, key=lambda row: row["path"]), keys=["path"],  # lock order
            update=("content_id", "size", "mtime", "status", "error_kind", "error_message", "last_seen",
@@ -157,10 +159,12 @@ def pending_ids(session: Session, older_than: datetime | None = None, limit: int
     return list(session.scalars(query.order_by(Image.id).limit(limit)))
 
 
-def mark_queued(session: Session, ids: Iterable[int]) -> None:
+def mark_queued(session: Session, ids: Iterable[int], moment: datetime | None | bool = True) -> None:
+    """Stamp pending images as queued now (or at ``moment``; None clears the stamp: not sent after all)."""
     ids = list(ids)
     if ids:
-        session.connection().execute(update(IMAGES).where(among(session, IMAGES.c.id, ids)).values(queued_at=utcnow()))
+        session.connection().execute(update(IMAGES).where(among(session, IMAGES.c.id, ids)).values(
+            queued_at=utcnow() if moment is True else moment))
 
 
 def mark_pending(session: Session, ids: Sequence[int]) -> None:

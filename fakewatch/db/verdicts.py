@@ -33,12 +33,17 @@ def latest_verdict_times(session: Session, content_ids: Iterable[int]) -> dict[i
     return {content_id: moment for content_id, moment in rows}
 
 
-def mark_classified(session: Session, content_ids: Iterable[int], moment: datetime) -> None:
-    """Stamp every image of these contents with the time of their newest verdict (what listings sort by)."""
+def mark_classified(session: Session, content_ids: Iterable[int], moment: datetime,
+                    stamped: Sequence[int] = ()) -> None:
+    """Stamp every image of these contents with the time of their newest verdict (what listings sort by),
+    except the images ``stamped`` already (by :func:`set_status` with ``classified_at``): each row is
+    written once, and other copies of the same content usually leave nothing to write."""
     content_ids = list(content_ids)
     if content_ids:
-        session.connection().execute(update(IMAGES).where(among(session, IMAGES.c.content_id, content_ids))
-                                     .values(classified_at=moment))
+        statement = update(IMAGES).where(among(session, IMAGES.c.content_id, content_ids))
+        if stamped:
+            statement = statement.where(~among(session, IMAGES.c.id, stamped))
+        session.connection().execute(statement.values(classified_at=moment))
 
 
 def write_verdicts(session: Session, rows: Sequence[dict[str, Any]], replace: bool = False) -> None:
@@ -50,8 +55,13 @@ def write_verdicts(session: Session, rows: Sequence[dict[str, Any]], replace: bo
 
 
 def set_status(session: Session, ids: Iterable[int], status: str, error_kind: str | None = None,
-               error_message: str | None = None, warnings: str | None = None) -> None:
+               error_message: str | None = None, warnings: str | None = None,
+               classified_at: datetime | None = None) -> None:
+    """Set the images' status (and error or warnings); ``classified_at`` also stamps their verdict time."""
     ids = list(ids)
     if ids:  # Core, not ORM: no loaded objects to synchronise, a third faster on hot paths
-        session.connection().execute(update(IMAGES).where(among(session, IMAGES.c.id, ids)).values(
-            status=status, error_kind=error_kind, error_message=error_message, warnings=warnings))
+        values: dict[str, Any] = {"status": status, "error_kind": error_kind, "error_message": error_message,
+                                  "warnings": warnings}
+        if classified_at is not None:
+            values["classified_at"] = classified_at
+        session.connection().execute(update(IMAGES).where(among(session, IMAGES.c.id, ids)).values(**values))

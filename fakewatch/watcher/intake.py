@@ -18,6 +18,7 @@ from typing import Any, Protocol
 from fakewatch import imaging
 from fakewatch.config import Settings
 from fakewatch.db import recording
+from fakewatch.db.common import utcnow
 from fakewatch.db.session import Database
 from fakewatch.errors import ImageError, NotRegularFile, OutsideRoot, QueueError, SymlinkLoop
 from fakewatch.names import shown
@@ -33,8 +34,9 @@ IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".webp", ".bmp", "
 class Dispatcher(Protocol):
     """Where pending image ids go: classified in-process (embedded) or queued (distributed)."""
 
-    def submit(self, ids: list[int], force: bool = False) -> None:
-        """Classify or queue committed ids; may raise :class:`QueueError` (the rows stay pending)."""
+    def submit(self, ids: list[int], force: bool = False, stamped: bool = False) -> None:
+        """Classify or queue committed ids; may raise :class:`QueueError` (the rows stay pending).
+        ``stamped``: intake recorded them with ``queued_at`` already set (see ``stamps_on_record``)."""
         ...
 
     def sweep(self) -> int:
@@ -178,9 +180,14 @@ class Intake:
         if self.keep_bytes:
             self.recent.update((record.path, record.data) for record in records
                                if record.data is not None and len(record.data) <= KEEP_BYTES)
+        queued_at = utcnow() if self._stamps() else None
         with self.database.session() as session, session.begin():
-            recorded = recording.record_files(session, records, self.classifier_version(), force)
+            recorded = recording.record_files(session, records, self.classifier_version(), force, queued_at)
         return recorded
+
+    def _stamps(self) -> bool:
+        """Whether the dispatcher wants pending rows stamped as queued when they are recorded."""
+        return bool(getattr(self.dispatcher, "stamps_on_record", False))
 
     def process(self, paths: list[str], force: bool = False) -> dict[str, tuple[int, str]]:
         """Record, then dispatch the pending ones (after the commit)."""
@@ -190,7 +197,7 @@ class Intake:
             self.on_done(sorted(image_id for image_id, status in recorded.values() if status == "done" and not force))
             if pending:
                 try:
-                    self.dispatcher.submit(sorted(pending), force)
+                    self.dispatcher.submit(sorted(pending), force, stamped=self._stamps())
                 except QueueError as exc:
                     # recorded rows stay pending: the sweeper (or the next start) queues them again
                     self.unsent += len(pending)

@@ -9,7 +9,9 @@ Importing this module does not import TensorFlow.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
+import os
 from typing import Any
 
 from celery import Celery
@@ -31,6 +33,19 @@ class Consumer(CeleryConsumer):
         conn.ensure_connection = functools.partial(conn.ensure_connection, interval_start=1.0, interval_step=2.0,
                                                    interval_max=settings.retry_max_delay)
         return super().ensure_connected(conn)
+
+
+def cores() -> int:
+    """CPU cores this process may run on (its affinity mask, as a container's cpuset sets it)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def worker_settings(settings: Settings, concurrency: int, pool: str) -> Settings:
+    """``settings`` for a worker of ``concurrency`` processes (or threads): with ``runtime_threads`` automatic,
+    the cores are shared out, so N runtimes do not each start one thread per core and fight over them."""
+    if settings.runtime_threads or pool == "solo":
+        return settings
+    return dataclasses.replace(settings, runtime_threads=max(1, cores() // max(1, concurrency)))
 
 
 def configure(settings: Settings) -> Celery:

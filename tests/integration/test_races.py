@@ -18,7 +18,7 @@ from tests.integration.services import throwaway_postgres
 
 
 class Recorder:
-    def submit(self, ids: list[int], force: bool = False) -> None:
+    def submit(self, ids: list[int], force: bool = False, stamped: bool = False) -> None:
         self.ids = ids
 
 

@@ -201,9 +201,9 @@ class FlakyDispatcher:
             self.failures -= 1
             raise self.error
 
-    def submit(self, ids: list[int], force: bool = False) -> None:
+    def submit(self, ids: list[int], force: bool = False, stamped: bool = False) -> None:
         self._maybe_fail("submit")
-        self.inner.submit(ids, force)
+        self.inner.submit(ids, force, stamped)
 
     def sweep(self) -> int:
         self._maybe_fail("sweep")

@@ -35,7 +35,8 @@ def test_environment_values_are_coerced() -> None:
 
 
 @pytest.mark.parametrize("env", [{"FAKEWATCH_BATCH_SIZE": "many"}, {"FAKEWATCH_BATCH_SIZE": "0"},
-                                 {"FAKEWATCH_POLLING": "perhaps"}, {"FAKEWATCH_LOG_LEVEL": "LOUD"}])
+                                 {"FAKEWATCH_POLLING": "perhaps"}, {"FAKEWATCH_LOG_LEVEL": "LOUD"},
+                                 {"FAKEWATCH_RUNTIME_THREADS": "-1"}])
 def test_bad_values_raise_config_error(env: dict[str, str]) -> None:
     with pytest.raises(ConfigError):
         load_settings(env=env)

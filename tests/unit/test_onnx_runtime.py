@@ -40,6 +40,28 @@ def test_shipped_export_runs_without_tensorflow_and_is_calibrated_like_the_card(
     assert np.allclose(OnnxClassifier(version, batch_size=7).predict(check[:20]), p_fake[:20], atol=1e-6)
 
 
+def test_thread_count_reaches_the_runtime_and_leaves_answers_alone() -> None:
+    version = read_version(SHIPPED, builtin=True)
+    check = np.load(SHIPPED / "check_batch.npy")[:64]
+    one = load(version, 64, "lite", threads=1)
+    assert one._session.get_session_options().intra_op_num_threads == 1  # type: ignore[attr-defined]
+    assert np.allclose(one.predict(check), load(version, 64, "lite").predict(check), atol=1e-6)
+
+
+def test_a_worker_shares_the_cores_out_among_its_processes(monkeypatch: pytest.MonkeyPatch) -> None:
+    from fakewatch.config import load_settings
+    from fakewatch.worker import app
+
+    monkeypatch.setattr(app, "cores", lambda: 8)
+    automatic = load_settings(env={})
+    assert automatic.runtime_threads == 0
+    assert app.worker_settings(automatic, 2, "prefork").runtime_threads == 4
+    assert app.worker_settings(automatic, 3, "threads").runtime_threads == 2
+    assert app.worker_settings(automatic, 16, "prefork").runtime_threads == 1  # never 0 (that means all cores)
+    assert app.worker_settings(automatic, 1, "solo").runtime_threads == 0  # one process: every core
+    assert app.worker_settings(load_settings(env={"FAKEWATCH_RUNTIME_THREADS": "3"}), 2, "prefork").runtime_threads == 3
+
+
 def _edit_card(directory: Path, change) -> None:  # type: ignore[no-untyped-def]
     card = json.loads((directory / CARD_FILE).read_text())
     change(card)
