@@ -131,6 +131,10 @@ def test_two_thousand_images_through_a_watched_folder_and_two_workers(cluster: C
     assert counts["verdicts"] == 2000 and counts["most_verdicts_per_content"] == 1
     with cluster.database.session() as session:
         assert set(session.scalars(select(Verdict.classifier))) == {Path(cluster.env["FAKEWATCH_CLASSIFIER"]).name}
+        # each row was stamped as queued when it was recorded, and got its verdict time with its status
+        stamped = session.scalar(select(func.count()).select_from(Image).where(
+            Image.queued_at.is_not(None), Image.classified_at.is_not(None), Image.queued_at <= Image.classified_at))
+    assert stamped == 2000
 
 
 def test_worker_killed_mid_batch_loses_nothing_and_duplicates_nothing(cluster: Cluster) -> None:

@@ -58,6 +58,20 @@ def test_same_bytes_under_two_names_are_classified_once(tmp_path: Path, run_cli,
     assert len(rows) == 2 and rows[0]["label"] == rows[1]["label"] and rows[0]["sha256"] == rows[1]["sha256"]
 
 
+def test_a_new_verdict_dates_every_copy_of_the_content(tmp_path: Path, run_cli, env_settings) -> None:  # type: ignore[no-untyped-def]
+    (original,) = write_photos(tmp_path / "in", 1)
+    (tmp_path / "elsewhere").mkdir()
+    shutil.copy(original, tmp_path / "elsewhere" / "copy.jpg")
+    run_cli("scan", str(tmp_path / "in"), str(tmp_path / "elsewhere"))
+    run_cli("scan", "--force", str(tmp_path / "in"))  # re-judges the content through the first copy only
+    with Database(env_settings.resolved_database_url).session() as session:
+        newest = session.scalar(select(func.max(Verdict.created_at)))
+        stamps = {Path(path).parent.name: (status, moment) for path, status, moment in
+                  session.execute(select(Image.path, Image.status, Image.classified_at))}
+    assert stamps["in"][0] == stamps["elsewhere"][0] == "done"
+    assert stamps["in"][1] == stamps["elsewhere"][1] == newest  # listings sort both by the new verdict
+
+
 def test_bad_files_are_recorded_with_their_kind(tmp_path: Path, run_cli) -> None:  # type: ignore[no-untyped-def]
     expected = write_bad_corpus(tmp_path / "bad")
     result = run_cli("scan", "--format", "json", str(tmp_path / "bad"))
