@@ -29,9 +29,9 @@ def sweep(ctx: click.Context, older_than: float | None) -> None:
 @cli.command()
 @click.option("--queues", default="cpu", show_default=True,
               help="Comma-separated queues to consume: cpu, gpu, training.")
-@click.option("--concurrency", type=int, default=1, show_default=True,
-              help="Worker processes. Each process's lite runtime computes with cores / N threads "
-                   "(FAKEWATCH_RUNTIME_THREADS overrides it); see the README.")
+@click.option("--concurrency", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Worker processes; 0: one per CPU core. Each process's lite runtime computes with "
+                   "cores / N threads (FAKEWATCH_RUNTIME_THREADS overrides it); see the README.")
 @click.option("--pool", type=click.Choice(["prefork", "solo", "threads"]), default="prefork", show_default=True)
 @click.option("--loglevel", default="INFO", show_default=True)
 @click.option("--beat", is_flag=True, help="Also run the scheduler for refreshes every refresh_interval seconds "
@@ -50,6 +50,10 @@ def worker(ctx: click.Context, queues: str, concurrency: int, pool: str, logleve
     """
     settings = command_settings(ctx)
     require_broker(settings)
+    if not concurrency:
+        from fakewatch.worker.app import cores
+
+        concurrency = cores()
     if beat and not settings.refresh_interval:
         raise FakewatchError("--beat schedules refreshes, but refresh_interval is 0 (off); "
                              "set FAKEWATCH_REFRESH_INTERVAL")
