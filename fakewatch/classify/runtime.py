@@ -302,7 +302,7 @@ class Runtime:
                 set_status(session, [image.id for image in by_content[cid]], "done",  # type: ignore[arg-type]
                            warnings=warned[cid], classified_at=now)
                 done_ids += [image.id for image in by_content[cid]]
-        mark_classified(session, judged, now, stamped=done_ids)  # type: ignore[arg-type]  # copies elsewhere
+        mark_classified(session, judged, now)  # type: ignore[arg-type]  # copies elsewhere
         outcome.classified += len(done_ids)
 
     def close(self) -> None:

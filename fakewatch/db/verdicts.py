@@ -6,7 +6,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
 from fakewatch.db.common import IMAGES, among, upsert
@@ -33,17 +33,15 @@ def latest_verdict_times(session: Session, content_ids: Iterable[int]) -> dict[i
     return {content_id: moment for content_id, moment in rows}
 
 
-def mark_classified(session: Session, content_ids: Iterable[int], moment: datetime,
-                    stamped: Sequence[int] = ()) -> None:
-    """Stamp every image of these contents with the time of their newest verdict (what listings sort by),
-    except the images ``stamped`` already (by :func:`set_status` with ``classified_at``): each row is
-    written once, and other copies of the same content usually leave nothing to write."""
+def mark_classified(session: Session, content_ids: Iterable[int], moment: datetime) -> None:
+    """Stamp every image of these contents with the time of their newest verdict (what listings sort by).
+    Rows stamped with it already (by :func:`set_status` with ``classified_at``) are not written again, so
+    each row is written once, and the other copies of a content usually leave nothing to write."""
     content_ids = list(content_ids)
     if content_ids:
-        statement = update(IMAGES).where(among(session, IMAGES.c.content_id, content_ids))
-        if stamped:
-            statement = statement.where(~among(session, IMAGES.c.id, stamped))
-        session.connection().execute(statement.values(classified_at=moment))
+        session.connection().execute(update(IMAGES).where(
+            among(session, IMAGES.c.content_id, content_ids),
+            or_(IMAGES.c.classified_at.is_(None), IMAGES.c.classified_at != moment)).values(classified_at=moment))
 
 
 def write_verdicts(session: Session, rows: Sequence[dict[str, Any]], replace: bool = False) -> None:
