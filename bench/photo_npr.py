@@ -2,7 +2,7 @@
 trained from scratch on the neighbouring-pixel residual (:mod:`fakewatch.training.npr`), scoring 64 px
 patches and averaging them over each crop.
 
-    python bench/photo_npr.py DATA [--folds 0,1,2,3] [--epochs 6] [--out build/photo-leaveout]
+    python bench/photo_npr.py DATA [--folds 0,1,2,...] [--epochs 6] [--out build/photo-leaveout]
 
 Uses the same images, augmented training crops (same seed), validation and test carves as the leave-out
 benchmark; prints a Markdown table and writes OUT/leaveout-npr.json.
@@ -29,7 +29,8 @@ from fakewatch.training.group_metrics import balanced_threshold, group_report
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("data", type=Path)
-    parser.add_argument("--folds", default="0,1,2,3,4,5,6,7", help="0 = in-training carve, 1.. = leave-out folds")
+    parser.add_argument("--folds", default=",".join(str(index) for index in range(len(FOLDS) + 1)),
+                        help="0 = in-training carve, 1.. = leave-out folds (default: all)")
     parser.add_argument("--copies", type=int, default=3)
     parser.add_argument("--epochs", type=int, default=6)
     parser.add_argument("--seed", type=int, default=1337)
