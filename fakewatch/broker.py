@@ -115,7 +115,7 @@ class QueueDispatcher:
             return
         try:
             with self.database.session() as session, session.begin():
-                recording.mark_queued(session, ids, None)
+                recording.mark_queued(session, ids, sent=False)
         except SQLAlchemyError as exc:
             log.warning("could not clear the queued stamp of %d unsent images: %s", len(ids), exc)
 

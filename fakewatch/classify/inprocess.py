@@ -9,6 +9,8 @@ from fakewatch.db import recording
 class InProcess:
     """Classifies submitted ids at once; :meth:`sweep` finishes images left pending by an earlier run."""
 
+    stamps_on_record = False  # nothing is queued: the ids are classified before submit returns
+
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
         self.outcome = BatchOutcome()

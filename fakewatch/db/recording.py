@@ -159,12 +159,12 @@ def pending_ids(session: Session, older_than: datetime | None = None, limit: int
     return list(session.scalars(query.order_by(Image.id).limit(limit)))
 
 
-def mark_queued(session: Session, ids: Iterable[int], moment: datetime | None | bool = True) -> None:
-    """Stamp pending images as queued now (or at ``moment``; None clears the stamp: not sent after all)."""
+def mark_queued(session: Session, ids: Iterable[int], sent: bool = True) -> None:
+    """Stamp pending images as queued now; ``sent`` False clears the stamp (recorded for sending, not sent)."""
     ids = list(ids)
     if ids:
         session.connection().execute(update(IMAGES).where(among(session, IMAGES.c.id, ids)).values(
-            queued_at=utcnow() if moment is True else moment))
+            queued_at=utcnow() if sent else None))
 
 
 def mark_pending(session: Session, ids: Sequence[int]) -> None:

@@ -34,9 +34,12 @@ IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".webp", ".bmp", "
 class Dispatcher(Protocol):
     """Where pending image ids go: classified in-process (embedded) or queued (distributed)."""
 
+    # True: intake records the rows it submits right after the commit already stamped as queued
+    stamps_on_record: bool
+
     def submit(self, ids: list[int], force: bool = False, stamped: bool = False) -> None:
         """Classify or queue committed ids; may raise :class:`QueueError` (the rows stay pending).
-        ``stamped``: intake recorded them with ``queued_at`` already set (see ``stamps_on_record``)."""
+        ``stamped``: intake recorded them with ``queued_at`` already set."""
         ...
 
     def sweep(self) -> int:
@@ -172,32 +175,30 @@ class Intake:
         """:meth:`walk` in lists of ``batch_size``."""
         return chunks(self.walk(paths), self.settings.batch_size)
 
-    def record(self, paths: list[str], force: bool = False) -> dict[str, tuple[int, str]]:
-        """Record ``paths`` in one transaction; returns path -> (id, status) of the ones recorded."""
+    def record(self, paths: list[str], force: bool = False, stamped: bool = False) -> dict[str, tuple[int, str]]:
+        """Record ``paths`` in one transaction; returns path -> (id, status) of the ones recorded. ``stamped``:
+        pending rows are stamped as queued now (they are submitted right after the commit)."""
         roots = () if self.settings.follow_outside_links else self.roots
         records = [record for record in (inspect(path, self.settings.max_file_bytes, roots) for path in paths)
                    if record]
         if self.keep_bytes:
             self.recent.update((record.path, record.data) for record in records
                                if record.data is not None and len(record.data) <= KEEP_BYTES)
-        queued_at = utcnow() if self._stamps() else None
+        queued_at = utcnow() if stamped else None
         with self.database.session() as session, session.begin():
             recorded = recording.record_files(session, records, self.classifier_version(), force, queued_at)
         return recorded
 
-    def _stamps(self) -> bool:
-        """Whether the dispatcher wants pending rows stamped as queued when they are recorded."""
-        return bool(getattr(self.dispatcher, "stamps_on_record", False))
-
     def process(self, paths: list[str], force: bool = False) -> dict[str, tuple[int, str]]:
         """Record, then dispatch the pending ones (after the commit)."""
+        stamped = self.dispatcher.stamps_on_record
         try:
-            recorded = self.record(paths, force)
+            recorded = self.record(paths, force, stamped)
             pending = [image_id for image_id, status in recorded.values() if status == "pending" or force]
             self.on_done(sorted(image_id for image_id, status in recorded.values() if status == "done" and not force))
             if pending:
                 try:
-                    self.dispatcher.submit(sorted(pending), force, stamped=self._stamps())
+                    self.dispatcher.submit(sorted(pending), force, stamped)
                 except QueueError as exc:
                     # recorded rows stay pending: the sweeper (or the next start) queues them again
                     self.unsent += len(pending)

@@ -18,6 +18,8 @@ from tests.integration.services import throwaway_postgres
 
 
 class Recorder:
+    stamps_on_record = False
+
     def submit(self, ids: list[int], force: bool = False, stamped: bool = False) -> None:
         self.ids = ids
 

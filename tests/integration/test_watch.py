@@ -201,6 +201,10 @@ class FlakyDispatcher:
             self.failures -= 1
             raise self.error
 
+    @property
+    def stamps_on_record(self) -> bool:
+        return bool(self.inner.stamps_on_record)
+
     def submit(self, ids: list[int], force: bool = False, stamped: bool = False) -> None:
         self._maybe_fail("submit")
         self.inner.submit(ids, force, stamped)
