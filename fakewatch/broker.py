@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -74,6 +75,14 @@ class QueueDispatcher:
     # Intake stamps the rows it records as queued in the same write, since it sends them right after the
     # commit; should the send fail, the stamp is cleared again, so the sweeper picks them up at once.
     stamps_on_record = True
+    unsettled: frozenset[int] = frozenset()  # a sent id is the workers' business: nothing waits here
+
+    @contextmanager
+    def overlapping(self) -> Iterator[None]:
+        yield  # sending is already asynchronous
+
+    def settle(self) -> None:
+        pass
 
     def submit(self, ids: list[int], force: bool = False, stamped: bool = False) -> None:
         """Queue ``ids`` (already committed as pending); raises :class:`QueueError` if the broker is down.

@@ -45,6 +45,11 @@ def child_environment(extra: Mapping[str, str]) -> dict[str, str]:
     return {**os.environ, **extra}
 
 
+
+def cores() -> int:
+    """CPU cores this process may run on (its affinity mask, as a container's cpuset sets it)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
 @dataclass(frozen=True)
 class Limits:
     """How much of one file fakewatch reads and decodes (from ``max_file_bytes`` and ``max_pixels``)."""

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
-from fakewatch.classify.runtime import BatchOutcome, Runtime
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from fakewatch.classify.runtime import BatchOutcome, Runtime, Started
 from fakewatch.db import recording
 
 
 class InProcess:
-    """Classifies submitted ids at once; :meth:`sweep` finishes images left pending by an earlier run."""
+    """Classifies submitted ids at once; :meth:`sweep` finishes images left pending by an earlier run.
+
+    Inside :meth:`overlapping` (a one-shot scan) a submitted chunk is decoded and handed to the classifier,
+    and its verdicts are written when the next chunk arrives (or at :meth:`settle`): recording and decoding
+    chunk N+1 then run while the classifier works on chunk N. Elsewhere (the watcher, re-classification)
+    each submit returns with its verdicts written."""
 
     stamps_on_record = False  # nothing is queued: the ids are classified before submit returns
 
@@ -15,9 +23,37 @@ class InProcess:
         self.runtime = runtime
         self.outcome = BatchOutcome()
         self.preloaded: dict[str, bytes] = {}  # path -> bytes intake read for the batch it submits
+        self._overlap = False
+        self._in_flight: list[Started] = []
+
+    @property
+    def unsettled(self) -> frozenset[int]:
+        """Ids submitted whose verdicts are not written yet (only inside :meth:`overlapping`)."""
+        return frozenset(image_id for started in self._in_flight for image_id in started.ids)
+
+    @contextmanager
+    def overlapping(self) -> Iterator[None]:
+        """Let each chunk's inference run while the caller prepares the next; settles on the way out."""
+        self._overlap = True
+        try:
+            yield
+        finally:
+            self._overlap = False
+            self.settle()
 
     def submit(self, ids: list[int], force: bool = False, stamped: bool = False) -> None:
-        self.outcome.add(self.runtime.classify_ids(ids, force, self.preloaded))
+        size = self.runtime.settings.batch_size
+        for start in range(0, len(ids), size):
+            started = self.runtime.begin(ids[start:start + size], force, self.preloaded)
+            self.settle()  # the chunk before: its inference ran while this one was read and decoded
+            self._in_flight.append(started)
+            if not self._overlap:
+                self.settle()
+
+    def settle(self) -> None:
+        """Write the verdicts of every chunk still in flight."""
+        while self._in_flight:
+            self.outcome.add(self.runtime.finish(self._in_flight.pop(0)))
 
     def sweep(self) -> int:
         with self.runtime.database.session() as session:
@@ -27,4 +63,7 @@ class InProcess:
         return len(ids)
 
     def close(self) -> None:
-        self.runtime.close()
+        try:
+            self.settle()
+        finally:
+            self.runtime.close()

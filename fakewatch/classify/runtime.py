@@ -17,8 +17,8 @@ import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
@@ -119,6 +119,26 @@ class BatchOutcome:
         self.skipped += other.skipped
 
 
+@dataclass
+class Started:
+    """One chunk between :meth:`Runtime.begin` and :meth:`Runtime.finish`: its rows by content, what
+    decoding found, and the classifier calls still running."""
+
+    ids: list[int]
+    force: bool
+    router: Router
+    started: float  # perf_counter at the start: verdicts record the time per image
+    outcome: BatchOutcome = field(default_factory=BatchOutcome)
+    by_content: dict[int, list[Any]] = field(default_factory=lambda: defaultdict(list))
+    already: list[int] = field(default_factory=list)  # image ids whose content already had a verdict
+    chosen: dict[str, Classifier] = field(default_factory=dict)  # version -> classifier
+    inferences: list[tuple[str, list[int], Future[np.ndarray]]] = field(default_factory=list)
+    uncovered: list[tuple[int, Uncovered]] = field(default_factory=list)
+    failed: list[tuple[int, ImageError]] = field(default_factory=list)
+    warned: dict[int, str] = field(default_factory=dict)  # content id -> the decoder's warnings
+    found: dict[int, list[Evidence]] = field(default_factory=dict)  # content id -> fresh evidence
+
+
 class Runtime:
     """Holds a database and a classifier for classifying batches of ids.
 
@@ -137,6 +157,7 @@ class Runtime:
         self._router: Router | None = None
         self._references: list[str] = []
         self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="decode")
+        self._infer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="infer")  # one call at a time
         self.actions = VerdictActions(settings, database)  # quarantine, command, webhook: when configured
         self.c2pa_options = C2paOptions(settings.c2pa_trust_anchors, settings.c2pa_strict)
 
@@ -190,100 +211,113 @@ class Runtime:
         outcome = BatchOutcome()
         for start in range(0, len(ids), self.settings.batch_size):
             chunk = list(ids[start:start + self.settings.batch_size])
-            outcome.add(self._classify_chunk(chunk, force, preloaded or {}))
-            if self._router is not None:  # after the commit: verdicts are final
-                self.actions.after(chunk, self._router.versions + [NO_CLASSIFIER])
+            outcome.add(self.finish(self.begin(chunk, force, preloaded or {})))
         return outcome
 
-    def _classify_chunk(self, ids: Sequence[int], force: bool, preloaded: Mapping[str, bytes]) -> BatchOutcome:
-        """One chunk in one transaction. Its writes all come after decoding and inference, so on SQLite the
-        write lock is held only while they run, not while the classifier does."""
+    def begin(self, ids: Sequence[int], force: bool = False,
+              preloaded: Mapping[str, bytes] | None = None) -> Started:
+        """The first half of classifying one chunk of ids (at most ``batch_size``): read their rows, decode
+        each distinct content once, read its evidence, and hand the crops to the classifiers. Inference runs
+        on the runtime's own thread, so the caller may go on (record and decode the next chunk) before
+        :meth:`finish` writes this one; the files' bytes are not needed after this returns."""
         router = self.router  # one set of versions for the whole chunk
-        outcome = BatchOutcome()
-        with self.database.session() as session, session.begin():
+        started = Started(list(ids), force, router, time.perf_counter())
+        with self.database.session() as session:
             wanted = ("pending", "done", "error") if force else ("pending",)
             images = session.execute(select(Image.id, Image.content_id, Image.path, Image.size).where(
                 among(session, Image.id, ids), Image.status.in_(wanted), Image.deleted_at.is_(None))).all()
-            outcome.skipped = len(ids) - len(images)
-            by_content: dict[int, list[Any]] = defaultdict(list)
+            started.outcome.skipped = len(ids) - len(images)
+            by_content = started.by_content
             for image in images:
                 if image.content_id is not None:
                     by_content[image.content_id].append(image)
             done = set() if force else classified_contents(session, by_content, router.versions)
-            already = [image.id for content_id in done for image in by_content.pop(content_id)]
-            outcome.already_done += len(done)
-            self._classify_contents(session, by_content, router, force, outcome, preloaded)
-            set_status(session, already, "done")
-        return outcome
+            started.already = [image.id for content_id in done for image in by_content.pop(content_id)]
+            started.outcome.already_done += len(done)
+            fresh = unanalyzed(session, list(by_content))
+        self._decode(started, fresh, preloaded or {})
+        return started
 
-    def _classify_contents(self, session: object, by_content: dict[int, list[Any]], router: Router,
-                           force: bool, outcome: BatchOutcome, preloaded: Mapping[str, bytes]) -> None:
-        started = time.perf_counter()
+    def _decode(self, started: Started, fresh: set[int], preloaded: Mapping[str, bytes]) -> None:
+        """Decode, route and analyse each content of ``started``; hand the crops to inference in slices."""
+        by_content, router = started.by_content, started.router
         content_ids = list(by_content)
         sizes = [by_content[cid][0].size or 0 for cid in content_ids]
         # Small files decode faster in this thread: pool hand-offs then cost more than the decoding, and
         # the runtime's idle threads compete with the pool. Large files are worth spreading over the cores.
         mapper = self._pool.map if sizes and sum(sizes) / len(sizes) > PARALLEL_DECODE_BYTES else map
-        fresh = unanalyzed(session, content_ids)  # type: ignore[arg-type]
         loads = mapper(lambda cid: self._load(by_content[cid][0].path, router, cid in fresh, preloaded), content_ids)
-        groups: dict[str, list[tuple[int, np.ndarray]]] = defaultdict(list)
-        chosen: dict[str, Classifier] = {}
         waiting: dict[str, list[tuple[int, np.ndarray]]] = defaultdict(list)
         waiting_pixels: dict[str, int] = defaultdict(int)
-        scores: dict[int, float] = {}
 
         def flush(version: str) -> None:  # one classifier per call, never mixed
             members, waiting[version], waiting_pixels[version] = waiting[version], [], 0
-            scores.update(zip([cid for cid, _ in members],
-                              predict_prepared(chosen[version], [crops for _, crops in members])))
+            classifier = started.chosen[version]
+            started.inferences.append((version, [cid for cid, _ in members], self._infer.submit(
+                predict_prepared, classifier, [crops for _, crops in members])))
 
-        results = []
-        uncovered = []
-        failed: list[tuple[int, ImageError]] = []
-        # The pool keeps decoding while this thread runs the classifier on what is ready: large images
-        # are classified in slices of about PREDICT_SLICE_PIXELS, overlapping decoding with inference.
-        for cid, result in zip(content_ids, loads):
-            results.append(result)
-            loaded, classifier = result[0], result[1]
+        # Inference runs on its own thread while this one goes on decoding: large images are handed over
+        # in slices of about PREDICT_SLICE_PIXELS, so the classifier starts before the chunk is decoded.
+        for cid, (loaded, classifier, note, found) in zip(content_ids, loads):
+            if note:
+                started.warned[cid] = note
+            if found is not None:
+                started.found[cid] = found
             if isinstance(loaded, ImageError):
-                failed.append((cid, loaded))
+                started.failed.append((cid, loaded))
             elif isinstance(loaded, Uncovered):
-                uncovered.append((cid, loaded))
+                started.uncovered.append((cid, loaded))
             elif classifier is not None:
                 version = classifier.version
-                groups[version].append((cid, loaded))
                 waiting[version].append((cid, loaded))
                 waiting_pixels[version] += loaded.size
-                chosen[version] = classifier
+                started.chosen[version] = classifier
                 if waiting_pixels[version] >= PREDICT_SLICE_PIXELS:
                     flush(version)
         for version in list(waiting):
             if waiting[version]:
                 flush(version)
-        for cid, error in failed:
-            set_status(session, [image.id for image in by_content[cid]], "error",  # type: ignore[arg-type]
-                       error.kind, str(error))
+
+    def finish(self, started: Started) -> BatchOutcome:
+        """The second half: wait for the chunk's inference, then write its verdicts, evidence and image
+        states in one transaction (on SQLite the write lock is held only while they run), then run the
+        verdict actions."""
+        outcome = started.outcome
+        scores: dict[str, dict[int, float]] = defaultdict(dict)
+        for version, members, future in started.inferences:
+            scores[version].update(zip(members, future.result()))
+        started.inferences.clear()
+        with self.database.session() as session, session.begin():
+            self._write(session, started, scores)
+            set_status(session, started.already, "done")
+        self.actions.after(started.ids, started.router.versions + [NO_CLASSIFIER])  # after the commit
+        return outcome
+
+    def _write(self, session: Any, started: Started, scores: Mapping[str, Mapping[int, float]]) -> None:
+        by_content, router, outcome = started.by_content, started.router, started.outcome
+        content_ids = list(by_content)
+        for cid, error in started.failed:
+            set_status(session, [image.id for image in by_content[cid]], "error", error.kind, str(error))
             outcome.errors += len(by_content[cid])
-        warned = {cid: note for cid, (_, _, note, _) in zip(content_ids, results) if note}
-        found = {cid: items for cid, (_, _, _, items) in zip(content_ids, results) if items is not None}
-        record_evidence(session, found)  # type: ignore[arg-type]
+        found = started.found
+        record_evidence(session, found)
         proven = {cid: item.summary for cid, items in found.items() if (item := evidence.proof(items))}
-        proven.update(proofs(session, [cid for cid in content_ids if cid not in found]))  # type: ignore[arg-type]
-        if not groups and not uncovered:
+        proven.update(proofs(session, [cid for cid in content_ids if cid not in found]))
+        judged_count = sum(map(len, scores.values())) + len(started.uncovered)
+        if not judged_count:
             return
-        predicted = {version: [scores[cid] for cid, _ in members] for version, members in groups.items()}
-        elapsed_ms = (time.perf_counter() - started) * 1000 / (sum(map(len, groups.values())) + len(uncovered))
+        elapsed_ms = (time.perf_counter() - started.started) * 1000 / judged_count
         now = utcnow()
-        rows = []
-        for version, members in groups.items():
-            classifier = chosen[version]
-            for (cid, _), probability in zip(members, predicted[version]):
+        rows: list[dict[str, Any]] = []
+        for version, members in scores.items():
+            classifier = started.chosen[version]
+            for cid, probability in members.items():
                 decision = decide(float(probability), classifier.threshold, self.settings.uncertain_margin)
                 rows.append({"content_id": cid, "classifier": version, "label": decision.label,
                              "p_fake": decision.p_fake, "confidence": decision.confidence,
                              "threshold": classifier.threshold, "elapsed_ms": elapsed_ms, "host": HOST,
                              "created_at": now, "reason": "classifier", "reason_detail": None})
-        for cid, size in uncovered:
+        for cid, size in started.uncovered:
             rows.append({"content_id": cid, "classifier": NO_CLASSIFIER, "label": "uncertain", "p_fake": 0.5,
                          "confidence": 0.0, "threshold": 0.5, "elapsed_ms": elapsed_ms, "host": HOST,
                          "created_at": now, "reason": "out_of_domain",
@@ -292,20 +326,21 @@ class Runtime:
             if row["content_id"] in proven:  # provenance outranks the classifier, whatever it says
                 row.update(label="fake", confidence=1.0, reason="provenance",
                            reason_detail=proven[row["content_id"]][:1000])
-        write_verdicts(session, rows, replace=force)  # type: ignore[arg-type]
-        judged: list[int] = [int(row["content_id"]) for row in rows]  # type: ignore[call-overload]
+        write_verdicts(session, rows, replace=started.force)
+        judged: list[int] = [int(row["content_id"]) for row in rows]
+        warned = started.warned
         # one write per image row: its status and verdict time together
         done_ids = [image.id for cid in judged if cid not in warned for image in by_content[cid]]
-        set_status(session, done_ids, "done", classified_at=now)  # type: ignore[arg-type]
+        set_status(session, done_ids, "done", classified_at=now)
         for cid in judged:
             if cid in warned:
-                set_status(session, [image.id for image in by_content[cid]], "done",  # type: ignore[arg-type]
+                set_status(session, [image.id for image in by_content[cid]], "done",
                            warnings=warned[cid], classified_at=now)
                 done_ids += [image.id for image in by_content[cid]]
-        mark_classified(session, judged, now)  # type: ignore[arg-type]  # copies elsewhere
+        mark_classified(session, judged, now)  # copies elsewhere
         outcome.classified += len(done_ids)
 
     def close(self) -> None:
         self._pool.shutdown(wait=False)
+        self._infer.shutdown(wait=False)
         self.actions.close()
-

@@ -3,9 +3,8 @@
 `fakewatch scan` and `fakewatch enqueue` both run :func:`scan`; the mode's dispatcher decides whether
 the recorded ids are classified in this process or queued for workers.
 
-Everything runs in one thread: a helper thread recording ahead, or classifying behind, was measured slower.
-On two cores the scan is bound by the CPU it needs in all (inference on both cores, then reading, hashing,
-decoding and the database), so threads only add hand-offs, and file reads wait for the interpreter lock.
+In embedded mode the classifier works on one chunk (on its own threads, without the interpreter lock)
+while this thread records, reads and decodes the next one and writes the verdicts of the one before.
 """
 
 from __future__ import annotations
@@ -55,18 +54,28 @@ def scan(intake: Intake, paths: Iterable[str | Path], force: bool = False,
     started = time.perf_counter()
     paths = list(paths)
     intake.roots = real_roots(paths)  # symlinks may lead anywhere under what was named, and nowhere else
-    for chunk in intake.batches(paths):
-        recorded = intake.process(chunk, force)
-        ids = [recorded[path][0] for path in chunk if path in recorded]
-        with intake.database.session() as session:
-            outcomes, rows = _read_back(session, ids, every_row)
-        for outcome in outcomes:
-            summary.add(*outcome)
-        on_rows(rows)
-        on_progress(len(chunk))
+    dispatcher = intake.dispatcher
+    backlog: list[tuple[list[int], int]] = []  # recorded chunks (ids, files walked) not read back, oldest first
+
+    def read_back(settled: bool) -> None:
+        while backlog and (settled or not dispatcher.unsettled.intersection(backlog[0][0])):
+            ids, walked = backlog.pop(0)
+            with intake.database.session() as session:
+                outcomes, rows = _read_back(session, ids, every_row)
+            for outcome in outcomes:
+                summary.add(*outcome)
+            on_rows(rows)
+            on_progress(walked)
+
+    # the classifier works on one chunk while the next is recorded and decoded
+    with dispatcher.overlapping():
+        for chunk in intake.batches(paths):
+            recorded = intake.process(chunk, force)
+            backlog.append(([recorded[path][0] for path in chunk if path in recorded], len(chunk)))
+            read_back(settled=False)
+    read_back(settled=True)
     summary.seconds = time.perf_counter() - started
     return summary
-
 
 
 def _read_back(session: Any, ids: list[int], every_row: bool) -> tuple[list[tuple[str, str | None, str | None]],

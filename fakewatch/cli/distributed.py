@@ -51,7 +51,7 @@ def worker(ctx: click.Context, queues: str, concurrency: int, pool: str, logleve
     settings = command_settings(ctx)
     require_broker(settings)
     if not concurrency:
-        from fakewatch.worker.app import cores
+        from fakewatch.config import cores
 
         concurrency = cores()
     if beat and not settings.refresh_interval:

@@ -11,6 +11,7 @@ import hashlib
 import logging
 import os
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -40,6 +41,20 @@ class Dispatcher(Protocol):
     def submit(self, ids: list[int], force: bool = False, stamped: bool = False) -> None:
         """Classify or queue committed ids; may raise :class:`QueueError` (the rows stay pending).
         ``stamped``: intake recorded them with ``queued_at`` already set."""
+        ...
+
+    @property
+    def unsettled(self) -> frozenset[int]:
+        """Submitted ids whose outcome is not final yet here (inside :meth:`overlapping`)."""
+        ...
+
+    def overlapping(self) -> AbstractContextManager[None]:
+        """A stretch in which :meth:`submit` may return before its ids are settled (a one-shot scan);
+        everything is settled when it ends."""
+        ...
+
+    def settle(self) -> None:
+        """Finish whatever :meth:`submit` left in flight."""
         ...
 
     def sweep(self) -> int:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import os
 from typing import Any
 
 from celery import Celery
@@ -19,7 +18,7 @@ from celery.worker.consumer import Consumer as CeleryConsumer
 from kombu import Queue
 
 from fakewatch.broker import QUEUES, REFRESH_TASK, TRAINING_QUEUE, celery_options
-from fakewatch.config import Settings
+from fakewatch.config import Settings, cores
 
 app = Celery("fakewatch", include=["fakewatch.worker.tasks"])
 
@@ -33,11 +32,6 @@ class Consumer(CeleryConsumer):
         conn.ensure_connection = functools.partial(conn.ensure_connection, interval_start=1.0, interval_step=2.0,
                                                    interval_max=settings.retry_max_delay)
         return super().ensure_connected(conn)
-
-
-def cores() -> int:
-    """CPU cores this process may run on (its affinity mask, as a container's cpuset sets it)."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def worker_settings(settings: Settings, concurrency: int, pool: str) -> Settings:

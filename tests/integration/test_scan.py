@@ -102,3 +102,33 @@ def test_setup_error_exits_nonzero(tmp_path: Path, run_cli, env) -> None:  # typ
     env["FAKEWATCH_CLASSIFIER"] = "no-such-classifier"
     result = run_cli("scan", str(tmp_path / "in"), expect=2)
     assert "no-such-classifier" in result.output
+
+
+def test_a_scan_in_many_chunks_settles_each_one(tmp_path: Path, env_settings) -> None:  # type: ignore[no-untyped-def]
+    """The classifier works on one chunk while the next is recorded: every chunk still ends written and
+    read back once, copies split across chunks get one verdict, and a broken file its error."""
+    import dataclasses
+
+    from fakewatch.classify.scan import scan
+    from fakewatch.mode import open_mode
+
+    folder = tmp_path / "in"
+    photos = write_photos(folder, 13)
+    shutil.copy(photos[1], folder / "zz_copy_a.jpg")  # same content as a file three chunks earlier
+    shutil.copy(photos[12], folder / "zz_copy_b.jpg")  # ... and as one in its own chunk
+    (folder / "zz_truncated.jpg").write_bytes(photos[0].read_bytes()[:300])
+    settings = dataclasses.replace(env_settings, batch_size=4)
+    progress: list[int] = []
+    rows: list[dict] = []  # type: ignore[type-arg]
+    with open_mode(settings) as mode:
+        summary = scan(mode.intake, [folder], on_rows=rows.extend, on_progress=progress.append)
+        assert not mode.dispatcher.unsettled
+    assert sum(progress) == 16 and len(progress) == 4 and summary.files == 16
+    assert summary.by_status == {"done": 15, "error": 1} and summary.by_error == {"corrupt": 1}
+    assert sorted(Path(row["path"]).name for row in rows) == sorted(path.name for path in folder.iterdir())
+    assert all(row["label"] and row["classifier"] for row in rows if row["status"] == "done")
+    by_name = {Path(row["path"]).name: row for row in rows}
+    assert by_name["zz_copy_a.jpg"]["p_fake"] == by_name["img_0001.jpg"]["p_fake"]
+    assert _count(env_settings, Verdict) == 13  # one per content, the copies included
+    with Database(env_settings.resolved_database_url).session() as session:
+        assert session.scalar(select(func.count()).select_from(Image).where(Image.status == "pending")) == 0

@@ -48,6 +48,17 @@ def test_thread_count_reaches_the_runtime_and_leaves_answers_alone() -> None:
     assert np.allclose(one.predict(check), load(version, 64, "lite").predict(check), atol=1e-6)
 
 
+def test_lanes_split_a_batch_and_keep_its_order() -> None:
+    version = read_version(SHIPPED, builtin=True)
+    check = np.load(SHIPPED / "check_batch.npy")
+    lanes = OnnxClassifier(version, batch_size=16, threads=3)
+    assert lanes.lanes == 3 and lanes._session.get_session_options().intra_op_num_threads == 1  # type: ignore[attr-defined]
+    alone = OnnxClassifier(version, batch_size=256, threads=1)
+    assert alone.lanes == 1
+    assert np.allclose(lanes.predict(check), alone.predict(check), atol=1e-6)
+    assert np.allclose(lanes.predict(check[:5]), alone.predict(check[:5]), atol=1e-6)  # fewer images than lanes
+
+
 def test_a_worker_shares_the_cores_out_among_its_processes(monkeypatch: pytest.MonkeyPatch) -> None:
     from fakewatch.config import load_settings
     from fakewatch.worker import app
