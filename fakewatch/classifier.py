@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -123,6 +124,32 @@ def predict_prepared(classifier: Classifier, prepared: list[np.ndarray]) -> np.n
         return np.zeros(0)
     owners = np.concatenate([np.full(len(crops), index) for index, crops in enumerate(prepared)])
     return aggregate(classifier.predict(np.concatenate(prepared)), owners, len(prepared))
+
+
+class Pending(Protocol):
+    def result(self) -> np.ndarray: ...
+
+
+@dataclass
+class _Aggregated:
+    crops: Pending
+    owners: np.ndarray
+    count: int
+
+    def result(self) -> np.ndarray:
+        return aggregate(self.crops.result(), self.owners, self.count)
+
+
+def start_prepared(classifier: Classifier, prepared: list[np.ndarray], executor: Executor) -> Pending:
+    """:func:`predict_prepared` begun now and finished by ``result()``: on the classifier's own lanes when
+    it has them (``start``, as ONNX Runtime on a CPU), else as one call on ``executor``."""
+    if not prepared:
+        return executor.submit(np.zeros, 0)
+    owners = np.concatenate([np.full(len(crops), index) for index, crops in enumerate(prepared)])
+    images = np.concatenate(prepared)
+    own = getattr(classifier, "start", None)
+    crops: Pending = own(images) if own is not None else executor.submit(classifier.predict, images)
+    return _Aggregated(crops, owners, len(prepared))
 
 
 def load(version: ClassifierVersion, batch_size: int = 256, runtime: str = "lite", threads: int = 0) -> Classifier:

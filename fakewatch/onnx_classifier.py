@@ -8,7 +8,8 @@ checked to agree within 1e-4. ONNX Runtime uses a CUDA GPU when its GPU build is
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -18,6 +19,23 @@ from fakewatch.errors import IncompatibleClassifier
 from fakewatch.registry import ClassifierVersion
 
 PREFERRED_PROVIDERS = ("CUDAExecutionProvider", "CPUExecutionProvider")
+
+
+LANE_SLICE = 128  # images per call on one lane: small enough that lanes share a batch's work evenly
+
+
+@dataclass
+class Later:
+    """A batch on its way through the lanes (or already done: ``values``)."""
+
+    parts: list[Future[np.ndarray]]
+    values: np.ndarray | None
+    temperature: float | None  # None: hand back raw logits
+
+    def result(self) -> np.ndarray:
+        if self.values is None:
+            self.values = np.concatenate([part.result() for part in self.parts]).astype(np.float64)
+        return self.values if self.temperature is None else calibrated(self.values, self.temperature)
 
 
 class OnnxClassifier:
@@ -61,17 +79,29 @@ class OnnxClassifier:
     def _run(self, images: np.ndarray) -> np.ndarray:
         return self._session.run(None, {self._input: np.ascontiguousarray(images, dtype=np.uint8)})[0].reshape(-1)
 
+    def _slices(self, images: np.ndarray) -> list[np.ndarray]:
+        step = min(self.batch_size, LANE_SLICE, -(-len(images) // self.lanes))
+        return [images[start:start + step] for start in range(0, len(images), step)]
+
     def logits(self, images: np.ndarray) -> np.ndarray:
         """Raw network logits, in slices of at most ``batch_size`` spread over the lanes."""
         if len(images) == 0:
             return np.zeros((0,), dtype=np.float64)
-        step = min(self.batch_size, -(-len(images) // self.lanes))
-        slices = [images[start:start + step] for start in range(0, len(images), step)]
-        if len(slices) == 1:
-            return self._run(slices[0]).astype(np.float64)
+        if self.lanes == 1:
+            return np.concatenate([self._run(images[start:start + self.batch_size])
+                                   for start in range(0, len(images), self.batch_size)]).astype(np.float64)
+        return self.start(images, calibrate=False).result()
+
+    def start(self, images: np.ndarray, calibrate: bool = True) -> Later:
+        """Queue ``images`` on the lanes and return at once; ``result()`` waits for p_fake (or logits). Work
+        queued by several calls runs back to back, so a lane never waits for another between batches."""
+        if len(images) == 0 or self.lanes == 1:
+            values = self.logits(images)
+            return Later([], values, self.temperature if calibrate else None)
         if self._lanes is None:
             self._lanes = ThreadPoolExecutor(self.lanes, thread_name_prefix="lane")
-        return np.concatenate(list(self._lanes.map(self._run, slices))).astype(np.float64)
+        return Later([self._lanes.submit(self._run, part) for part in self._slices(images)], None,
+                     self.temperature if calibrate else None)
 
     def predict(self, images: np.ndarray) -> np.ndarray:
         return calibrated(self.logits(images), self.temperature)

@@ -17,7 +17,7 @@ import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
@@ -27,7 +27,7 @@ from sqlalchemy import select
 
 from fakewatch import evidence, imaging
 from fakewatch.actions import VerdictActions
-from fakewatch.classifier import Classifier, decide, predict_prepared
+from fakewatch.classifier import Classifier, Pending, decide, start_prepared
 from fakewatch.classifier import load as load_classifier
 from fakewatch.config import Settings
 from fakewatch.db.common import among, utcnow
@@ -92,9 +92,15 @@ class Router:
 
     def __init__(self, routes: list[tuple[Domain, Classifier]]) -> None:
         self.routes = sorted(routes, key=lambda route: route[0].span())  # narrowest first
+        self._chosen: dict[tuple[int, int], Classifier | None] = {}  # a folder's images share a few sizes
 
     def route(self, height: int, width: int) -> Classifier | None:
-        return narrowest(self.routes, height, width)
+        size = (height, width)
+        if size not in self._chosen:
+            if len(self._chosen) > 4096:
+                self._chosen.clear()
+            self._chosen[size] = narrowest(self.routes, height, width)
+        return self._chosen[size]
 
     @property
     def versions(self) -> list[str]:
@@ -132,7 +138,7 @@ class Started:
     by_content: dict[int, list[Any]] = field(default_factory=lambda: defaultdict(list))
     already: list[int] = field(default_factory=list)  # image ids whose content already had a verdict
     chosen: dict[str, Classifier] = field(default_factory=dict)  # version -> classifier
-    inferences: list[tuple[str, list[int], Future[np.ndarray]]] = field(default_factory=list)
+    inferences: list[tuple[str, list[int], Pending]] = field(default_factory=list)
     uncovered: list[tuple[int, Uncovered]] = field(default_factory=list)
     failed: list[tuple[int, ImageError]] = field(default_factory=list)
     warned: dict[int, str] = field(default_factory=dict)  # content id -> the decoder's warnings
@@ -253,8 +259,8 @@ class Runtime:
         def flush(version: str) -> None:  # one classifier per call, never mixed
             members, waiting[version], waiting_pixels[version] = waiting[version], [], 0
             classifier = started.chosen[version]
-            started.inferences.append((version, [cid for cid, _ in members], self._infer.submit(
-                predict_prepared, classifier, [crops for _, crops in members])))
+            started.inferences.append((version, [cid for cid, _ in members], start_prepared(
+                classifier.loaded, [crops for _, crops in members], self._infer)))  # type: ignore[attr-defined]
 
         # Inference runs on its own thread while this one goes on decoding: large images are handed over
         # in slices of about PREDICT_SLICE_PIXELS, so the classifier starts before the chunk is decoded.

@@ -6,11 +6,13 @@ scanners racing on the same files cannot create duplicate rows. SQLite and Postg
 
 from __future__ import annotations
 
+import functools
+import json
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, func, select
+from sqlalchemy import String, Table, bindparam, func, select
 from sqlalchemy import any_ as sql_any
 from sqlalchemy.orm import Session
 
@@ -34,10 +36,16 @@ def among(session: Session, column: Any, values: Iterable[Any]) -> Any:
     """``column IN values``. On PostgreSQL written ``column = ANY(:array)``: one parameter instead of
     thousands, so the statement text, its parsing and its plan stay the same for any number of values."""
     values = list(values)
-    if session.get_bind().dialect.name == "postgresql":
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
         from sqlalchemy.dialects import postgresql
 
         return column == sql_any(bindparam(None, values, type_=postgresql.ARRAY(column.type)))
+    if dialect == "sqlite" and all(type(value) is int or (type(value) is str and value.isascii()) for value in values):
+        # one JSON array instead of one parameter per value: a cached statement (an expanded IN list is
+        # rendered again on every call) and no limit on the count
+        return column.in_(select(func.json_each(bindparam(None, json.dumps(values), type_=String))
+                                 .table_valued("value").c.value))
     return column.in_(values)
 
 
@@ -63,14 +71,54 @@ def upsert(session: Session, table: Any, rows: Sequence[dict[str, Any]], keys: S
         statement = postgresql.insert(table).from_select(columns, select(*(source.c[name] for name in columns)))
         parameters = {name: [row[name] for row in rows] for name in columns}
     elif dialect == "sqlite":
-        from sqlalchemy.dialects import sqlite
-
-        statement, parameters = sqlite.insert(table), list(rows)
+        connection = session.connection()
+        text, order, processors = _sqlite_upsert(table, tuple(columns), tuple(keys), tuple(update), connection.dialect)
+        connection.exec_driver_sql(text, _sqlite_rows(rows, order, processors))
+        return
     else:
         raise NotImplementedError(f"upserts are implemented for SQLite and PostgreSQL, not {dialect}")
+    session.connection().execute(_on_conflict(statement, keys, update), parameters)
+
+
+def _on_conflict(statement: Any, keys: Sequence[str], update: Sequence[str]) -> Any:
     if update:
-        statement = statement.on_conflict_do_update(
-            index_elements=list(keys), set_={name: statement.excluded[name] for name in update})
-    else:
-        statement = statement.on_conflict_do_nothing(index_elements=list(keys))
-    session.connection().execute(statement, parameters)
+        return statement.on_conflict_do_update(index_elements=list(keys),
+                                               set_={name: statement.excluded[name] for name in update})
+    return statement.on_conflict_do_nothing(index_elements=list(keys))
+
+
+@functools.lru_cache(maxsize=64)
+def _sqlite_upsert(table: Any, columns: tuple[str, ...], keys: tuple[str, ...], update: tuple[str, ...],
+                   dialect: Any) -> tuple[str, tuple[str, ...], tuple[Any, ...]]:
+    """The SQLite upsert's text, its parameters' order, and each one's type conversion (SQLAlchemy's own),
+    compiled once: a batch then goes to the driver's executemany as plain tuples, without SQLAlchemy's
+    per-row parameter handling (most of an upsert's cost on SQLite)."""
+    from sqlalchemy.dialects import sqlite
+
+    compiled = _on_conflict(sqlite.insert(table).values({name: bindparam(name) for name in columns}),
+                            keys, update).compile(dialect=dialect)
+    order = tuple(compiled.positiontup or ())
+    processors = tuple(table.c[name].type.dialect_impl(dialect).bind_processor(dialect) for name in order)
+    return str(compiled), order, processors
+
+
+def _sqlite_rows(rows: Sequence[dict[str, Any]], order: tuple[str, ...],
+                 processors: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+    """``rows`` as tuples in ``order``, each value converted as SQLAlchemy would; the rows of a batch share
+    a few times, so each distinct time is converted once."""
+    times: dict[datetime, Any] = {}
+    result = []
+    for row in rows:
+        values = []
+        for name, process in zip(order, processors):
+            value = row[name]
+            if process is not None and value is not None:
+                if isinstance(value, datetime):
+                    if value not in times:
+                        times[value] = process(value)
+                    value = times[value]
+                else:
+                    value = process(value)
+            values.append(value)
+        result.append(tuple(values))
+    return result

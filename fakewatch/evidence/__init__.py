@@ -37,7 +37,7 @@ def analyze(data: bytes, kind: str | None, c2pa_options: object = None,
         except Exception as exc:  # noqa: BLE001 - a reader bug must not stop classification
             found.append(Evidence("watermark", watermark.VERSION, "watermark_error", "none",
                                   f"watermark reader failed: {exc!r}"[:300]))
-    for name, version, run in metadata_analyzers(structure):
+    for name, version, run in metadata_analyzers(structure) if structure.carries_metadata else ():
         try:
             found += run()
         except Exception as exc:  # noqa: BLE001 - attacker-controlled metadata: record, never crash

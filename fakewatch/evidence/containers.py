@@ -33,6 +33,11 @@ class Blocks:
     notes: list[str] = field(default_factory=list)  # structure problems met on the way
     kept: int = 0
 
+    @property
+    def carries_metadata(self) -> bool:
+        """Anything for the metadata analyzers to read (without it, each of them finds nothing)."""
+        return bool(self.text or self.exif or self.xmp or self.iptc)
+
     def keep(self, size: int) -> bool:
         if self.kept + size > MAX_TOTAL or len(self.exif) + len(self.xmp) + len(self.text) > MAX_BLOCKS:
             self.notes.append("metadata over the size limit; the rest was not read")
@@ -101,9 +106,12 @@ def _png(data: bytes, found: Blocks) -> None:
             return
 
 
+_JPEG_KEPT = frozenset({0xE1, 0xED, 0xEB, 0xFE} | set(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC})  # bodies read
+
+
 def _jpeg(data: bytes, found: Blocks) -> None:
-    position = 2
-    while position + 4 <= len(data):
+    position, end = 2, len(data)
+    while position + 4 <= end:
         if data[position] != 0xFF:
             found.notes.append("JPEG segment marker missing")
             return
@@ -116,12 +124,14 @@ def _jpeg(data: bytes, found: Blocks) -> None:
         if 0xD0 <= marker <= 0xD7 or marker == 0x01:
             position += 2
             continue
-        (length,) = struct.unpack(">H", data[position + 2:position + 4])
-        body = data[position + 4:position + 2 + length]
-        if length < 2 or len(body) < length - 2:
+        length = data[position + 2] << 8 | data[position + 3]
+        if length < 2 or position + 2 + length > end:
             found.notes.append(f"JPEG segment {marker:#x} runs past the end of the file")
             return
-        position += 2 + length
+        start, position = position + 4, position + 2 + length
+        if marker not in _JPEG_KEPT:  # tables and other segments: skipped without copying them
+            continue
+        body = data[start:position]
         if marker == 0xE1 and body.startswith(EXIF_JPEG) and found.keep(len(body)):
             found.exif.append(body[len(EXIF_JPEG):])
         elif marker == 0xE1 and body.startswith(XMP_JPEG) and found.keep(len(body)):
@@ -130,7 +140,7 @@ def _jpeg(data: bytes, found: Blocks) -> None:
             found.iptc.append(body[14:])
         elif marker == 0xEB and body[:2] == b"JP":  # APP11 JUMBF: C2PA manifest store
             found.c2pa = True
-        elif 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC) and len(body) >= 6:  # frame header
+        elif 0xC0 <= marker <= 0xCF and len(body) >= 6:  # frame header (DHT, JPG and DAC are not kept)
             factors = {body[7 + 3 * index] for index in range(body[5]) if 7 + 3 * index < len(body)}
             found.chroma_subsampled = len(factors) > 1
         elif marker == 0xFE and found.keep(len(body)):
