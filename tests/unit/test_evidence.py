@@ -157,3 +157,15 @@ def test_the_stable_diffusion_watermark_reads_back_from_lossless_files_only() ->
         texture = np.clip(rng.normal(0, float(rng.uniform(0, 30)), (512, 512, 3)), -128, 127)
         plain = png_bytes(np.clip(cv2.resize(pixels(seed), (512, 512)) + texture, 0, 255).astype(np.uint8))
         assert analyze(plain, "png", rgb=imaging.decode(plain, 10 ** 8)) == []
+
+
+def test_the_jpeg_walk_keeps_what_the_analyzers_read_and_skips_the_rest() -> None:
+    from fakewatch.evidence.containers import blocks
+
+    plain = blocks(jpeg(pixels(8)), "jpeg")
+    assert not plain.carries_metadata and not plain.notes and plain.chroma_subsampled  # Pillow's 4:2:0 default
+    tagged = blocks(jpeg(pixels(8), exif={0x0131: "Adobe Firefly"}, xmp=xmp_packet()), "jpeg")
+    assert tagged.carries_metadata and len(tagged.exif) == 1 and len(tagged.xmp) == 1
+    cut = jpeg(pixels(8))
+    cut = cut[:20] + b"\xff\xe1\x40\x00" + b"x" * 10  # a segment announcing more bytes than the file has
+    assert blocks(cut, "jpeg").notes == ["JPEG segment 0xe1 runs past the end of the file"]
