@@ -175,7 +175,7 @@ def _jpeg_size(data: bytes) -> tuple[int, int] | None:
         if marker == 0xD8 or 0xD0 <= marker <= 0xD7:  # markers without a length
             position += 2
             continue
-        position += 2 + int.from_bytes(data[position + 2:position + 4], "big")
+        position += 2 + (data[position + 2] << 8 | data[position + 3])
     return None
 
 
@@ -243,7 +243,7 @@ def _jpeg_complete(data: bytes) -> bool:
         else:
             if position + 4 > end:
                 return False
-            position += 2 + int.from_bytes(data[position + 2:position + 4], "big")
+            position += 2 + (data[position + 2] << 8 | data[position + 3])
             if marker == 0xDA:  # start of scan: skip the entropy-coded data
                 found = _ENTROPY_END.search(data, position)
                 if found is None:

@@ -30,7 +30,7 @@ from fakewatch.actions import VerdictActions
 from fakewatch.classifier import Classifier, Pending, decide, start_prepared
 from fakewatch.classifier import load as load_classifier
 from fakewatch.config import Settings
-from fakewatch.db.common import among, utcnow
+from fakewatch.db.common import Prepared, listed, utcnow
 from fakewatch.db.evidence import proofs, unanalyzed
 from fakewatch.db.evidence import record as record_evidence
 from fakewatch.db.session import Database
@@ -57,6 +57,10 @@ class Uncovered:
     width: int
 
 
+_CHUNK_IMAGES = Prepared(lambda dialect: select(Image.id, Image.content_id, Image.path, Image.size).where(
+    listed(Image.id, "ids", dialect), listed(Image.status, "statuses", dialect), Image.deleted_at.is_(None)))
+
+
 class LazyClassifier:
     """A classifier that loads on first use: a scan that meets only thumbnails never loads the photo
     classifier, and start-up pays for none of them."""
@@ -69,6 +73,8 @@ class LazyClassifier:
 
     @property
     def loaded(self) -> Classifier:
+        if self._loaded is not None:
+            return self._loaded
         with self._lock:  # decoding threads may ask for the spec at once
             if self._loaded is None:
                 self._loaded = self._load()
@@ -230,8 +236,7 @@ class Runtime:
         started = Started(list(ids), force, router, time.perf_counter())
         with self.database.session() as session:
             wanted = ("pending", "done", "error") if force else ("pending",)
-            images = session.execute(select(Image.id, Image.content_id, Image.path, Image.size).where(
-                among(session, Image.id, ids), Image.status.in_(wanted), Image.deleted_at.is_(None))).all()
+            images = _CHUNK_IMAGES(session, ids=ids, statuses=wanted).all()
             started.outcome.skipped = len(ids) - len(images)
             by_content = started.by_content
             for image in images:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any, cast
 
@@ -41,10 +41,10 @@ def among(session: Session, column: Any, values: Iterable[Any]) -> Any:
         from sqlalchemy.dialects import postgresql
 
         return column == sql_any(bindparam(None, values, type_=postgresql.ARRAY(column.type)))
-    if dialect == "sqlite" and all(type(value) is int or (type(value) is str and value.isascii()) for value in values):
+    if dialect == "sqlite" and all(type(value) in (int, str) for value in values):
         # one JSON array instead of one parameter per value: a cached statement (an expanded IN list is
         # rendered again on every call) and no limit on the count
-        return column.in_(select(func.json_each(bindparam(None, json.dumps(values), type_=String))
+        return column.in_(select(func.json_each(bindparam(None, json.dumps(values, ensure_ascii=False), type_=String))
                                  .table_valued("value").c.value))
     return column.in_(values)
 
@@ -122,3 +122,56 @@ def _sqlite_rows(rows: Sequence[dict[str, Any]], order: tuple[str, ...],
             values.append(value)
         result.append(tuple(values))
     return result
+
+
+def listed(column: Any, name: str, dialect: str) -> Any:
+    """``column IN :name`` for a :class:`Prepared` statement, where ``name`` is bound to a list: an array on
+    PostgreSQL, a JSON array on SQLite (one parameter, whatever the count)."""
+    if dialect == "postgresql":
+        from sqlalchemy.dialects import postgresql
+
+        return column == sql_any(bindparam(name, type_=postgresql.ARRAY(column.type)))
+    return column.in_(select(func.json_each(bindparam(name, type_=String)).table_valued("value").c.value))
+
+
+class Prepared:
+    """A statement on a hot path, built by ``build(dialect name)`` with named parameters (lists through
+    :func:`listed`) and compiled once per dialect.
+
+    On SQLite it runs through the driver with its parameters converted as SQLAlchemy would (lists to JSON,
+    times to text): about half the cost of building and executing the statement each call. Elsewhere it
+    runs as the Core statement it is. Either way it runs in the session's transaction."""
+
+    def __init__(self, build: Callable[[str], Any]) -> None:
+        self.build = build
+        self._statements: dict[str, Any] = {}
+        self._sqlite: tuple[str, tuple[str, ...], tuple[Any, ...], dict[str, Any]] | None = None
+
+    def statement(self, dialect: str) -> Any:
+        if dialect not in self._statements:
+            self._statements[dialect] = self.build(dialect)
+        return self._statements[dialect]
+
+    def __call__(self, session: Session, **params: Any) -> Any:
+        connection = session.connection()
+        dialect = connection.dialect
+        if dialect.name != "sqlite":
+            return connection.execute(self.statement(dialect.name), params)
+        if self._sqlite is None:
+            compiled = self.statement("sqlite").compile(dialect=dialect)
+            order = tuple(compiled.positiontup or ())
+            processors = tuple(compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect)
+                               for name in order)
+            constants = {name: bind.effective_value for name, bind in compiled.binds.items()
+                         if bind.effective_value is not None}  # values written into the statement
+            self._sqlite = str(compiled), order, processors, constants
+        text, order, processors, constants = self._sqlite
+        values = []
+        for name, process in zip(order, processors):
+            value = params[name] if name in params else constants[name]
+            if isinstance(value, (list, tuple, set, frozenset)):
+                value = json.dumps(list(value), ensure_ascii=False)
+            elif process is not None and value is not None:
+                value = process(value)
+            values.append(value)
+        return connection.exec_driver_sql(text, tuple(values))

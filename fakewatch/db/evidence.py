@@ -7,15 +7,22 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from typing import Any, cast
 
-from sqlalchemy import Table, select, update
+from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.orm import Session
 
-from fakewatch.db.common import among, as_utc, upsert, utcnow
+from fakewatch.db.common import Prepared, among, as_utc, listed, upsert, utcnow
 from fakewatch.db.tables import Content
 from fakewatch.db.tables import Evidence as EvidenceRow
 from fakewatch.evidence import VERSION, Evidence
 
 MAX_DETAILS = 20_000  # characters of JSON details kept per finding
+CONTENTS = cast(Table, Content.__table__)
+_EVIDENCE_VERSIONS = Prepared(lambda dialect: select(CONTENTS.c.id, CONTENTS.c.evidence_version).where(
+    listed(CONTENTS.c.id, "ids", dialect)))
+_ANALYZED = Prepared(lambda dialect: update(CONTENTS).where(listed(CONTENTS.c.id, "ids", dialect)).values(
+    evidence_version=bindparam("version", type_=CONTENTS.c.evidence_version.type)))
+_PROOFS = Prepared(lambda dialect: select(EvidenceRow.content_id, EvidenceRow.summary).where(
+    listed(EvidenceRow.content_id, "ids", dialect), EvidenceRow.strength == "proves_ai").order_by(EvidenceRow.id))
 
 
 def unanalyzed(session: Session, content_ids: Iterable[int]) -> set[int]:
@@ -23,8 +30,7 @@ def unanalyzed(session: Session, content_ids: Iterable[int]) -> set[int]:
     content_ids = list(content_ids)
     if not content_ids:
         return set()
-    rows = session.execute(select(Content.id, Content.evidence_version).where(among(session, Content.id,
-                                                                                    content_ids)))
+    rows = _EVIDENCE_VERSIONS(session, ids=content_ids)
     return {content_id for content_id, version in rows if version != VERSION}
 
 
@@ -40,9 +46,7 @@ def record(session: Session, found: Mapping[int, list[Evidence]]) -> None:
             for content_id, items in sorted(found.items()) for item in items]
     if rows:
         upsert(session, EvidenceRow.__table__, rows, keys=["content_id", "analyzer", "analyzer_version", "kind"])
-    contents = cast(Table, Content.__table__)
-    session.connection().execute(update(contents).where(among(session, contents.c.id, list(found)))
-                                 .values(evidence_version=VERSION))
+    _ANALYZED(session, ids=list(found), version=VERSION)
 
 
 def proofs(session: Session, content_ids: Iterable[int]) -> dict[int, str]:
@@ -50,9 +54,7 @@ def proofs(session: Session, content_ids: Iterable[int]) -> dict[int, str]:
     content_ids = list(content_ids)
     if not content_ids:
         return {}
-    rows = session.execute(select(EvidenceRow.content_id, EvidenceRow.summary).where(
-        among(session, EvidenceRow.content_id, content_ids), EvidenceRow.strength == "proves_ai")
-        .order_by(EvidenceRow.id))
+    rows = _PROOFS(session, ids=content_ids)
     return {content_id: summary for content_id, summary in rows}
 
 

@@ -13,11 +13,16 @@ from typing import Any, Protocol, cast
 from sqlalchemy import CursorResult, case, or_, select, update
 from sqlalchemy.orm import Session
 
-from fakewatch.db.common import IMAGES, among, upsert, utcnow
+from fakewatch.db.common import IMAGES, Prepared, among, listed, upsert, utcnow
 from fakewatch.db.labels import hand_over
 from fakewatch.db.tables import Content, Image
 from fakewatch.db.verdicts import classified_contents, latest_verdict_times
 from fakewatch.names import to_fs, to_stored
+
+_CONTENT_IDS = Prepared(lambda dialect: select(Content.sha256, Content.id).where(
+    listed(Content.sha256, "digests", dialect)))
+_RECORDED = Prepared(lambda dialect: select(Image.path, Image.id, Image.status).where(
+    listed(Image.path, "paths", dialect)))
 
 
 class RecordedFile(Protocol):
@@ -45,8 +50,7 @@ def _content_ids(session: Session, records: Sequence[RecordedFile]) -> dict[str,
     # sorted: concurrent writers then take row locks in the same order and cannot deadlock each other
     upsert(session, Content.__table__, [{"sha256": digest, "size": sizes[digest], "created_at": now}
                                         for digest in sorted(sizes)], keys=["sha256"])
-    rows = session.execute(select(Content.sha256, Content.id).where(among(session, Content.sha256, sizes)))
-    return {row.sha256: row.id for row in rows}
+    return dict(_CONTENT_IDS(session, digests=list(sizes)).all())
 
 
 def record_files(session: Session, records: Sequence[RecordedFile], classifier: str | Sequence[str],
@@ -77,9 +81,8 @@ def record_files(session: Session, records: Sequence[RecordedFile], classifier: 
     upsert(session, Image.__table__, sorted(rows, key=lambda row: row["path"]), keys=["path"],  # lock order
            update=("content_id", "size", "mtime", "status", "error_kind", "error_message", "last_seen",
                    "queued_at", "deleted_at", "classified_at"))
-    paths = [row["path"] for row in rows]
-    recorded = session.execute(select(Image.path, Image.id, Image.status).where(among(session, Image.path, paths)))
-    return {to_fs(row.path): (row.id, row.status) for row in recorded}
+    recorded = _RECORDED(session, paths=[row["path"] for row in rows])
+    return {to_fs(path): (image_id, status) for path, image_id, status in recorded}
 
 
 def unchanged(session: Session, stats: Sequence[tuple[str, int, float]]) -> set[str]:

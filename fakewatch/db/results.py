@@ -14,7 +14,7 @@ from sqlalchemy import Select, and_, bindparam, func, literal_column, or_, selec
 from sqlalchemy.orm import Session, aliased
 
 from fakewatch.db.actions import actions_of
-from fakewatch.db.common import among, as_utc, utcnow
+from fakewatch.db.common import Prepared, among, as_utc, listed, utcnow
 from fakewatch.db.evidence import evidence_of
 from fakewatch.db.labels import labels_of
 from fakewatch.db.tables import Content, Image, Label, Verdict
@@ -271,9 +271,13 @@ def rows_for_ids(session: Session, ids: Sequence[int]) -> list[dict[str, Any]]:
 def outcomes_for_ids(session: Session, ids: Sequence[int]) -> dict[int, tuple[str, str | None, str | None]]:
     """id -> (status, error kind, latest verdict label) for the images in ``ids`` that exist: what a scan's
     summary counts, without building whole rows."""
-    query = (results_query(ResultFilter(include_deleted=True)).where(among(session, Image.id, ids))
-             .with_only_columns(Image.id, Image.status, Image.error_kind, Verdict.label).order_by(None))
-    return {image_id: (status, error_kind, label) for image_id, status, error_kind, label in session.execute(query)}
+    rows = _OUTCOMES(session, ids=ids)
+    return {image_id: (status, error_kind, label) for image_id, status, error_kind, label in rows}
+
+
+_OUTCOMES = Prepared(lambda dialect: results_query(ResultFilter(include_deleted=True))
+                     .where(listed(Image.id, "ids", dialect))
+                     .with_only_columns(Image.id, Image.status, Image.error_kind, Verdict.label).order_by(None))
 
 
 def image_ids(session: Session, filters: ResultFilter) -> list[int]:

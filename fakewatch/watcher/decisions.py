@@ -5,6 +5,7 @@ complete enough to read.
 from __future__ import annotations
 
 import fnmatch
+import functools
 import os
 import time
 from collections.abc import Callable, Iterable
@@ -13,6 +14,17 @@ from dataclasses import dataclass, field
 IGNORED_NAMES = ("thumbs.db", "desktop.ini", ".ds_store", "icon\r")
 IGNORED_SUFFIXES = (".part", ".tmp", ".temp", ".crdownload", ".download", ".partial", ".swp", ".lock", "~")
 IGNORED_DIRS = ("__macosx", ".git", ".svn", ".hg", ".trash", ".trashes", "$recycle.bin", "@eadir", ".thumbnails")
+
+
+def _ignored_dir(name: str) -> bool:
+    lowered = name.lower()
+    return lowered.startswith(".") or lowered in IGNORED_DIRS
+
+
+@functools.lru_cache(maxsize=1024)
+def _inside_ignored_dir(folder: str) -> bool:
+    """Whether any folder on the way to ``folder`` is one that is never scanned (asked once per folder)."""
+    return any(_ignored_dir(part) for part in folder.split(os.sep) if part)
 
 
 @dataclass(frozen=True)
@@ -26,8 +38,7 @@ class FileFilter:
     exclude: tuple[str, ...] = ()
 
     def ignored_dir(self, name: str) -> bool:
-        lowered = name.lower()
-        return lowered.startswith(".") or lowered in IGNORED_DIRS
+        return _ignored_dir(name)
 
     def accepts(self, path: str) -> bool:
         folder, name = os.path.split(path)  # string operations: this runs for every file of a scan
@@ -36,7 +47,7 @@ class FileFilter:
             return False
         if lowered.endswith(IGNORED_SUFFIXES):
             return False
-        if any(self.ignored_dir(part) for part in folder.split(os.sep) if part):
+        if _inside_ignored_dir(folder):
             return False
         if self.include and not any(fnmatch.fnmatch(name, pattern) for pattern in self.include):
             return False

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import stat
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
@@ -122,21 +123,26 @@ def _inside(path: str, roots: tuple[str, ...]) -> bool:
     return any(path == root or path.startswith(root.rstrip("/") + "/") for root in roots)
 
 
-def _check_link(path: str, roots: tuple[str, ...]) -> None:
-    """Refuse a symlink whose target leaves every root (``/etc/passwd`` planted as ``photo.jpg``)."""
-    if roots and os.path.islink(path):
+def _check_link(path: str, roots: tuple[str, ...], is_link: bool | None = None) -> None:
+    """Refuse a symlink whose target leaves every root (``/etc/passwd`` planted as ``photo.jpg``);
+    ``is_link``: whether ``path`` is one, when the caller already knows."""
+    if roots and (os.path.islink(path) if is_link is None else is_link):
         target = os.path.realpath(path)
         if not _inside(target, roots):
             raise OutsideRoot(f"{shown(path)}: a symlink to {shown(target)}, outside the scanned folders; not "
                               f"followed (set FAKEWATCH_FOLLOW_OUTSIDE_LINKS=true to allow it)")
 
 
-def _stat(path: str) -> os.stat_result:
-    """The file's own status, or the link's when the link leads nowhere (dangling, looping)."""
+def _stat(path: str) -> tuple[os.stat_result, bool]:
+    """The file's own status, or the link's when the link leads nowhere (dangling, looping); and whether
+    ``path`` is a symlink. One system call for a plain file."""
+    own = os.lstat(path)
+    if not stat.S_ISLNK(own.st_mode):
+        return own, False
     try:
-        return os.stat(path)
+        return os.stat(path), True
     except OSError:
-        return os.lstat(path)
+        return own, True
 
 
 def inspect(path: str, max_file_bytes: int, roots: tuple[str, ...] = ()) -> FileRecord | None:
@@ -145,21 +151,21 @@ def inspect(path: str, max_file_bytes: int, roots: tuple[str, ...] = ()) -> File
     Only regular files are read. ``roots`` (resolved) bound where symlinks may lead; empty: anywhere."""
     named_like_image = path.lower().endswith(IMAGE_EXTENSIONS)
     try:
-        stat = _stat(path)
+        status, is_link = _stat(path)
     except OSError as exc:
         return FileRecord(path, None, None, error_kind="unreadable",
                           error_message=f"{shown(path)}: {exc.strerror or exc}")
     try:
-        _check_link(path, roots)
+        _check_link(path, roots, is_link)
         data = imaging.read_bytes(path, max_file_bytes)
     except ImageError as exc:
         if not named_like_image and isinstance(exc, NOT_READ):
             return None  # a FIFO or socket with no image name is no business of ours
-        return FileRecord(path, None if isinstance(exc, NOT_READ) else stat.st_size, stat.st_mtime,
+        return FileRecord(path, None if isinstance(exc, NOT_READ) else status.st_size, status.st_mtime,
                           error_kind=exc.kind, error_message=str(exc))
     if data and imaging.sniff(data[:16]) is None and not named_like_image:
         return None
-    return FileRecord(path, len(data), stat.st_mtime, sha256=hashlib.sha256(data).hexdigest(), data=data)
+    return FileRecord(path, len(data), status.st_mtime, sha256=hashlib.sha256(data).hexdigest(), data=data)
 
 
 @dataclass
