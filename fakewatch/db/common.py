@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import json
+import operator
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any, cast
@@ -106,20 +107,26 @@ def _sqlite_rows(rows: Sequence[dict[str, Any]], order: tuple[str, ...],
                  processors: tuple[Any, ...]) -> list[tuple[Any, ...]]:
     """``rows`` as tuples in ``order``, each value converted as SQLAlchemy would; the rows of a batch share
     a few times, so each distinct time is converted once."""
+    pick = operator.itemgetter(*order)
+    if len(order) == 1:
+        return [(pick(row),) for row in rows]
+    converting = [(index, process) for index, process in enumerate(processors) if process is not None]
+    if not converting:
+        return [pick(row) for row in rows]
     times: dict[datetime, Any] = {}
     result = []
     for row in rows:
-        values = []
-        for name, process in zip(order, processors):
-            value = row[name]
-            if process is not None and value is not None:
-                if isinstance(value, datetime):
-                    if value not in times:
-                        times[value] = process(value)
-                    value = times[value]
-                else:
-                    value = process(value)
-            values.append(value)
+        values = list(pick(row))
+        for index, process in converting:
+            value = values[index]
+            if value is None:
+                continue
+            if isinstance(value, datetime):
+                if value not in times:
+                    times[value] = process(value)
+                values[index] = times[value]
+            else:
+                values[index] = process(value)
         result.append(tuple(values))
     return result
 

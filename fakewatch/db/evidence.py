@@ -30,7 +30,7 @@ def unanalyzed(session: Session, content_ids: Iterable[int]) -> set[int]:
     content_ids = list(content_ids)
     if not content_ids:
         return set()
-    rows = _EVIDENCE_VERSIONS(session, ids=content_ids)
+    rows = _EVIDENCE_VERSIONS(session, ids=content_ids).all()
     return {content_id for content_id, version in rows if version != VERSION}
 
 
@@ -54,7 +54,7 @@ def proofs(session: Session, content_ids: Iterable[int]) -> dict[int, str]:
     content_ids = list(content_ids)
     if not content_ids:
         return {}
-    rows = _PROOFS(session, ids=content_ids)
+    rows = _PROOFS(session, ids=content_ids).all()
     return {content_id: summary for content_id, summary in rows}
 
 

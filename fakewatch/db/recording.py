@@ -81,7 +81,7 @@ def record_files(session: Session, records: Sequence[RecordedFile], classifier: 
     upsert(session, Image.__table__, sorted(rows, key=lambda row: row["path"]), keys=["path"],  # lock order
            update=("content_id", "size", "mtime", "status", "error_kind", "error_message", "last_seen",
                    "queued_at", "deleted_at", "classified_at"))
-    recorded = _RECORDED(session, paths=[row["path"] for row in rows])
+    recorded = _RECORDED(session, paths=[row["path"] for row in rows]).all()
     return {to_fs(path): (image_id, status) for path, image_id, status in recorded}
 
 

@@ -271,7 +271,7 @@ def rows_for_ids(session: Session, ids: Sequence[int]) -> list[dict[str, Any]]:
 def outcomes_for_ids(session: Session, ids: Sequence[int]) -> dict[int, tuple[str, str | None, str | None]]:
     """id -> (status, error kind, latest verdict label) for the images in ``ids`` that exist: what a scan's
     summary counts, without building whole rows."""
-    rows = _OUTCOMES(session, ids=ids)
+    rows = _OUTCOMES(session, ids=ids).all()
     return {image_id: (status, error_kind, label) for image_id, status, error_kind, label in rows}
 
 

@@ -31,7 +31,7 @@ def classified_contents(session: Session, content_ids: Iterable[int], classifier
     names = [classifiers] if isinstance(classifiers, str) else list(classifiers)
     if not content_ids or not names:
         return set()
-    return {content_id for content_id, in _CLASSIFIED(session, contents=content_ids, classifiers=names)}
+    return {content_id for content_id, in _CLASSIFIED(session, contents=content_ids, classifiers=names).all()}
 
 
 def latest_verdict_times(session: Session, content_ids: Iterable[int]) -> dict[int, datetime]:

@@ -59,6 +59,8 @@ def analyze(data: bytes, kind: str | None, c2pa_options: object = None,
 
 def _unique(found: list[Evidence]) -> list[Evidence]:
     """One record per (analyzer, version, kind): the strongest first seen."""
+    if len(found) < 2:
+        return found
     order = {strength: index for index, strength in enumerate(STRENGTHS)}
     kept: dict[tuple[str, int, str], Evidence] = {}
     for item in sorted(found, key=lambda item: order.get(item.strength, 9)):
