@@ -18,19 +18,21 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
 import numpy as np
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from fakewatch import evidence, imaging
 from fakewatch.actions import VerdictActions
 from fakewatch.classifier import Classifier, Pending, decide, start_prepared
 from fakewatch.classifier import load as load_classifier
 from fakewatch.config import Settings
-from fakewatch.db.common import Prepared, listed, utcnow
+from fakewatch.db.common import Prepared, few, listed, utcnow
 from fakewatch.db.evidence import proofs, unanalyzed
 from fakewatch.db.evidence import record as record_evidence
 from fakewatch.db.session import Database
@@ -58,7 +60,7 @@ class Uncovered:
 
 
 _CHUNK_IMAGES = Prepared(lambda dialect: select(Image.id, Image.content_id, Image.path, Image.size).where(
-    listed(Image.id, "ids", dialect), listed(Image.status, "statuses", dialect), Image.deleted_at.is_(None)))
+    listed(Image.id, "ids", dialect), few(Image.status, "statuses", dialect), Image.deleted_at.is_(None)))
 
 
 class LazyClassifier:
@@ -219,33 +221,38 @@ class Runtime:
     def classify_ids(self, ids: Sequence[int], force: bool = False,
                      preloaded: Mapping[str, bytes] | None = None) -> BatchOutcome:
         """Classify the pending images among ``ids``; ``force`` re-classifies done ones too. ``preloaded``
-        maps file paths to the bytes intake already read (embedded mode: each file is read once)."""
+        maps file paths to the bytes intake already read (embedded mode: each file is read once). Each chunk
+        is read and written in one transaction."""
         outcome = BatchOutcome()
         for start in range(0, len(ids), self.settings.batch_size):
             chunk = list(ids[start:start + self.settings.batch_size])
-            outcome.add(self.finish(self.begin(chunk, force, preloaded or {})))
+            with self.database.session() as session, session.begin():
+                started = self.begin(chunk, force, preloaded, session)
+                outcome.add(self.finish(started, session))
+            self.actions.after(chunk, started.router.versions + [NO_CLASSIFIER])  # after the commit
         return outcome
 
-    def begin(self, ids: Sequence[int], force: bool = False,
-              preloaded: Mapping[str, bytes] | None = None) -> Started:
+    def begin(self, ids: Sequence[int], force: bool = False, preloaded: Mapping[str, bytes] | None = None,
+              session: Session | None = None) -> Started:
         """The first half of classifying one chunk of ids (at most ``batch_size``): read their rows, decode
         each distinct content once, read its evidence, and hand the crops to the classifiers. Inference runs
-        on the runtime's own thread, so the caller may go on (record and decode the next chunk) before
-        :meth:`finish` writes this one; the files' bytes are not needed after this returns."""
+        on the classifier's own threads, so the caller may go on (record and decode the next chunk) before
+        :meth:`finish` writes this one; the files' bytes are not needed after this returns. ``session``: read
+        in the caller's transaction (else in a short one of its own)."""
         router = self.router  # one set of versions for the whole chunk
         started = Started(list(ids), force, router, time.perf_counter())
-        with self.database.session() as session:
+        with nullcontext(session) if session is not None else self.database.session() as reading:
             wanted = ("pending", "done", "error") if force else ("pending",)
-            images = _CHUNK_IMAGES(session, ids=ids, statuses=wanted).all()
+            images = _CHUNK_IMAGES(reading, ids=ids, statuses=wanted).all()
             started.outcome.skipped = len(ids) - len(images)
             by_content = started.by_content
             for image in images:
                 if image.content_id is not None:
                     by_content[image.content_id].append(image)
-            done = set() if force else classified_contents(session, by_content, router.versions)
+            done = set() if force else classified_contents(reading, by_content, router.versions)
             started.already = [image.id for content_id in done for image in by_content.pop(content_id)]
             started.outcome.already_done += len(done)
-            fresh = unanalyzed(session, list(by_content))
+            fresh = unanalyzed(reading, list(by_content))
         self._decode(started, fresh, preloaded or {})
         return started
 
@@ -289,18 +296,23 @@ class Runtime:
             if waiting[version]:
                 flush(version)
 
-    def finish(self, started: Started) -> BatchOutcome:
+    def finish(self, started: Started, session: Session | None = None) -> BatchOutcome:
         """The second half: wait for the chunk's inference, then write its verdicts, evidence and image
         states in one transaction (on SQLite the write lock is held only while they run), then run the
-        verdict actions."""
+        verdict actions. ``session``: write in the caller's transaction; the caller commits, then runs the
+        actions."""
         outcome = started.outcome
         scores: dict[str, dict[int, float]] = defaultdict(dict)
         for version, members, future in started.inferences:
             scores[version].update(zip(members, future.result()))
         started.inferences.clear()
-        with self.database.session() as session, session.begin():
+        if session is not None:
             self._write(session, started, scores)
             set_status(session, started.already, "done")
+            return outcome
+        with self.database.session() as writing, writing.begin():
+            self._write(writing, started, scores)
+            set_status(writing, started.already, "done")
         self.actions.after(started.ids, started.router.versions + [NO_CLASSIFIER])  # after the commit
         return outcome
 

@@ -141,6 +141,14 @@ def listed(column: Any, name: str, dialect: str) -> Any:
     return column.in_(select(func.json_each(bindparam(name, type_=String)).table_valued("value").c.value))
 
 
+def few(column: Any, name: str, dialect: str) -> Any:
+    """``column IN :name`` for a short list (statuses, classifier versions): on PostgreSQL an ``IN`` list
+    expanded at each call, which the planner reads value by value (an array hides them from it)."""
+    if dialect == "postgresql":
+        return column.in_(bindparam(name, expanding=True))
+    return listed(column, name, dialect)
+
+
 class Prepared:
     """A statement on a hot path, built by ``build(dialect name)`` with named parameters (lists through
     :func:`listed`) and compiled once per dialect.
