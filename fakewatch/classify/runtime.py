@@ -32,7 +32,7 @@ from fakewatch.actions import VerdictActions
 from fakewatch.classifier import Classifier, Pending, decide, start_prepared
 from fakewatch.classifier import load as load_classifier
 from fakewatch.config import Settings
-from fakewatch.db.common import Prepared, few, listed, utcnow
+from fakewatch.db.common import Prepared, listed, utcnow
 from fakewatch.db.evidence import proofs, unanalyzed
 from fakewatch.db.evidence import record as record_evidence
 from fakewatch.db.session import Database
@@ -60,7 +60,7 @@ class Uncovered:
 
 
 _CHUNK_IMAGES = Prepared(lambda dialect: select(Image.id, Image.content_id, Image.path, Image.size).where(
-    listed(Image.id, "ids", dialect), few(Image.status, "statuses", dialect), Image.deleted_at.is_(None)))
+    listed(Image.id, "ids", dialect), listed(Image.status, "statuses", dialect), Image.deleted_at.is_(None)))
 
 
 class LazyClassifier:

@@ -141,26 +141,19 @@ def listed(column: Any, name: str, dialect: str) -> Any:
     return column.in_(select(func.json_each(bindparam(name, type_=String)).table_valued("value").c.value))
 
 
-def few(column: Any, name: str, dialect: str) -> Any:
-    """``column IN :name`` for a short list (statuses, classifier versions): on PostgreSQL an ``IN`` list
-    expanded at each call, which the planner reads value by value (an array hides them from it)."""
-    if dialect == "postgresql":
-        return column.in_(bindparam(name, expanding=True))
-    return listed(column, name, dialect)
-
-
 class Prepared:
     """A statement on a hot path, built by ``build(dialect name)`` with named parameters (lists through
     :func:`listed`) and compiled once per dialect.
 
-    On SQLite it runs through the driver with its parameters converted as SQLAlchemy would (lists to JSON,
-    times to text): about half the cost of building and executing the statement each call. Elsewhere it
-    runs as the Core statement it is. Either way it runs in the session's transaction."""
+    It runs through the driver, in the session's transaction: about half the cost of building and executing
+    the statement each call. On SQLite the parameters are converted as SQLAlchemy would (lists to JSON,
+    times to text); psycopg takes lists as arrays and times as they are."""
 
     def __init__(self, build: Callable[[str], Any]) -> None:
         self.build = build
         self._statements: dict[str, Any] = {}
         self._sqlite: tuple[str, tuple[str, ...], tuple[Any, ...], dict[str, Any]] | None = None
+        self._postgresql: tuple[str, dict[str, Any]] | None = None
 
     def statement(self, dialect: str) -> Any:
         if dialect not in self._statements:
@@ -170,6 +163,14 @@ class Prepared:
     def __call__(self, session: Session, **params: Any) -> Any:
         connection = session.connection()
         dialect = connection.dialect
+        if dialect.name == "postgresql" and dialect.driver == "psycopg":
+            if self._postgresql is None:
+                compiled = self.statement("postgresql").compile(dialect=dialect)
+                self._postgresql = str(compiled), _constants(compiled)
+            text, constants = self._postgresql
+            return connection.exec_driver_sql(text, {**constants, **{
+                name: list(value) if isinstance(value, (tuple, set, frozenset)) else value
+                for name, value in params.items()}})
         if dialect.name != "sqlite":
             return connection.execute(self.statement(dialect.name), params)
         if self._sqlite is None:
@@ -177,9 +178,7 @@ class Prepared:
             order = tuple(compiled.positiontup or ())
             processors = tuple(compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect)
                                for name in order)
-            constants = {name: bind.effective_value for name, bind in compiled.binds.items()
-                         if bind.effective_value is not None}  # values written into the statement
-            self._sqlite = str(compiled), order, processors, constants
+            self._sqlite = str(compiled), order, processors, _constants(compiled)
         text, order, processors, constants = self._sqlite
         values = []
         for name, process in zip(order, processors):
@@ -190,3 +189,8 @@ class Prepared:
                 value = process(value)
             values.append(value)
         return connection.exec_driver_sql(text, tuple(values))
+
+
+def _constants(compiled: Any) -> dict[str, Any]:
+    """The values written into a compiled statement (its other parameters are given at each call)."""
+    return {name: bind.effective_value for name, bind in compiled.binds.items() if bind.effective_value is not None}

@@ -9,11 +9,11 @@ from typing import Any
 from sqlalchemy import bindparam, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from fakewatch.db.common import IMAGES, Prepared, among, few, listed, upsert
+from fakewatch.db.common import IMAGES, Prepared, among, listed, upsert
 from fakewatch.db.tables import Verdict
 
 _CLASSIFIED = Prepared(lambda dialect: select(Verdict.content_id).where(
-    listed(Verdict.content_id, "contents", dialect), few(Verdict.classifier, "classifiers", dialect)))
+    listed(Verdict.content_id, "contents", dialect), listed(Verdict.classifier, "classifiers", dialect)))
 _MOMENT = bindparam("moment", type_=IMAGES.c.classified_at.type)
 _DATE_COPIES = Prepared(lambda dialect: update(IMAGES).where(
     listed(IMAGES.c.content_id, "contents", dialect),
