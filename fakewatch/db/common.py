@@ -169,7 +169,7 @@ class Prepared:
                 self._postgresql = str(compiled), _constants(compiled)
             text, constants = self._postgresql
             return connection.exec_driver_sql(text, {**constants, **{
-                name: list(value) if isinstance(value, (tuple, set, frozenset)) else value
+                name: _pg_array(value) if isinstance(value, (list, tuple, set, frozenset)) else value
                 for name, value in params.items()}})
         if dialect.name != "sqlite":
             return connection.execute(self.statement(dialect.name), params)
@@ -194,3 +194,16 @@ class Prepared:
 def _constants(compiled: Any) -> dict[str, Any]:
     """The values written into a compiled statement (its other parameters are given at each call)."""
     return {name: bind.effective_value for name, bind in compiled.binds.items() if bind.effective_value is not None}
+
+
+def _pg_array(values: Iterable[Any]) -> Any:
+    """A list of ints or strings as PostgreSQL's array text (``{1,2}``, ``{"a","b\\"c"}``), cast by the
+    statement: one text parameter, where psycopg would format every element in Python. Other lists as
+    they are."""
+    values = list(values)
+    if all(type(value) is int for value in values):
+        return "{" + ",".join(map(str, values)) + "}"
+    if all(type(value) is str for value in values):
+        return "{" + ",".join('"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+                              for value in values) + "}"
+    return values
