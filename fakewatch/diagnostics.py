@@ -69,6 +69,8 @@ def quietly(decode: Callable[[], object], lines: list[str]) -> object:
 
 def judge(lines: list[str]) -> tuple[str | None, str | None]:
     """(damage, warnings): the first message showing a damaged stream, and the rest joined as a note."""
+    if not lines:  # the usual case: the decoder said nothing
+        return None, None
     damage = next((line for line in lines if DAMAGE.search(line)), None)
     unique = list(dict.fromkeys(line for line in lines if line != damage))
     return damage, ("; ".join(unique)[:500] or None)
