@@ -87,6 +87,8 @@ _SPECIAL_KINDS = ((stat.S_ISFIFO, "fifo"), (stat.S_ISSOCK, "socket"), (stat.S_IS
 
 def special_kind(mode: int) -> str | None:
     """What a non-regular file is (``fifo``, ``socket``, ``device``, ``directory``); None for a regular one."""
+    if stat.S_ISREG(mode):
+        return None
     for test, kind in _SPECIAL_KINDS:
         if test(mode):
             return kind
@@ -99,11 +101,14 @@ def _read_all(descriptor: int, size: int, limit: int) -> bytes:
     parts: list[bytes] = []
     total = 0
     while total < limit:
-        part = os.read(descriptor, min(max(size + 1 - total, 1 << 16), limit - total))
+        wanted = min(max(size + 1 - total, 1 << 16), limit - total)
+        part = os.read(descriptor, wanted)
         if not part:
             break
         parts.append(part)
         total += len(part)
+        if len(part) < wanted:  # a regular file returns less than asked only at its end
+            break
     return parts[0] if len(parts) == 1 else b"".join(parts)
 
 
