@@ -122,8 +122,14 @@ def predict_prepared(classifier: Classifier, prepared: list[np.ndarray]) -> np.n
     """p_fake per image from each image's crops (``imaging.prepare``), in one call to the classifier."""
     if not prepared:
         return np.zeros(0)
-    owners = np.concatenate([np.full(len(crops), index) for index, crops in enumerate(prepared)])
-    return aggregate(classifier.predict(np.concatenate(prepared)), owners, len(prepared))
+    images, owners = _stacked(prepared)
+    return aggregate(classifier.predict(images), owners, len(prepared))
+
+
+def _stacked(prepared: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Every image's crops in one array, and the index of the image each crop belongs to."""
+    return (np.concatenate(prepared),
+            np.concatenate([np.full(len(crops), index) for index, crops in enumerate(prepared)]))
 
 
 class Pending(Protocol):
@@ -145,8 +151,7 @@ def start_prepared(classifier: Classifier, prepared: list[np.ndarray], executor:
     it has them (``start``, as ONNX Runtime on a CPU), else as one call on ``executor``."""
     if not prepared:
         return executor.submit(np.zeros, 0)
-    owners = np.concatenate([np.full(len(crops), index) for index, crops in enumerate(prepared)])
-    images = np.concatenate(prepared)
+    images, owners = _stacked(prepared)
     own = getattr(classifier, "start", None)
     crops: Pending = own(images) if own is not None else executor.submit(classifier.predict, images)
     return _Aggregated(crops, owners, len(prepared))

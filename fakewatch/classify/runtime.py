@@ -308,17 +308,16 @@ class Runtime:
         started.inferences.clear()
         if session is not None:
             self._write(session, started, scores)
-            set_status(session, started.already, "done")
             return outcome
         with self.database.session() as writing, writing.begin():
             self._write(writing, started, scores)
-            set_status(writing, started.already, "done")
         self.actions.after(started.ids, started.router.versions + [NO_CLASSIFIER])  # after the commit
         return outcome
 
     def _write(self, session: Any, started: Started, scores: Mapping[str, Mapping[int, float]]) -> None:
         by_content, router, outcome = started.by_content, started.router, started.outcome
         content_ids = list(by_content)
+        set_status(session, started.already, "done")
         for cid, error in started.failed:
             set_status(session, [image.id for image in by_content[cid]], "error", error.kind, str(error))
             outcome.errors += len(by_content[cid])

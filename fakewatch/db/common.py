@@ -45,9 +45,13 @@ def among(session: Session, column: Any, values: Iterable[Any]) -> Any:
     if dialect == "sqlite" and all(type(value) in (int, str) for value in values):
         # one JSON array instead of one parameter per value: a cached statement (an expanded IN list is
         # rendered again on every call) and no limit on the count
-        return column.in_(select(func.json_each(bindparam(None, json.dumps(values, ensure_ascii=False), type_=String))
-                                 .table_valued("value").c.value))
+        return column.in_(_json_members(bindparam(None, json.dumps(values, ensure_ascii=False), type_=String)))
     return column.in_(values)
+
+
+def _json_members(array: Any) -> Any:
+    """The members of a JSON array parameter, as a subquery for ``IN`` (SQLite)."""
+    return select(func.json_each(array).table_valued("value").c.value)
 
 
 def upsert(session: Session, table: Any, rows: Sequence[dict[str, Any]], keys: Sequence[str],
@@ -138,7 +142,7 @@ def listed(column: Any, name: str, dialect: str) -> Any:
         from sqlalchemy.dialects import postgresql
 
         return column == sql_any(bindparam(name, type_=postgresql.ARRAY(column.type)))
-    return column.in_(select(func.json_each(bindparam(name, type_=String)).table_valued("value").c.value))
+    return column.in_(_json_members(bindparam(name, type_=String)))
 
 
 class Prepared:

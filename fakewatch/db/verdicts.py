@@ -18,11 +18,12 @@ _MOMENT = bindparam("moment", type_=IMAGES.c.classified_at.type)
 _DATE_COPIES = Prepared(lambda dialect: update(IMAGES).where(
     listed(IMAGES.c.content_id, "contents", dialect),
     or_(IMAGES.c.classified_at.is_(None), IMAGES.c.classified_at != _MOMENT)).values(classified_at=_MOMENT))
-_STATUS_VALUES = ("status", "error_kind", "error_message", "warnings")
-_SET_STATUS = Prepared(lambda dialect: update(IMAGES).where(listed(IMAGES.c.id, "ids", dialect)).values(
-    {name: bindparam(name, type_=IMAGES.c[name].type) for name in _STATUS_VALUES}))
-_SET_STATUS_DATED = Prepared(lambda dialect: update(IMAGES).where(listed(IMAGES.c.id, "ids", dialect)).values(
-    {name: bindparam(name, type_=IMAGES.c[name].type) for name in (*_STATUS_VALUES, "classified_at")}))
+_SET_STATUS = Prepared(lambda dialect: update(IMAGES).where(listed(IMAGES.c.id, "ids", dialect)).values({
+    **{name: bindparam(name, type_=IMAGES.c[name].type) for name in ("status", "error_kind", "error_message",
+                                                                     "warnings")},
+    # no new time given: the row keeps its own
+    "classified_at": func.coalesce(bindparam("classified_at", type_=IMAGES.c.classified_at.type),
+                                   IMAGES.c.classified_at)}))
 
 
 def classified_contents(session: Session, content_ids: Iterable[int], classifiers: str | Sequence[str]) -> set[int]:
@@ -67,9 +68,5 @@ def set_status(session: Session, ids: Iterable[int], status: str, error_kind: st
     """Set the images' status (and error or warnings); ``classified_at`` also stamps their verdict time."""
     ids = list(ids)
     if ids:
-        values: dict[str, Any] = {"status": status, "error_kind": error_kind, "error_message": error_message,
-                                  "warnings": warnings}
-        if classified_at is None:
-            _SET_STATUS(session, ids=ids, **values)
-        else:
-            _SET_STATUS_DATED(session, ids=ids, classified_at=classified_at, **values)
+        _SET_STATUS(session, ids=ids, status=status, error_kind=error_kind, error_message=error_message,
+                    warnings=warnings, classified_at=classified_at)

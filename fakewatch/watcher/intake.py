@@ -123,10 +123,9 @@ def _inside(path: str, roots: tuple[str, ...]) -> bool:
     return any(path == root or path.startswith(root.rstrip("/") + "/") for root in roots)
 
 
-def _check_link(path: str, roots: tuple[str, ...], is_link: bool | None = None) -> None:
-    """Refuse a symlink whose target leaves every root (``/etc/passwd`` planted as ``photo.jpg``);
-    ``is_link``: whether ``path`` is one, when the caller already knows."""
-    if roots and (os.path.islink(path) if is_link is None else is_link):
+def _check_link(path: str, roots: tuple[str, ...], is_link: bool) -> None:
+    """Refuse a symlink whose target leaves every root (``/etc/passwd`` planted as ``photo.jpg``)."""
+    if roots and is_link:
         target = os.path.realpath(path)
         if not _inside(target, roots):
             raise OutsideRoot(f"{shown(path)}: a symlink to {shown(target)}, outside the scanned folders; not "
