@@ -23,7 +23,7 @@ SHARED_DATA ?= ../shared/data
 MIRRORS ?= /work/.mirror
 CONVERT_VENV ?= build/convert-venv
 BACKBONE := build/backbones/efficientnet-lite0.weights.h5
-PHOTO_DESCRIPTION := photos-train (vladmandic/sd-samples: 1,426 fakes from 62 text-to-image models; real photos from EliSchwartz/imagenet-sample-images, BSD100 and Sun-Hays80 via jbhuang0604/SelfExSR), the faces set (650 StyleGAN2 faces, 539 Unsplash portraits), google/dreambooth (phone and camera photos of objects and pets) and Stability-AI/stablediffusion (SD 2.x 768 px txt2img samples), as listed in data/manifest.csv; held out whole: CompVis/stable-diffusion samples (SD 1.x fakes, inpainting-example photos) and ianare/exif-samples camera photos
+PHOTO_DESCRIPTION := photos-train (vladmandic/sd-samples: 1,426 fakes from 62 text-to-image models; real photos from EliSchwartz/imagenet-sample-images, BSD100 and Sun-Hays80 via jbhuang0604/SelfExSR), the faces set (650 StyleGAN2 faces, 539 Unsplash portraits), google/dreambooth (phone and camera photos of objects and pets), Stability-AI/stablediffusion (SD 2.x 768 px txt2img samples), serengil/deepface (web photos of people) and the example photos of CMU-Perceptual-Computing-Lab/openpose (COCO), pjreddie/darknet, scikit-image/scikit-image and facebookresearch/segment-anything, as listed in data/manifest.csv; held out whole: CompVis/stable-diffusion samples (SD 1.x fakes, inpainting-example photos) and ianare/exif-samples camera photos
 
 .PHONY: install scan watch serve test lint bench bench-distributed bench-faults bench-web default-classifier clean \
 	data backbone photo-classifier bench-photo

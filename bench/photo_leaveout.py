@@ -9,6 +9,7 @@ heads compared here see exactly the same crops:
 
     linear    logistic regression on the frozen backbone's pooled features (no fine-tuning)
     finetune  the backbone's last block and head fine-tuned, plus the logit layer
+    ensemble  the mean of the two heads' logits (``--heads ensemble``)
 
 Photos-train's fakes share 23 prompts across all generators, so a family fold tests on one third of the
 prompts and trains on the other two thirds only (for every generator), and holds one real source out too.
@@ -84,7 +85,7 @@ def features(data: Path, weights: Path, out: Path, copies: int, seed: int) -> di
 
 
 def carve_fold(samples: list, fakes: list[str], reals: list[str], prompts: bool, fold: int,
-               seed: int) -> dict[str, np.ndarray]:
+               seed: int, validation: str = "random") -> dict[str, np.ndarray]:
     all_prompts = sorted({s.prompt for s in samples if s.prompt})
     test_prompts = set(all_prompts[fold % PROMPT_FOLDS::PROMPT_FOLDS]) if prompts else set()
     held = fakes + reals
@@ -97,6 +98,8 @@ def carve_fold(samples: list, fakes: list[str], reals: list[str], prompts: bool,
             continue
         elif sample.prompt is None or sample.prompt not in test_prompts:
             rest.append(index)
+    if validation == "groups":
+        return _with_group_validation(samples, test, rest, seed)
     return _with_validation(samples, test, rest, seed)
 
 
@@ -104,6 +107,33 @@ def _with_validation(samples: list, test: list[int], rest: list[int], seed: int)
     """Validation: a random 10% of the images of the groups that are trained on (never a test group)."""
     rng = np.random.default_rng(seed)
     valid = [i for i in rest if rng.random() < 0.1]
+    train = sorted(set(rest) - set(valid))
+    return {"train": np.array(train), "valid": np.array(sorted(valid)), "test": np.array(sorted(test))}
+
+
+def _with_group_validation(samples: list, test: list[int], rest: list[int], seed: int,
+                           share: float = 0.15) -> dict[str, np.ndarray]:
+    """Validation from sources the network does not train on: whole groups of the non-test groups, drawn at
+    random until they hold about ``share`` of each label's images, so that temperature and threshold are
+    chosen on generators and sources of real photos that training never saw (as the test groups are)."""
+    rng = np.random.default_rng(seed)
+    sizes: dict[tuple[int, str], int] = {}
+    for i in rest:
+        key = (samples[i].label, samples[i].group)
+        sizes[key] = sizes.get(key, 0) + 1
+    chosen: set[str] = set()
+    for label in (0, 1):
+        groups = sorted(group for lab, group in sizes if lab == label)
+        total, taken = sum(sizes[(label, g)] for g in groups), 0
+        for position in rng.permutation(len(groups)):
+            group = groups[position]
+            if taken + sizes[(label, group)] > 2 * share * total:  # a group too large for the validation share
+                continue
+            chosen.add(group)
+            taken += sizes[(label, group)]
+            if taken >= share * total:
+                break
+    valid = [i for i in rest if samples[i].group in chosen]
     train = sorted(set(rest) - set(valid))
     return {"train": np.array(train), "valid": np.array(sorted(valid)), "test": np.array(sorted(test))}
 
@@ -133,8 +163,18 @@ class Heads:
         pooled = photo_pooled(cached["pooled"])
         self.pooled_train = pooled(cached["train"])
         self.pooled_score = pooled(cached["score"])
+        self.done: dict[tuple[str, int], dict[str, np.ndarray]] = {}
 
     def logits(self, head: str, parts: dict[str, np.ndarray], labels: np.ndarray) -> dict[str, np.ndarray]:
+        key = (head, id(parts))
+        if key not in self.done:
+            self.done[key] = self._logits(head, parts, labels)
+        return self.done[key]
+
+    def _logits(self, head: str, parts: dict[str, np.ndarray], labels: np.ndarray) -> dict[str, np.ndarray]:
+        if head == "ensemble":  # the mean of both heads' image logits (each head trained once per fold)
+            linear, finetune = self.logits("linear", parts, labels), self.logits("finetune", parts, labels)
+            return {name: (linear[name] + finetune[name]) / 2 for name in linear}
         rows, _ = _rows(self.cached["train_owners"], parts["train"])
         train_labels = labels[self.cached["train_owners"][rows]]
         if head == "linear":
@@ -194,12 +234,15 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=6)
     parser.add_argument("--heads", default="linear,finetune")
     parser.add_argument("--seed", type=int, default=1337)
+    parser.add_argument("--validation", choices=("random", "groups"), default="random",
+                        help="random: a tenth of the trained groups' images; groups: whole groups left out of "
+                             "training (unseen generators and sources of real photos)")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     cached = features(args.data, args.backbone_weights, args.out, args.copies, args.seed)
     samples = cached["samples"]
     heads = Heads(cached, args.epochs, args.seed)
-    folds = [(name, carve_fold(samples, fakes, reals, prompts, index, args.seed))
+    folds = [(name, carve_fold(samples, fakes, reals, prompts, index, args.seed, args.validation))
              for index, (name, fakes, reals, prompts) in enumerate(FOLDS)]
     folds.insert(0, ("in-training: random 10% carve of all groups", random_carve(samples, args.seed)))
     results: dict[str, dict] = {}

@@ -48,6 +48,29 @@ REPOSITORIES = (
     ("Stability-AI/stablediffusion", "cf1d67a6fd5ea1aa600c4df58e5b47da45f6bdbf", "fake", "sd2-768-samples",
      lambda path: path.startswith("assets/stable-samples/txt2img/768/merged-") and path.endswith(".png"),
      "CreativeML Open RAIL++-M"),
+    # Trained on: web photos of people (celebrities, couples, a selfie; JPEG from many sources), the face
+    # recognition library's test images (its mirrored copy is left out)
+    ("serengil/deepface", "243209fd7b46ecdecf72665cc25219f6e8181f25", "real", "deepface-people-photos",
+     lambda path: path.startswith("tests/unit/dataset/") and path.endswith(".jpg") and "reflection" not in path,
+     "MIT repository; web photos of public figures"),
+    # Trained on: photos that image libraries and vision projects ship as examples (COCO val2014 Flickr photos,
+    # object-detection and segmentation demo photos, scikit-image's photographs including a page scan);
+    # drawings, paintings, diagrams, microscopy and astronomy images are left out
+    ("CMU-Perceptual-Computing-Lab/openpose", "5c5d96523ef917bd30301245fdc8343937cae48d", "real",
+     "openpose-coco-photos",
+     lambda path: path.startswith("examples/media/COCO_") and path.endswith(".jpg"),
+     "openpose academic licence; COCO images under their Flickr licences"),
+    ("pjreddie/darknet", "f6afaabcdf85f77e7aff2ec55c020c0e297c77f9", "real", "darknet-photos",
+     lambda path: path in {f"data/{name}.jpg" for name in ("dog", "eagle", "giraffe", "horses", "kite", "person")},
+     "public domain (YOLO licence)"),
+    ("scikit-image/scikit-image", "cd0a3d22b9f359f05618d75d5c7a29b91b4951ca", "real", "skimage-photos",
+     lambda path: path in {f"src/_skimage2/data/{name}" for name in (
+         "astronaut.png", "brick.png", "camera.png", "chelsea.png", "clock_motion.png", "coffee.png", "coins.png",
+         "grass.png", "gravel.png", "moon.png", "motorcycle_left.png", "motorcycle_right.png", "page.png",
+         "rocket.jpg")},
+     "BSD-3-Clause repository; each photo's terms in the skimage.data docstrings (public domain, CC0, research)"),
+    ("facebookresearch/segment-anything", "dca509fe793f601edb92606367a655c15ac00fdf", "real", "segment-anything-photos",
+     lambda path: path.startswith("notebooks/images/") and path.endswith(".jpg"), "Apache-2.0"),
     ("ianare/exif-samples", "5332a9cf0220e9c6c93f88a187daa90808051e10", "real", "exif-samples-cameras",
      lambda path: path.startswith("jpg/") and path.lower().endswith((".jpg", ".jpeg"))
      and not any(skip in path for skip in ("corrupted", "PaintTool", "photoshop", "invalid")),
