@@ -101,6 +101,7 @@ def one_of_each(folder: Path, settings: Settings) -> dict[str, Path]:
 
 def test_upload_filter_label_and_activate_in_a_real_browser(console: tuple[str, Settings], browser: Any,
                                                             tmp_path: Path) -> None:
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import Select, WebDriverWait
 
@@ -136,7 +137,8 @@ def test_upload_filter_label_and_activate_in_a_real_browser(console: tuple[str, 
     WebDriverWait(browser, 10).until(lambda driver: "label=fake" in driver.current_url)
     tiles = browser.find_elements(By.CSS_SELECTOR, ".tile")
     assert tiles and all(tile.get_attribute("data-label") == "fake" for tile in tiles)
-    WebDriverWait(browser, 10).until(lambda driver: "all" in driver.find_element(By.ID, "counts").text)
+    WebDriverWait(browser, 10, ignored_exceptions=(StaleElementReferenceException,)).until(
+        lambda driver: "all" in driver.find_element(By.ID, "counts").text)
     shoot(browser, "results")
     browser.get(f"{base}/results?view=list")
     assert len(browser.find_elements(By.CSS_SELECTOR, "tr.row")) == 16
@@ -160,7 +162,8 @@ def test_upload_filter_label_and_activate_in_a_real_browser(console: tuple[str, 
     assert "hash-b" in alert.text
     alert.accept()
     hash_b = 'tr[data-version="hash-b"]'
-    WebDriverWait(browser, 10).until(
+    # the page reloads after activating: a row found just before the reload goes stale, so look again
+    WebDriverWait(browser, 10, ignored_exceptions=(StaleElementReferenceException,)).until(
         lambda driver: "active" in driver.find_element(By.CSS_SELECTOR, hash_b).get_attribute("class"))
     assert "hash-b" in browser.find_element(By.CSS_SELECTOR, ".top .context").text
     shoot(browser, "classifiers")
