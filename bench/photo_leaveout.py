@@ -24,6 +24,7 @@ import argparse
 import json
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -117,10 +118,7 @@ def _with_group_validation(samples: list, test: list[int], rest: list[int], seed
     random until they hold about ``share`` of each label's images, so that temperature and threshold are
     chosen on generators and sources of real photos that training never saw (as the test groups are)."""
     rng = np.random.default_rng(seed)
-    sizes: dict[tuple[int, str], int] = {}
-    for i in rest:
-        key = (samples[i].label, samples[i].group)
-        sizes[key] = sizes.get(key, 0) + 1
+    sizes = Counter((samples[i].label, samples[i].group) for i in rest)
     chosen: set[str] = set()
     for label in (0, 1):
         groups = sorted(group for lab, group in sizes if lab == label)

@@ -27,6 +27,13 @@ import urllib.request
 from pathlib import Path
 
 FIELDS = ("file", "label", "group", "repo", "commit", "path", "sha256", "licence")
+# Reserved for independent evaluation: never trained or tuned on, nor any copy of their files (lower case)
+RESERVED = ("dcsan/imagen", "hastingslab-org/ai-human-images", "preangelleo/illustration-style-samples",
+            "inf-imagine/sentry", "haywoodsloan/ai-image-detector", "drewnoakes/metadata-extractor-images",
+            "ml72/ai-image-classifier-playground", "selvamaribose/cifake-ai-synthetic-image-classification",
+            "m0pinxxx/ai-recognition-with-cifake", "sklinderton/vit-real-vs-fake-faces",
+            "comfyanonymous/comfyui_examples", "c2pa-org/public-testfiles", "contentauth/c2pa-rs")
+RESERVED_ANYWHERE = ("urban100", "val_images")  # Urban100 in any copy; the held-out split of a faces set
 SHARED_PHOTOS = "photos-train.tar.gz"
 SHARED_FACES = "faces-train.tar.gz"
 PHOTOS_LICENCES = {"vladmandic/sd-samples": "MIT", "EliSchwartz/imagenet-sample-images": "ImageNet terms (research)",
@@ -94,6 +101,12 @@ def _resolve_commit(mirror: Path, commit: str) -> str:
     return _git(mirror, "rev-parse", commit).decode().strip()
 
 
+def reserved(row: dict[str, str]) -> bool:
+    """Whether a manifest row comes from data reserved for independent evaluation."""
+    where = (row["repo"] + " " + row["path"] + " " + row["group"]).lower()
+    return any(name in where for name in RESERVED + RESERVED_ANYWHERE)
+
+
 def manifest(shared: Path, mirrors: Path) -> list[dict[str, str]]:
     rows = []
     with tarfile.open(shared / SHARED_PHOTOS) as archive:
@@ -127,6 +140,10 @@ def manifest(shared: Path, mirrors: Path) -> list[dict[str, str]]:
                 name = path.replace("/", "__")
                 rows.append({"file": f"{label}/{group}/{name}", "label": label, "group": group, "repo": repo,
                              "commit": full, "path": path, "sha256": _sha(data), "licence": licence})
+    refused = [row for row in rows if reserved(row)]
+    if refused:
+        raise SystemExit(f"{len(refused)} files come from data reserved for independent evaluation, such as "
+                         f"{refused[0]['repo']} {refused[0]['path']}: leave them out of the training data")
     return rows
 
 
