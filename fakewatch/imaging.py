@@ -16,6 +16,7 @@ import os
 import re
 import stat
 import warnings
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -276,11 +277,13 @@ def _check_complete(data: bytes, kind: str) -> None:
         raise CorruptImage("truncated PNG: the chunks end before IEND")
 
 
-def decode(data: bytes, max_pixels: int, notes: list[str] | None = None) -> np.ndarray:
+def decode(data: bytes, max_pixels: int, notes: list[str] | None = None, capture: bool = True) -> np.ndarray:
     """Decode image bytes to an HxWx3 uint8 RGB array, or raise an :class:`ImageError`.
 
     What the decoder libraries report is captured, not printed: a damaged stream raises
-    :class:`CorruptImage`; other warnings are appended to ``notes`` when given."""
+    :class:`CorruptImage`; other warnings are appended to ``notes`` when given. ``capture`` False: the
+    caller captures around many decodes at once (:func:`fakewatch.diagnostics.captured`) and decodes
+    each again on its own when anything was said, so that every message lands on its file."""
     if not data:
         raise EmptyFile("zero-byte file")
     kind = sniff(data[:16])
@@ -291,7 +294,7 @@ def decode(data: bytes, max_pixels: int, notes: list[str] | None = None) -> np.n
     buffer = np.frombuffer(data, dtype=np.uint8)
     said: list[str] = []
     try:
-        with diagnostics.captured(said):
+        with diagnostics.captured(said) if capture else nullcontext():
             rgb = cv2.imdecode(buffer, cv2.IMREAD_COLOR_RGB)
     except cv2.error as exc:
         raise CorruptImage(f"{kind} decoder failed: {exc}") from exc

@@ -16,7 +16,7 @@ import socket
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -27,7 +27,7 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from fakewatch import evidence, imaging
+from fakewatch import diagnostics, evidence, imaging
 from fakewatch.actions import VerdictActions
 from fakewatch.classifier import Classifier, Pending, decide, start_prepared
 from fakewatch.classifier import load as load_classifier
@@ -200,16 +200,18 @@ class Runtime:
         return self.router.routes[0][1].loaded  # type: ignore[attr-defined, no-any-return]
 
     def _load(self, stored_path: str, router: Router, analyze: bool, preloaded: Mapping[str, bytes],
+              capture: bool = True,
               ) -> tuple[np.ndarray | ImageError | Uncovered, Classifier | None, str | None, list[Evidence] | None]:
         """The crops for one recorded file and the classifier they go to (or why there are none), the
-        decoder's warnings, and (when ``analyze``) what the file's metadata says: all from one read."""
+        decoder's warnings, and (when ``analyze``) what the file's metadata says: all from one read.
+        ``capture`` False: the caller captures the decoder's messages (:meth:`_load_serially`)."""
         path = to_fs(stored_path)
         data = preloaded.get(path)
         notes: list[str] = []
         try:
             if data is None:
                 data = imaging.read_bytes(path, self.settings.max_file_bytes)
-            rgb = imaging.decode(data, self.settings.max_pixels, notes)
+            rgb = imaging.decode(data, self.settings.max_pixels, notes, capture)
             found = evidence.analyze(data, imaging.sniff(data[:64]), self.c2pa_options, rgb) if analyze else None
             classifier = router.route(*rgb.shape[:2])
             if classifier is None:
@@ -263,8 +265,11 @@ class Runtime:
         sizes = [by_content[cid][0].size or 0 for cid in content_ids]
         # Small files decode faster in this thread: pool hand-offs then cost more than the decoding, and
         # the runtime's idle threads compete with the pool. Large files are worth spreading over the cores.
-        mapper = self._pool.map if sizes and sum(sizes) / len(sizes) > PARALLEL_DECODE_BYTES else map
-        loads = mapper(lambda cid: self._load(by_content[cid][0].path, router, cid in fresh, preloaded), content_ids)
+        if sizes and sum(sizes) / len(sizes) > PARALLEL_DECODE_BYTES:
+            loads: Iterable[Any] = self._pool.map(
+                lambda cid: self._load(by_content[cid][0].path, router, cid in fresh, preloaded), content_ids)
+        else:
+            loads = self._load_serially(by_content, content_ids, router, fresh, preloaded)
         waiting: dict[str, list[tuple[int, np.ndarray]]] = defaultdict(list)
         waiting_pixels: dict[str, int] = defaultdict(int)
 
@@ -295,6 +300,20 @@ class Runtime:
         for version in list(waiting):
             if waiting[version]:
                 flush(version)
+
+    def _load_serially(self, by_content: Mapping[int, list[Any]], content_ids: list[int], router: Router,
+                       fresh: set[int], preloaded: Mapping[str, bytes]) -> list[Any]:
+        """:meth:`_load` for each content in this thread, with the decoder's messages captured once around
+        them all (pointing descriptor 2 elsewhere costs more than decoding a thumbnail). The usual case:
+        nothing was said. When something was, every file is loaded again with its own capture, so each
+        message is recorded on the file that caused it."""
+        said: list[str] = []
+        with diagnostics.captured(said):
+            loads = [self._load(by_content[cid][0].path, router, cid in fresh, preloaded, capture=False)
+                     for cid in content_ids]
+        if said:
+            loads = [self._load(by_content[cid][0].path, router, cid in fresh, preloaded) for cid in content_ids]
+        return loads
 
     def finish(self, started: Started, session: Session | None = None) -> BatchOutcome:
         """The second half: wait for the chunk's inference, then write its verdicts, evidence and image

@@ -14,6 +14,7 @@ from sqlalchemy import select
 
 from fakewatch.db.session import Database
 from fakewatch.db.tables import Image
+from fakewatch.imaging import encode_jpeg
 from fakewatch.mode import open_mode
 from fakewatch.names import to_fs
 from fakewatch.watcher.observer import Watcher
@@ -133,3 +134,34 @@ def test_light_fuzzing_run_records_every_file(tmp_path: Path, run_cli, env_setti
     assert sum(row["status"] == "done" for row in rows) > 30  # light damage still classifies
     with Database(env_settings.resolved_database_url).session() as session:
         assert len(session.scalars(select(Image.id)).all()) == len(paths)
+
+
+def test_decoder_messages_land_on_the_file_that_caused_them(tmp_path: Path, run_cli, capfd) -> None:  # type: ignore[no-untyped-def]
+    """Thumbnails are decoded with the decoder's messages captured once per chunk; when one file in a chunk
+    makes the decoder speak, its message is recorded on that file alone, and a damaged one is an error."""
+    import cv2
+    import numpy as np
+
+    folder = tmp_path / "thumbs"
+    folder.mkdir()
+    rng = np.random.default_rng(11)
+    for index in range(40):
+        rgb = cv2.GaussianBlur(rng.integers(0, 255, (32, 32, 3), dtype=np.uint8), (3, 3), 1)
+        (folder / f"clean-{index:02d}.jpg").write_bytes(cv2.imencode(".jpg", rgb)[1].tobytes())
+    photo = (folder / "clean-00.jpg").read_bytes()
+    (folder / "m-chatty.jpg").write_bytes(photo[:-2] + b"\0" * 10 + photo[-2:])  # stray bytes: a warning
+    big = cv2.GaussianBlur(np.random.default_rng(4).integers(0, 255, (128, 128, 3), dtype=np.uint8), (9, 9), 3)
+    damaged = bytearray(encode_jpeg(big, 90))
+    middle = (damaged.index(b"\xff\xda") + len(damaged)) // 2
+    damaged[middle:middle + 200] = b"\xfe" * 200
+    (folder / "m-damaged.jpg").write_bytes(bytes(damaged))
+
+    result = run_cli("scan", "--format", "json", str(folder))
+    rows = {os.path.basename(to_fs(row["path"])): row for row in map(json.loads, result.stdout.splitlines())}
+    assert len(rows) == 42
+    assert "extraneous bytes" in (rows.pop("m-chatty.jpg")["warnings"] or "")
+    damaged_row = rows.pop("m-damaged.jpg")
+    assert (damaged_row["status"], damaged_row["error_kind"]) == ("error", "corrupt")
+    assert "Corrupt JPEG data" in damaged_row["error"]
+    assert all(row["status"] == "done" and not row["warnings"] for row in rows.values()), rows
+    assert "Corrupt JPEG" not in capfd.readouterr().err  # captured, never printed
