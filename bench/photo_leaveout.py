@@ -24,7 +24,6 @@ import argparse
 import json
 import sys
 import time
-from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -114,23 +113,10 @@ def _with_validation(samples: list, test: list[int], rest: list[int], seed: int)
 
 def _with_group_validation(samples: list, test: list[int], rest: list[int], seed: int,
                            share: float = 0.15) -> dict[str, np.ndarray]:
-    """Validation from sources the network does not train on: whole groups of the non-test groups, drawn at
-    random until they hold about ``share`` of each label's images, so that temperature and threshold are
-    chosen on generators and sources of real photos that training never saw (as the test groups are)."""
-    rng = np.random.default_rng(seed)
-    sizes = Counter((samples[i].label, samples[i].group) for i in rest)
-    chosen: set[str] = set()
-    for label in (0, 1):
-        groups = sorted(group for lab, group in sizes if lab == label)
-        total, taken = sum(sizes[(label, g)] for g in groups), 0
-        for position in rng.permutation(len(groups)):
-            group = groups[position]
-            if taken + sizes[(label, group)] > 2 * share * total:  # a group too large for the validation share
-                continue
-            chosen.add(group)
-            taken += sizes[(label, group)]
-            if taken >= share * total:
-                break
+    """Validation from sources the network does not train on: whole non-test groups holding about ``share``
+    of each label's images (:func:`photo_data.validation_groups`, as `fakewatch train-photo --validation
+    groups` draws them)."""
+    chosen = photo_data.validation_groups(samples, rest, share, seed)
     valid = [i for i in rest if samples[i].group in chosen]
     train = sorted(set(rest) - set(valid))
     return {"train": np.array(train), "valid": np.array(sorted(valid)), "test": np.array(sorted(test))}

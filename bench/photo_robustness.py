@@ -20,7 +20,7 @@ from common import ROOT
 from fakewatch.classifier import load
 from fakewatch.config import load_settings
 from fakewatch.registry import Registry
-from fakewatch.training import photo, photo_data
+from fakewatch.training import photo_data
 from fakewatch.training.evaluate import evaluate_groups
 
 
@@ -35,8 +35,9 @@ def main() -> None:
     version = registry.find(args.version) if args.version else registry.resolve("photo")
     training = version.card["training_data"]
     decoded = photo_data.decode_all(photo_data.discover(args.data), settings.limits)
-    seed = int(version.card["training"]["seed"])
-    parts = photo.carve(decoded.samples, training["holdout_groups"], 0.1, 0.1, seed)
+    recipe = version.card["training"]  # the carve is drawn again exactly as training drew it
+    parts = photo_data.carve(decoded.samples, training["holdout_groups"], recipe.get("valid_fraction", 0.1), 0.1,
+                             int(recipe["seed"]), recipe.get("validation", "random"))
     classifier = load(version, settings.batch_size, settings.runtime)
     if args.max_crops:
         classifier.spec = dataclasses.replace(classifier.spec, max_crops=args.max_crops)  # type: ignore[misc]

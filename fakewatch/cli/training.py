@@ -94,6 +94,13 @@ def train(ctx: click.Context, data_dir: str, arch: str, input_size: int | None, 
                    "(repeatable), e.g. 'fake/*FLUX*' or 'real/bsd100'.")
 @click.option("--test-fraction", type=float, default=0.1, show_default=True,
               help="Random share of every trained group kept for the in-training test figure.")
+@click.option("--validation", type=click.Choice(["random", "groups"]), default="random", show_default=True,
+              help="Where temperature and threshold are chosen: 'random', a random share of every trained group's "
+                   "images; 'groups', whole groups (generators, sources of real photos) left out of training, "
+                   "as unseen as the held-out ones.")
+@click.option("--valid-fraction", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.1,
+              show_default=True,
+              help="Share of the images (of each label, with --validation groups) used for validation.")
 @click.option("--manifest", type=click.Path(exists=True, dir_okay=False),
               help="The data manifest DATA_DIR was built from (`make data`); its name and SHA-256 go in the card.")
 @click.option("--description", default="", help="Training-data description recorded in the card.")
@@ -103,13 +110,14 @@ def train(ctx: click.Context, data_dir: str, arch: str, input_size: int | None, 
 @click.pass_context
 def train_photo(ctx: click.Context, data_dir: str, backbone_weights: str | None, variant: str, crop: int,
                 max_crops: int, tune_blocks: int, copies: int, epochs: int, learning_rate: float,
-                holdout_groups: tuple[str, ...], test_fraction: float, manifest: str | None, description: str,
-                activate: bool, seed: int | None) -> None:
+                holdout_groups: tuple[str, ...], test_fraction: float, validation: str, valid_fraction: float,
+                manifest: str | None, description: str, activate: bool, seed: int | None) -> None:
     """Train the photo classifier on DATA_DIR (real/<source>/..., fake/<generator>/...) and publish it.
 
     An ImageNet EfficientNet-Lite backbone sees native-resolution crops; its last blocks and a logit layer
     are fine-tuned; an image's p_fake is the calibrated mean of its crops' logits. Temperature and threshold
-    come from validation groups that are neither trained on nor held out.
+    come from validation images that are not held out (``--validation``: a random share of the trained
+    groups, or whole groups left out of training).
     """
     from fakewatch.training.photo import PhotoOptions
 
@@ -117,7 +125,8 @@ def train_photo(ctx: click.Context, data_dir: str, backbone_weights: str | None,
     options = PhotoOptions(data_dir=data_dir, backbone_weights=backbone_weights, limits=settings.limits,
                            variant=variant, crop=crop, max_crops=max_crops, tune_blocks=tune_blocks, copies=copies,
                            epochs=epochs, learning_rate=learning_rate, holdout_groups=list(holdout_groups),
-                           test_fraction=test_fraction, manifest=manifest,
+                           test_fraction=test_fraction, validation=validation, valid_fraction=valid_fraction,
+                           manifest=manifest,
                            seed=settings.seed, uncertain_margin=settings.uncertain_margin, description=description,
                            command=_reproduce(ctx, settings, "train-photo"))
     from fakewatch.training.photo import train_photo as run_training

@@ -60,6 +60,7 @@ class PhotoOptions:
     learning_rate: float = 3e-4
     holdout_groups: list[str] = field(default_factory=list)
     valid_fraction: float = 0.1
+    validation: str = "random"  # "random": images of the trained groups; "groups": whole groups not trained on
     test_fraction: float = 0.1
     manifest: str | None = None
     seed: int = 1337
@@ -72,12 +73,14 @@ class PhotoOptions:
 
 
 def refresh_options(parent: ClassifierVersion, **changes: Any) -> PhotoOptions:
-    """Options that retrain ``parent`` as it was built (variant, crop, crop count, tuned blocks)."""
+    """Options that retrain ``parent`` as it was built (variant, crop, crop count, tuned blocks, validation)."""
     card = parent.card
+    training = card.get("training", {})
+    built = {"validation": training.get("validation", "random"), "valid_fraction": training.get("valid_fraction", 0.1)}
     return PhotoOptions(backbone_weights=None, parent=parent, variant=card["architecture"].rsplit("-", 1)[-1],
                         crop=parent.spec.size, max_crops=parent.spec.max_crops,
-                        tune_blocks=int(card.get("training", {}).get("tune_blocks", 1)),
-                        copies=int(card.get("training", {}).get("copies_per_image", 4)), **changes)
+                        tune_blocks=int(training.get("tune_blocks", 1)),
+                        copies=int(training.get("copies_per_image", 4)), **{**built, **changes})
 
 
 def build_network(variant: str, crop: int, backbone_weights: str | Path | None) -> keras.Model:
@@ -151,27 +154,6 @@ def image_logits(top: keras.Model, features: np.ndarray, owners: np.ndarray, cou
     return photo_data.mean_by_owner(logits.astype(np.float64), owners, count)
 
 
-def carve(samples: list[photo_data.Sample], holdout: list[str], valid_fraction: float, test_fraction: float,
-          seed: int) -> dict[str, list[int]]:
-    """Indices for ``train``, ``valid`` (temperature and threshold), ``carve`` (the in-training figure) and
-    ``heldout`` (the held-out groups, never trained, validated or calibrated on). Validation and the carve
-    are random shares of the images of the groups that are trained on."""
-    rng = np.random.default_rng(seed)
-    heldout = [i for i, sample in enumerate(samples) if photo_data.matches(sample.group, holdout)]
-    taken = set(heldout)
-    draw = rng.random(len(samples))
-    valid = [i for i in range(len(samples)) if i not in taken and draw[i] < valid_fraction]
-    for label in (0, 1):  # calibration needs both labels: at least two of each
-        spare = [i for i in np.argsort(draw) if i not in taken and samples[i].label == label and i not in valid]
-        valid += [int(i) for i in spare[:max(0, 2 - sum(samples[i].label == label for i in valid))]]
-    taken |= set(valid)
-    carved = [i for i in range(len(samples)) if i not in taken and valid_fraction <= draw[i] < valid_fraction
-              + test_fraction]
-    taken |= set(carved)
-    return {"train": [i for i in range(len(samples)) if i not in taken], "valid": valid, "carve": carved,
-            "heldout": heldout}
-
-
 def train_photo(options: PhotoOptions, registry: Registry, log_progress: Callable[[str], None] = log.info,
                 activate: bool = False) -> ClassifierVersion:
     """Train, calibrate, evaluate and publish a photo classifier version."""
@@ -183,7 +165,8 @@ def train_photo(options: PhotoOptions, registry: Registry, log_progress: Callabl
                            f"and fake/")
     decoded = photo_data.decode_all(samples, options.limits)
     samples = decoded.samples
-    parts = carve(samples, options.holdout_groups, options.valid_fraction, options.test_fraction, options.seed)
+    parts = photo_data.carve(samples, options.holdout_groups, options.valid_fraction, options.test_fraction,
+                             options.seed, options.validation)
     log_progress(f"{len(samples)} images ({decoded.dropped}); " + ", ".join(f"{name} {len(members)}"
                                                                           for name, members in parts.items()))
     labels = np.array([sample.label for sample in samples], np.float32)
@@ -231,7 +214,9 @@ def train_photo(options: PhotoOptions, registry: Registry, log_progress: Callabl
             metrics[key] = group_report([samples[i] for i in parts[name]], test_p, threshold,
                                         options.uncertain_margin)
     metrics["evaluated_on"] = ("test: a random share of every trained group (in-training figure); heldout: "
-                               "groups never trained on, validated or calibrated on")
+                               "groups never trained on, validated or calibrated on; valid (temperature and "
+                               "threshold): " + ("whole groups left out of training" if options.validation == "groups"
+                                                 else "a random share of every trained group"))
     card = {
         "architecture": f"efficientnet-{options.variant}",
         "network": f"EfficientNet-{options.variant.capitalize()} (ImageNet, converted from "
@@ -258,6 +243,7 @@ def train_photo(options: PhotoOptions, registry: Registry, log_progress: Callabl
         "training": {"command": options.command, "augmentation": photo_data.AUGMENTATION,
                      "copies_per_image": options.copies, "tune_blocks": options.tune_blocks, "epochs": options.epochs,
                      "learning_rate": options.learning_rate, "seed": options.seed, "loss": losses,
+                     "validation": options.validation, "valid_fraction": options.valid_fraction,
                      "backbone_weights": _backbone_source(options)},
         "metrics": metrics,
         "parent": options.parent.version if options.parent else None,

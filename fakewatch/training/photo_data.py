@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+from collections import Counter
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -80,6 +81,60 @@ def discover(root: str | Path, allow_empty: bool = False) -> list[Sample]:
 def matches(group: str, patterns: Iterable[str]) -> bool:
     """Whether ``group`` matches any shell-style pattern (``fake/*FLUX*``, ``real/bsd100``)."""
     return any(fnmatchcase(group, pattern) for pattern in patterns)
+
+
+def validation_groups(samples: list[Sample], candidates: Iterable[int], share: float, seed: int) -> set[str]:
+    """Whole groups among ``candidates`` (sample indices) to validate on, drawn at random until they hold
+    about ``share`` of each label's images, so that temperature and threshold are chosen on generators and
+    sources of real photos that training never saw (as held-out test groups are). A group holding more than
+    twice ``share`` of its label is never drawn; a label with no group small enough gets none."""
+    rng = np.random.default_rng(seed)
+    sizes = Counter((samples[i].label, samples[i].group) for i in candidates)
+    chosen: set[str] = set()
+    for label in (0, 1):
+        groups = sorted(group for lab, group in sizes if lab == label)
+        total, taken = sum(sizes[(label, group)] for group in groups), 0
+        for position in rng.permutation(len(groups)):
+            group = groups[position]
+            if taken + sizes[(label, group)] > 2 * share * total:
+                continue
+            chosen.add(group)
+            taken += sizes[(label, group)]
+            if taken >= share * total:
+                break
+    return chosen
+
+
+def carve(samples: list[Sample], holdout: list[str], valid_fraction: float, test_fraction: float,
+          seed: int, validation: str = "random") -> dict[str, list[int]]:
+    """Indices for ``train``, ``valid`` (temperature and threshold), ``carve`` (the in-training figure) and
+    ``heldout`` (the held-out groups, never trained, validated or calibrated on). The carve is a random share
+    of the images of the groups that are trained on. Validation (``validation``): ``random``, a random share
+    of those images too; ``groups``, whole groups holding about ``valid_fraction`` of each label, left out of
+    training (:func:`validation_groups`), so that the threshold is chosen on generators and
+    sources of real photos the network never saw. Either way validation holds at least two of each label."""
+    if validation not in ("random", "groups"):
+        raise ValueError(f"validation must be 'random' or 'groups', not {validation!r}")
+    rng = np.random.default_rng(seed)
+    heldout = [i for i, sample in enumerate(samples) if matches(sample.group, holdout)]
+    taken = set(heldout)
+    draw = rng.random(len(samples))
+    if validation == "groups":
+        candidates = [i for i in range(len(samples)) if i not in taken]
+        chosen = validation_groups(samples, candidates, valid_fraction, seed)
+        valid = [i for i in candidates if samples[i].group in chosen]
+        carve_from = 0.0  # the carve is drawn from the rest as if no image had gone to validation
+    else:
+        valid = [i for i in range(len(samples)) if i not in taken and draw[i] < valid_fraction]
+        carve_from = valid_fraction
+    for label in (0, 1):  # calibration needs both labels: at least two of each
+        spare = [i for i in np.argsort(draw) if i not in taken and samples[i].label == label and i not in valid]
+        valid += [int(i) for i in spare[:max(0, 2 - sum(samples[i].label == label for i in valid))]]
+    taken |= set(valid)
+    carved = [i for i in range(len(samples)) if i not in taken and carve_from <= draw[i] < carve_from + test_fraction]
+    taken |= set(carved)
+    return {"train": [i for i in range(len(samples)) if i not in taken], "valid": valid, "carve": carved,
+            "heldout": heldout}
 
 
 @dataclass

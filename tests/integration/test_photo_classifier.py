@@ -47,7 +47,8 @@ def trained(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untype
            "FAKEWATCH_BROKER_URL": "", "FAKEWATCH_CLASSIFIER": ""}
     result = CliRunner().invoke(cli, ["train-photo", str(data), "--crop", "96", "--max-crops", "3", "--copies", "1",
                                       "--epochs", "1", "--holdout-group", "fake/gen_z", "--holdout-group",
-                                      "real/scans", "--activate"], env=env, obj={}, catch_exceptions=False)
+                                      "real/scans", "--validation", "groups", "--valid-fraction", "0.5",
+                                      "--activate"], env=env, obj={}, catch_exceptions=False)
     assert result.exit_code == 0, result.output
     return root, data, env, result.output
 
@@ -64,6 +65,10 @@ def test_training_publishes_a_photo_domain_version_with_its_export_and_groups(tr
     assert set(card["metrics"]["heldout"]["groups"]) == {"fake/gen_z", "real/scans"}
     assert "fake/gen_z" not in card["training_data"]["groups"]["train"]
     assert "--holdout-group fake/gen_z" in card["training"]["command"]
+    groups = card["training_data"]["groups"]  # threshold chosen on a generator and a camera never trained on
+    assert card["training"]["validation"] == "groups" and "--validation groups" in card["training"]["command"]
+    assert {group.split("/")[0] for group in groups["valid"]} == {"real", "fake"}
+    assert not set(groups["valid"]) & set(groups["train"]) and len(groups["train"]) == 2
     assert "held-out groups: 8 images" in output
     assert registry.active_versions()["thumbnail"] != version.version  # the shipped thumbnail one stays
 
