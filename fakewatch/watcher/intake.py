@@ -147,8 +147,16 @@ def _stat(path: str) -> tuple[os.stat_result, bool]:
 def inspect(path: str, max_file_bytes: int, roots: tuple[str, ...] = ()) -> FileRecord | None:
     """Stat, read and hash one file. None means "not an image, and not named like one": ignore it.
 
-    Only regular files are read. ``roots`` (resolved) bound where symlinks may lead; empty: anywhere."""
+    Only regular files are read. A plain file (no symlink) is opened, checked and read in one go; links,
+    special files and errors take the long way, which names what is wrong. ``roots`` (resolved) bound
+    where symlinks may lead; empty: anywhere."""
     named_like_image = path.lower().endswith(IMAGE_EXTENSIONS)
+    plain = imaging.read_plain_file(path, max_file_bytes)  # the usual case, in the fewest system calls
+    if plain is not None:
+        data, mtime = plain
+        if data and imaging.sniff(data[:16]) is None and not named_like_image:
+            return None
+        return FileRecord(path, len(data), mtime, sha256=hashlib.sha256(data).hexdigest(), data=data)
     try:
         status, is_link = _stat(path)
     except OSError as exc:
