@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from fakewatch.db.common import IMAGES, Prepared, among, listed, upsert, utcnow
 from fakewatch.db.labels import hand_over
 from fakewatch.db.tables import Content, Image
-from fakewatch.db.verdicts import classified_contents, latest_verdict_times
+from fakewatch.db.verdicts import verdict_times
 from fakewatch.names import to_fs, to_stored
 
 _CONTENT_IDS = Prepared(lambda dialect: select(Content.sha256, Content.id).where(
@@ -65,8 +65,10 @@ def record_files(session: Session, records: Sequence[RecordedFile], classifier: 
     if not records:
         return {}
     content_ids = _content_ids(session, records)
-    classified = set() if force else classified_contents(session, content_ids.values(), classifier)
-    verdict_times = latest_verdict_times(session, content_ids.values())
+    times = verdict_times(session, content_ids.values())  # classifier -> latest verdict, per content
+    names = [classifier] if isinstance(classifier, str) else list(classifier)
+    classified = set() if force else {content_id for content_id, by in times.items() if not by.keys().isdisjoint(names)}
+    latest = {content_id: max(by.values()) for content_id, by in times.items()}
     now = utcnow()
     rows: list[dict[str, Any]] = []
     for record in records:
@@ -77,7 +79,7 @@ def record_files(session: Session, records: Sequence[RecordedFile], classifier: 
                      "status": status, "error_kind": record.error_kind, "error_message": record.error_message,
                      "first_seen": now, "last_seen": now,
                      "queued_at": queued_at if status == "pending" else None,
-                     "deleted_at": None, "classified_at": verdict_times.get(content_id)})  # type: ignore[arg-type]
+                     "deleted_at": None, "classified_at": latest.get(content_id)})  # type: ignore[arg-type]
     upsert(session, Image.__table__, sorted(rows, key=lambda row: row["path"]), keys=["path"],  # lock order
            update=("content_id", "size", "mtime", "status", "error_kind", "error_message", "last_seen",
                    "queued_at", "deleted_at", "classified_at"))

@@ -9,11 +9,14 @@ from typing import Any
 from sqlalchemy import bindparam, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from fakewatch.db.common import IMAGES, Prepared, among, listed, upsert
+from fakewatch.db.common import IMAGES, Prepared, listed, upsert
 from fakewatch.db.tables import Verdict
 
 _CLASSIFIED = Prepared(lambda dialect: select(Verdict.content_id).where(
     listed(Verdict.content_id, "contents", dialect), listed(Verdict.classifier, "classifiers", dialect)))
+_VERDICT_TIMES = Prepared(lambda dialect: select(Verdict.content_id, Verdict.classifier, func.max(Verdict.created_at))
+                          .where(listed(Verdict.content_id, "contents", dialect))
+                          .group_by(Verdict.content_id, Verdict.classifier))
 _MOMENT = bindparam("moment", type_=IMAGES.c.classified_at.type)
 _DATE_COPIES = Prepared(lambda dialect: update(IMAGES).where(
     listed(IMAGES.c.content_id, "contents", dialect),
@@ -35,14 +38,22 @@ def classified_contents(session: Session, content_ids: Iterable[int], classifier
     return {content_id for content_id, in _CLASSIFIED(session, contents=content_ids, classifiers=names).all()}
 
 
-def latest_verdict_times(session: Session, content_ids: Iterable[int]) -> dict[int, datetime]:
-    """When each of ``content_ids`` got its latest verdict (contents without one are left out)."""
+def verdict_times(session: Session, content_ids: Iterable[int]) -> dict[int, dict[str, datetime]]:
+    """For each of ``content_ids`` that has verdicts: classifier version -> the time of its latest verdict
+    for that content. One query answers both "already judged by this classifier?" and "judged when?"."""
     content_ids = list(content_ids)
     if not content_ids:
         return {}
-    rows = session.execute(select(Verdict.content_id, func.max(Verdict.created_at)).where(
-        among(session, Verdict.content_id, content_ids)).group_by(Verdict.content_id))
-    return {content_id: moment for content_id, moment in rows}
+    rows = _VERDICT_TIMES(session, contents=content_ids).all()
+    if not rows:  # the usual case for new files: nothing to convert
+        return {}
+    dialect = session.get_bind().dialect
+    convert = Verdict.created_at.type.dialect_impl(dialect).result_processor(dialect, None)  # text on SQLite
+    found: dict[int, dict[str, datetime]] = {}
+    for content_id, classifier, moment in rows:
+        found.setdefault(content_id, {})[classifier] = convert(moment) if convert and isinstance(moment, str) \
+            else moment
+    return found
 
 
 def mark_classified(session: Session, content_ids: Iterable[int], moment: datetime) -> None:

@@ -14,7 +14,7 @@ from fakewatch.db import recording
 from fakewatch.db.common import as_utc, upsert
 from fakewatch.db.session import Database
 from fakewatch.db.tables import Image, Verdict
-from fakewatch.db.verdicts import classified_contents, set_status
+from fakewatch.db.verdicts import classified_contents, set_status, verdict_times
 from fakewatch.watcher.intake import FileRecord
 from tests.integration.services import throwaway_postgres
 
@@ -59,3 +59,11 @@ def test_prepared_statements_match_every_name_time_and_list(database: Database, 
         assert rows[ids[-1]].error_kind == "corrupt" and rows[ids[-1]].classified_at is None
         assert classified_contents(session, content_ids, ["v1", "v2"]) == {content_ids[0]}
         assert classified_contents(session, content_ids, "v1") == set()
+        times = verdict_times(session, content_ids)  # the driver's text times come back as the ORM's
+        assert list(times) == [content_ids[0]] and as_utc(times[content_ids[0]]["v2"]) == moment
+    with database.session() as session, session.begin():  # recorded again: the judged content is done at once
+        again = recording.record_files(session, records, ["v2", "v3"])
+    with database.session() as session:
+        stamps = dict(session.execute(select(Image.id, Image.classified_at)).all())
+    judged = [image_id for image_id, status in again.values() if status == "done"]
+    assert len(judged) == 1 and as_utc(stamps[judged[0]]) == moment
