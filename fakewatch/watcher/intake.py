@@ -29,6 +29,7 @@ from fakewatch.watcher.decisions import FileFilter
 log = logging.getLogger(__name__)
 
 KEEP_BYTES = 1 << 20
+FIRST_CHUNK = 32  # files in a scan's first chunk; the next ones double up to batch_size
 NOT_READ = (NotRegularFile, SymlinkLoop, OutsideRoot)  # refused before a byte was read
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".webp", ".bmp", ".dib", ".tif", ".tiff", ".gif")
 
@@ -200,8 +201,9 @@ class Intake:
         return walk(paths, self.file_filter)
 
     def batches(self, paths: Iterable[str | Path]) -> Iterator[list[str]]:
-        """:meth:`walk` in lists of ``batch_size``."""
-        return chunks(self.walk(paths), self.settings.batch_size)
+        """:meth:`walk` in lists of ``batch_size``, after a few shorter ones (32, 64, 128 files): the
+        classifier gets its first images sooner, while the rest is still being read."""
+        return chunks(self.walk(paths), self.settings.batch_size, first=FIRST_CHUNK)
 
     def record(self, paths: list[str], force: bool = False, stamped: bool = False) -> dict[str, tuple[int, str]]:
         """Record ``paths`` in one transaction; returns path -> (id, status) of the ones recorded. ``stamped``:
@@ -236,12 +238,15 @@ class Intake:
         return recorded
 
 
-def chunks(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
+def chunks(items: Iterable[Any], size: int, first: int | None = None) -> Iterator[list[Any]]:
+    """``items`` in lists of ``size``; with ``first``, the lists start at that length and double up to ``size``."""
+    wanted = min(size, first) if first else size
     chunk: list[Any] = []
     for item in items:
         chunk.append(item)
-        if len(chunk) >= size:
+        if len(chunk) >= wanted:
             yield chunk
             chunk = []
+            wanted = min(size, wanted * 2)
     if chunk:
         yield chunk

@@ -74,3 +74,13 @@ def test_user_globs() -> None:
     assert no_raw.accepts("/w/a.png")
     assert not no_raw.accepts("/w/a.raw")
     assert not no_raw.accepts("/w/private/a.png")
+
+
+def test_scan_chunks_start_short_and_double_up_to_the_batch_size() -> None:
+    from fakewatch.watcher.intake import chunks
+
+    sizes = [len(chunk) for chunk in chunks(range(1000), 256, first=32)]
+    assert sizes == [32, 64, 128, 256, 256, 256, 8]
+    assert [len(chunk) for chunk in chunks(range(600), 256)] == [256, 256, 88]
+    assert [len(chunk) for chunk in chunks(range(10), 4, first=32)] == [4, 4, 2]  # never over the batch size
+    assert [item for chunk in chunks(range(1000), 256, first=32) for item in chunk] == list(range(1000))
