@@ -119,8 +119,16 @@ def read_bytes(path: str | Path, max_file_bytes: int) -> bytes:
     The file is opened without blocking and checked with ``fstat`` on the open descriptor before a byte
     is read: a FIFO, socket, device or folder (also one swapped in under the name) is refused by kind and
     can never stall the reader."""
+    return read_with_status(path, max_file_bytes)[0]
+
+
+def read_with_status(path: str | Path, max_file_bytes: int, follow_link: bool = True) -> tuple[bytes, os.stat_result]:
+    """:func:`read_bytes`, and the open file's status (size, modification time) from the same ``fstat``.
+    ``follow_link`` False: a symlink named by ``path`` is refused (:class:`SymlinkLoop`, as the system
+    reports it) instead of followed, for callers that check links themselves."""
+    flags = os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | (0 if follow_link else os.O_NOFOLLOW)
     try:
-        descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        descriptor = os.open(path, flags)
     except FileNotFoundError as exc:
         message = "dangling symlink" if os.path.islink(path) else "file vanished before it could be read"
         raise UnreadableFile(f"{shown(path)}: {message}") from exc
@@ -144,27 +152,7 @@ def read_bytes(path: str | Path, max_file_bytes: int) -> bytes:
         os.close(descriptor)
     if len(data) > max_file_bytes:
         raise TooLargeImage(f"{shown(path)}: larger than max_file_bytes={max_file_bytes}")
-    return data
-
-
-def read_plain_file(path: str, max_file_bytes: int) -> tuple[bytes, float] | None:
-    """The bytes and modification time of ``path`` when it is a plain regular file (not a symlink, not a
-    special file) within ``max_file_bytes``, in one open, one ``fstat`` and one read; None for anything
-    else, which the caller then examines the long way (:func:`read_bytes`, with its precise errors)."""
-    try:
-        descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOFOLLOW)
-    except OSError:  # a symlink (ELOOP), gone, unreadable, a socket...: the long way says which
-        return None
-    try:
-        status = os.fstat(descriptor)
-        if not stat.S_ISREG(status.st_mode) or status.st_size > max_file_bytes:
-            return None
-        data = _read_all(descriptor, status.st_size, max_file_bytes + 1)
-    except OSError:
-        return None
-    finally:
-        os.close(descriptor)
-    return (data, status.st_mtime) if len(data) <= max_file_bytes else None
+    return data, status
 
 
 def _header_size(data: bytes, kind: str) -> tuple[int, int] | None:

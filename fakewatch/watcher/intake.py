@@ -152,12 +152,14 @@ def inspect(path: str, max_file_bytes: int, roots: tuple[str, ...] = ()) -> File
     special files and errors take the long way, which names what is wrong. ``roots`` (resolved) bound
     where symlinks may lead; empty: anywhere."""
     named_like_image = path.lower().endswith(IMAGE_EXTENSIONS)
-    plain = imaging.read_plain_file(path, max_file_bytes)  # the usual case, in the fewest system calls
-    if plain is not None:
-        data, mtime = plain
+    try:  # the usual case, a plain file, in the fewest system calls: no lstat, the link check cannot apply
+        data, status = imaging.read_with_status(path, max_file_bytes, follow_link=False)
+    except ImageError:
+        pass  # a symlink, a special file, too large, unreadable: the long way below says which
+    else:
         if data and imaging.sniff(data[:16]) is None and not named_like_image:
             return None
-        return FileRecord(path, len(data), mtime, sha256=hashlib.sha256(data).hexdigest(), data=data)
+        return FileRecord(path, len(data), status.st_mtime, sha256=hashlib.sha256(data).hexdigest(), data=data)
     try:
         status, is_link = _stat(path)
     except OSError as exc:

@@ -261,19 +261,23 @@ def test_dimensions_come_from_the_header_and_match_the_decoded_image(fmt: str) -
         imaging.dimensions(b"not an image at all")
 
 
-def test_read_plain_file_takes_only_plain_regular_files(tmp_path: Path) -> None:
-    """The one-open fast path reads plain files; links, special files, oversized and missing files are left
-    to the long way (None), which names what is wrong."""
+def test_reading_without_following_links_takes_plain_files_only(tmp_path: Path) -> None:
+    """Intake's one-open read: plain files with their status; a symlink is refused rather than followed, and
+    special, oversized and missing files are refused as :func:`read_bytes` refuses them."""
     plain = tmp_path / "a.jpg"
     plain.write_bytes(b"\xff\xd8" + b"x" * 100)
-    data, mtime = imaging.read_plain_file(str(plain), 1000)  # type: ignore[misc]
-    assert data == plain.read_bytes() and mtime == os.stat(plain).st_mtime
+    data, status = imaging.read_with_status(str(plain), 1000, follow_link=False)
+    assert data == plain.read_bytes() and status.st_mtime == os.stat(plain).st_mtime
     link = tmp_path / "link.jpg"
     link.symlink_to(plain)
     fifo = tmp_path / "pipe.jpg"
     os.mkfifo(fifo)
-    assert imaging.read_plain_file(str(link), 1000) is None  # would have to follow a symlink
-    assert imaging.read_plain_file(str(fifo), 1000) is None  # never blocks on a FIFO
-    assert imaging.read_plain_file(str(tmp_path), 1000) is None
-    assert imaging.read_plain_file(str(plain), 50) is None  # over max_file_bytes
-    assert imaging.read_plain_file(str(tmp_path / "gone.jpg"), 1000) is None
+    assert imaging.read_with_status(str(link), 1000)[0] == data  # followed by default
+    with pytest.raises(SymlinkLoop):
+        imaging.read_with_status(str(link), 1000, follow_link=False)
+    with pytest.raises(NotRegularFile):
+        imaging.read_with_status(str(fifo), 1000, follow_link=False)  # never blocks on a FIFO
+    with pytest.raises(TooLargeImage):
+        imaging.read_with_status(str(plain), 50, follow_link=False)
+    with pytest.raises(UnreadableFile):
+        imaging.read_with_status(str(tmp_path / "gone.jpg"), 1000, follow_link=False)
