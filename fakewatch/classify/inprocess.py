@@ -8,14 +8,20 @@ from contextlib import contextmanager
 from fakewatch.classify.runtime import BatchOutcome, Runtime, Started
 from fakewatch.db import recording
 
+# In a one-shot scan, up to IN_FLIGHT chunks wait for their verdicts: while the oldest is written, the
+# classifier already holds the next, so its lanes never wait for this thread between chunks. Chunks of
+# large crops are written sooner, so at most about QUEUED_VALUES crop values wait in memory.
+IN_FLIGHT = 2
+QUEUED_VALUES = 64 * 1024 * 1024
+
 
 class InProcess:
     """Classifies submitted ids at once; :meth:`sweep` finishes images left pending by an earlier run.
 
     Inside :meth:`overlapping` (a one-shot scan) a submitted chunk is decoded and handed to the classifier,
-    and its verdicts are written when the next chunk arrives (or at :meth:`settle`): recording and decoding
-    chunk N+1 then run while the classifier works on chunk N. Elsewhere (the watcher, re-classification)
-    each submit returns with its verdicts written."""
+    and its verdicts are written when the chunk after next arrives (or at :meth:`settle`): recording and
+    decoding chunk N+2 and writing chunk N run while the classifier works on chunk N+1. Elsewhere (the
+    watcher, re-classification) each submit returns with its verdicts written."""
 
     stamps_on_record = False  # nothing is queued: the ids are classified before submit returns
 
@@ -45,7 +51,10 @@ class InProcess:
         size = self.runtime.settings.batch_size
         for start in range(0, len(ids), size):
             started = self.runtime.begin(ids[start:start + size], force, self.preloaded)
-            self.settle()  # the chunk before: its inference ran while this one was read and decoded
+            # the oldest chunks: their inference ran while this one was read and decoded
+            while self._in_flight and (len(self._in_flight) >= IN_FLIGHT or started.values + sum(
+                    waiting.values for waiting in self._in_flight) > QUEUED_VALUES):
+                self.outcome.add(self.runtime.finish(self._in_flight.pop(0)))
             self._in_flight.append(started)
             if not self._overlap:
                 self.settle()

@@ -151,6 +151,7 @@ class Started:
     failed: list[tuple[int, ImageError]] = field(default_factory=list)
     warned: dict[int, str] = field(default_factory=dict)  # content id -> the decoder's warnings
     found: dict[int, list[Evidence]] = field(default_factory=dict)  # content id -> fresh evidence
+    values: int = 0  # crop values handed to the classifiers (what this chunk holds until inference ran)
 
 
 class Runtime:
@@ -294,6 +295,7 @@ class Runtime:
                 version = classifier.version
                 waiting[version].append((cid, loaded))
                 waiting_pixels[version] += loaded.size
+                started.values += loaded.size
                 started.chosen[version] = classifier
                 if waiting_pixels[version] >= PREDICT_SLICE_PIXELS:
                     flush(version)

@@ -132,3 +132,26 @@ def test_a_scan_in_many_chunks_settles_each_one(tmp_path: Path, env_settings) ->
     assert _count(env_settings, Verdict) == 13  # one per content, the copies included
     with Database(env_settings.resolved_database_url).session() as session:
         assert session.scalar(select(func.count()).select_from(Image).where(Image.status == "pending")) == 0
+
+
+def test_a_scan_keeps_two_chunks_with_the_classifier_within_its_memory_bound(  # type: ignore[no-untyped-def]
+        tmp_path: Path, env_settings, monkeypatch) -> None:
+    """While one chunk's verdicts are written, the next two are already with the classifier (its lanes
+    never wait for the writer); a chunk whose crops would pass the queued-memory bound waits alone."""
+    import dataclasses
+
+    from fakewatch.classify import inprocess
+    from fakewatch.classify.scan import scan
+    from fakewatch.mode import open_mode
+
+    folder = tmp_path / "in"
+    write_photos(folder, 16)
+    settings = dataclasses.replace(env_settings, batch_size=4)
+    for bound, most in ((inprocess.QUEUED_VALUES, 8), (0, 4)):
+        monkeypatch.setattr(inprocess, "QUEUED_VALUES", bound)
+        with open_mode(dataclasses.replace(settings, home=tmp_path / f"home-{bound}")) as mode:
+            waiting: list[int] = []  # after each chunk read back: ids submitted and not yet written
+            summary = scan(mode.intake, [folder], on_progress=lambda done, mode=mode, waiting=waiting: waiting.append(
+                len(mode.dispatcher.unsettled)))
+        assert summary.by_status == {"done": 16}
+        assert max(waiting) == most, (bound, waiting)
