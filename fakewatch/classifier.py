@@ -128,8 +128,7 @@ def predict_prepared(classifier: Classifier, prepared: list[np.ndarray]) -> np.n
 
 def _stacked(prepared: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     """Every image's crops in one array, and the index of the image each crop belongs to."""
-    return (np.concatenate(prepared),
-            np.concatenate([np.full(len(crops), index) for index, crops in enumerate(prepared)]))
+    return np.concatenate(prepared), np.repeat(np.arange(len(prepared)), [len(crops) for crops in prepared])
 
 
 class Pending(Protocol):

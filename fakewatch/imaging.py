@@ -13,7 +13,6 @@ from __future__ import annotations
 import errno
 import io
 import os
-import re
 import stat
 import warnings
 from contextlib import nullcontext
@@ -24,7 +23,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from fakewatch import diagnostics
+from fakewatch import diagnostics, jpeg
 from fakewatch.config import Limits
 from fakewatch.errors import (
     CorruptImage,
@@ -155,8 +154,9 @@ def read_with_status(path: str | Path, max_file_bytes: int, follow_link: bool = 
     return data, status
 
 
-def _header_size(data: bytes, kind: str) -> tuple[int, int] | None:
-    """Width and height read straight from a PNG, GIF, BMP or JPEG header; None when not found here."""
+def _header_size(data: bytes, kind: str, layout: jpeg.Layout | None = None) -> tuple[int, int] | None:
+    """Width and height read straight from a PNG, GIF, BMP or JPEG header (``layout``: the JPEG's walk,
+    when the caller made it already); None when not found here."""
     if kind == "png" and data[12:16] == b"IHDR":
         return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
     if kind == "gif" and len(data) >= 10:
@@ -165,31 +165,8 @@ def _header_size(data: bytes, kind: str) -> tuple[int, int] | None:
         return abs(int.from_bytes(data[18:22], "little", signed=True)), \
             abs(int.from_bytes(data[22:26], "little", signed=True))
     if kind == "jpeg":
-        return _jpeg_size(data)
-    return None
-
-
-_JPEG_FRAMES = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}  # SOFn markers (not DHT, JPG, DAC)
-
-
-def _jpeg_size(data: bytes) -> tuple[int, int] | None:
-    """Walk JPEG segments to the first start-of-frame marker and read its size."""
-    position, end = 2, len(data)
-    while position + 9 <= end:
-        if data[position] != 0xFF:
-            return None
-        marker = data[position + 1]
-        if marker == 0xFF:  # fill byte
-            position += 1
-            continue
-        if marker in _JPEG_FRAMES:
-            height = int.from_bytes(data[position + 5:position + 7], "big")
-            width = int.from_bytes(data[position + 7:position + 9], "big")
-            return (width, height) if width and height else None
-        if marker == 0xD8 or 0xD0 <= marker <= 0xD7:  # markers without a length
-            position += 2
-            continue
-        position += 2 + (data[position + 2] << 8 | data[position + 3])
+        width, height = (layout or jpeg.layout(data)).frame or (0, 0)
+        return (width, height) if width and height else None
     return None
 
 
@@ -201,10 +178,10 @@ def _pillow() -> Any:
     return PILImage
 
 
-def _announced_size(data: bytes, kind: str) -> tuple[int, int]:
+def _announced_size(data: bytes, kind: str, layout: jpeg.Layout | None = None) -> tuple[int, int]:
     """Width and height from the header, without decoding. Common headers are parsed here directly (a few
     microseconds); the rest go through Pillow, which only reads the header."""
-    size = _header_size(data, kind)
+    size = _header_size(data, kind, layout)
     if size is None:
         try:
             with warnings.catch_warnings():
@@ -226,44 +203,12 @@ def dimensions(data: bytes) -> tuple[int, int]:
     return height, width
 
 
-def _check_dimensions(data: bytes, kind: str, max_pixels: int) -> None:
+def _check_dimensions(data: bytes, kind: str, max_pixels: int, layout: jpeg.Layout | None) -> None:
     """Refuse images whose header announces more than ``max_pixels`` before anything is decoded."""
-    width, height = _announced_size(data, kind)
+    width, height = _announced_size(data, kind, layout)
     if width * height > max_pixels:
         raise TooLargeImage(f"{width}x{height} pixels is over max_pixels={max_pixels} "
                             f"(decompression-bomb guard; raise FAKEWATCH_MAX_PIXELS to allow it)")
-
-
-_ENTROPY_END = re.compile(rb"\xff[^\x00\xd0-\xd7\xff]")  # the first marker after entropy-coded data
-
-
-def _jpeg_complete(data: bytes) -> bool:
-    """True when the JPEG's segments lead, through every scan, to an end-of-image marker.
-
-    Segments are walked by their lengths (an EXIF thumbnail's own EOI sits inside APP1 and is skipped);
-    after each start-of-scan the entropy-coded data runs to the next real marker. Whatever follows the
-    EOI (a motion-photo video, MPF pictures, padding) is not part of this image and does not matter."""
-    position, end = 2, len(data)
-    while position + 2 <= end:
-        if data[position] != 0xFF:
-            return False
-        marker = data[position + 1]
-        if marker == 0xFF:
-            position += 1
-        elif marker == 0xD9:
-            return True
-        elif marker == 0xD8 or 0xD0 <= marker <= 0xD7 or marker == 0x01:
-            position += 2
-        else:
-            if position + 4 > end:
-                return False
-            position += 2 + (data[position + 2] << 8 | data[position + 3])
-            if marker == 0xDA:  # start of scan: skip the entropy-coded data
-                found = _ENTROPY_END.search(data, position)
-                if found is None:
-                    return False
-                position = found.start()
-    return False
 
 
 def _png_complete(data: bytes) -> bool:
@@ -277,28 +222,34 @@ def _png_complete(data: bytes) -> bool:
     return False
 
 
-def _check_complete(data: bytes, kind: str) -> None:
+def _check_complete(data: bytes, kind: str, layout: jpeg.Layout | None) -> None:
     """Catch truncation that decoders would silently paint grey."""
-    if kind == "jpeg" and not _jpeg_complete(data):
+    if layout is not None and not layout.complete:
         raise CorruptImage("truncated JPEG: the image data ends before its end-of-image marker")
     if kind == "png" and not _png_complete(data):
         raise CorruptImage("truncated PNG: the chunks end before IEND")
 
 
-def decode(data: bytes, max_pixels: int, notes: list[str] | None = None, capture: bool = True) -> np.ndarray:
+def decode(data: bytes, max_pixels: int, notes: list[str] | None = None, capture: bool = True,
+           layout: jpeg.Layout | None = None) -> np.ndarray:
     """Decode image bytes to an HxWx3 uint8 RGB array, or raise an :class:`ImageError`.
 
     What the decoder libraries report is captured, not printed: a damaged stream raises
     :class:`CorruptImage`; other warnings are appended to ``notes`` when given. ``capture`` False: the
     caller captures around many decodes at once (:func:`fakewatch.diagnostics.captured`) and decodes
-    each again on its own when anything was said, so that every message lands on its file."""
+    each again on its own when anything was said, so that every message lands on its file. ``layout``: a
+    JPEG's :func:`fakewatch.jpeg.layout`, when the caller walked it already (for its metadata too)."""
     if not data:
         raise EmptyFile("zero-byte file")
     kind = sniff(data[:16])
     if kind is None:
         raise UnsupportedImage("not a JPEG, PNG, WebP, BMP, TIFF or GIF image (checked by content)")
-    _check_dimensions(data, kind, max_pixels)
-    _check_complete(data, kind)
+    if kind != "jpeg":
+        layout = None
+    elif layout is None:
+        layout = jpeg.layout(data)
+    _check_dimensions(data, kind, max_pixels, layout)
+    _check_complete(data, kind, layout)
     buffer = np.frombuffer(data, dtype=np.uint8)
     said: list[str] = []
     try:

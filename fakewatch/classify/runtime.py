@@ -27,7 +27,7 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from fakewatch import diagnostics, evidence, imaging
+from fakewatch import diagnostics, evidence, imaging, jpeg
 from fakewatch.actions import VerdictActions
 from fakewatch.classifier import Classifier, Pending, decide, start_prepared
 from fakewatch.classifier import load as load_classifier
@@ -212,8 +212,10 @@ class Runtime:
         try:
             if data is None:
                 data = imaging.read_bytes(path, self.settings.max_file_bytes)
-            rgb = imaging.decode(data, self.settings.max_pixels, notes, capture)
-            found = evidence.analyze(data, imaging.sniff(data[:64]), self.c2pa_options, rgb) if analyze else None
+            kind = imaging.sniff(data[:64])
+            layout = jpeg.layout(data) if kind == "jpeg" else None  # one walk for the checks and the metadata
+            rgb = imaging.decode(data, self.settings.max_pixels, notes, capture, layout)
+            found = evidence.analyze(data, kind, self.c2pa_options, rgb, layout) if analyze else None
             classifier = router.route(*rgb.shape[:2])
             if classifier is None:
                 return Uncovered(*rgb.shape[:2]), None, "; ".join(notes) or None, found

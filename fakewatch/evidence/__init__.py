@@ -19,16 +19,19 @@ VERSION = "parameters:1,xmp:1,exif:1,camera:1,c2pa:1,watermark:1"  # bump an ana
 if TYPE_CHECKING:
     import numpy as np
 
+    from fakewatch import jpeg
+
 __all__ = ["STRENGTHS", "VERSION", "Evidence", "analyze", "proof"]
 
 
 def analyze(data: bytes, kind: str | None, c2pa_options: object = None,
-            rgb: np.ndarray | None = None) -> list[Evidence]:
+            rgb: np.ndarray | None = None, layout: jpeg.Layout | None = None) -> list[Evidence]:
     """Every analyzer's findings for one file's bytes (``kind`` as :func:`fakewatch.imaging.sniff` says);
     with the decoded picture ``rgb``, also the invisible-watermark reader (not on chroma-subsampled JPEGs,
-    which cannot carry the watermark)."""
+    which cannot carry the watermark). ``layout``: a JPEG's :func:`fakewatch.jpeg.layout`, when the caller
+    walked it already."""
     found: list[Evidence] = []
-    structure = read_blocks(data, kind or "")
+    structure = read_blocks(data, kind or "", layout)
     if rgb is not None and not structure.chroma_subsampled:
         from fakewatch.evidence import watermark
 

@@ -13,6 +13,8 @@ import struct
 import zlib
 from dataclasses import dataclass, field
 
+from fakewatch import jpeg
+
 MAX_BLOCKS = 256
 MAX_TEXT = 4 * 1024 * 1024  # one text chunk or XMP packet, inflated
 MAX_TOTAL = 16 * 1024 * 1024  # everything kept from one file
@@ -109,29 +111,11 @@ def _png(data: bytes, found: Blocks) -> None:
 _JPEG_KEPT = frozenset({0xE1, 0xED, 0xEB, 0xFE} | set(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC})  # bodies read
 
 
-def _jpeg(data: bytes, found: Blocks) -> None:
-    position, end = 2, len(data)
-    while position + 4 <= end:
-        if data[position] != 0xFF:
-            found.notes.append("JPEG segment marker missing")
-            return
-        marker = data[position + 1]
-        if marker == 0xFF:  # fill byte
-            position += 1
-            continue
-        if marker in (0xD9, 0xDA):  # end of image, start of scan: no metadata after this
-            return
-        if 0xD0 <= marker <= 0xD7 or marker == 0x01:
-            position += 2
-            continue
-        length = data[position + 2] << 8 | data[position + 3]
-        if length < 2 or position + 2 + length > end:
-            found.notes.append(f"JPEG segment {marker:#x} runs past the end of the file")
-            return
-        start, position = position + 4, position + 2 + length
+def _jpeg(data: bytes, found: Blocks, layout: jpeg.Layout) -> None:
+    for marker, start, stop in layout.segments:
         if marker not in _JPEG_KEPT:  # tables and other segments: skipped without copying them
             continue
-        body = data[start:position]
+        body = data[start:stop]
         if marker == 0xE1 and body.startswith(EXIF_JPEG) and found.keep(len(body)):
             found.exif.append(body[len(EXIF_JPEG):])
         elif marker == 0xE1 and body.startswith(XMP_JPEG) and found.keep(len(body)):
@@ -145,6 +129,8 @@ def _jpeg(data: bytes, found: Blocks) -> None:
             found.chroma_subsampled = len(factors) > 1
         elif marker == 0xFE and found.keep(len(body)):
             found.text.setdefault("comment", _text(body, found, "JPEG comment"))
+    if layout.problem:
+        found.notes.append(layout.problem)
 
 
 def _webp(data: bytes, found: Blocks) -> None:
@@ -164,14 +150,15 @@ def _webp(data: bytes, found: Blocks) -> None:
             found.c2pa = True
 
 
-def blocks(data: bytes, kind: str) -> Blocks:
-    """The metadata blocks of ``data``, an image of sniffed ``kind`` (jpeg, png, webp; others: none)."""
+def blocks(data: bytes, kind: str, layout: jpeg.Layout | None = None) -> Blocks:
+    """The metadata blocks of ``data``, an image of sniffed ``kind`` (jpeg, png, webp; others: none).
+    ``layout``: a JPEG's :func:`fakewatch.jpeg.layout`, when the caller walked it already."""
     found = Blocks()
     try:
         if kind == "png":
             _png(data, found)
         elif kind == "jpeg":
-            _jpeg(data, found)
+            _jpeg(data, found, layout or jpeg.layout(data))
         elif kind == "webp":
             _webp(data, found)
     except struct.error as exc:

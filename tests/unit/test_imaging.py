@@ -281,3 +281,30 @@ def test_reading_without_following_links_takes_plain_files_only(tmp_path: Path) 
         imaging.read_with_status(str(plain), 50, follow_link=False)
     with pytest.raises(UnreadableFile):
         imaging.read_with_status(str(tmp_path / "gone.jpg"), 1000, follow_link=False)
+
+
+def test_one_walk_of_a_jpeg_serves_the_decoder_checks_and_the_metadata_readers() -> None:
+    """jpeg.layout: the frame size, the header segments (an EXIF block with a thumbnail inside, skipped
+    whole), completeness through every scan of a progressive file, and why a cut header stopped the walk;
+    the decoder and the metadata reader given that walk answer as they do on their own."""
+    from fakewatch import jpeg
+    from fakewatch.evidence.containers import blocks
+
+    rgb = np.random.default_rng(5).integers(0, 255, (48, 80, 3), dtype=np.uint8)
+    app1 = b"Exif\0\0" + encode_jpeg(rgb[:8, :8])
+    plain = encode_jpeg(rgb)
+    data = plain[:2] + b"\xff\xe1" + (len(app1) + 2).to_bytes(2, "big") + app1 + plain[2:]
+    layout = jpeg.layout(data)
+    assert layout.frame == (80, 48) and layout.complete and layout.problem is None
+    assert layout.segments[0] == (0xE1, 6, 4 + len(app1) + 2)
+    assert 0xDA not in {marker for marker, _, _ in layout.segments}  # the header ends at the first scan
+    assert np.array_equal(imaging.decode(data, 10**6, layout=layout), imaging.decode(data, 10**6))
+    assert blocks(data, "jpeg", layout) == blocks(data, "jpeg") and blocks(data, "jpeg").exif
+
+    ok, progressive = cv2.imencode(".jpg", rgb, [cv2.IMWRITE_JPEG_PROGRESSIVE, 1])
+    assert ok and progressive.tobytes().count(b"\xff\xda") > 1 and jpeg.layout(progressive.tobytes()).complete
+    assert not jpeg.layout(plain[:-2]).complete  # no end-of-image marker
+    cut = data[:40]  # inside the EXIF block
+    assert jpeg.layout(cut) == ((), None, False, "JPEG segment 0xe1 runs past the end of the file")
+    with pytest.raises(CorruptImage):
+        imaging.decode(cut, 10**6)
