@@ -205,7 +205,7 @@ class Runtime:
               ) -> tuple[np.ndarray | ImageError | Uncovered, Classifier | None, str | None, list[Evidence] | None]:
         """The crops for one recorded file and the classifier they go to (or why there are none), the
         decoder's warnings, and (when ``analyze``) what the file's metadata says: all from one read.
-        ``capture`` False: the caller captures the decoder's messages (:meth:`_load_serially`)."""
+        ``capture`` False: the caller captures the decoder's messages (:func:`_captured_once`)."""
         path = to_fs(stored_path)
         data = preloaded.get(path)
         notes: list[str] = []
@@ -268,11 +268,14 @@ class Runtime:
         sizes = [by_content[cid][0].size or 0 for cid in content_ids]
         # Small files decode faster in this thread: pool hand-offs then cost more than the decoding, and
         # the runtime's idle threads compete with the pool. Large files are worth spreading over the cores.
+        def load(cid: int, capture: bool = True) -> Any:
+            return self._load(by_content[cid][0].path, router, cid in fresh, preloaded, capture)
+
+        loads: Iterable[Any]
         if sizes and sum(sizes) / len(sizes) > PARALLEL_DECODE_BYTES:
-            loads: Iterable[Any] = self._pool.map(
-                lambda cid: self._load(by_content[cid][0].path, router, cid in fresh, preloaded), content_ids)
+            loads = self._pool.map(load, content_ids)
         else:
-            loads = self._load_serially(by_content, content_ids, router, fresh, preloaded)
+            loads = _captured_once(load, content_ids)
         waiting: dict[str, list[tuple[int, np.ndarray]]] = defaultdict(list)
         waiting_pixels: dict[str, int] = defaultdict(int)
 
@@ -304,20 +307,6 @@ class Runtime:
         for version in list(waiting):
             if waiting[version]:
                 flush(version)
-
-    def _load_serially(self, by_content: Mapping[int, list[Any]], content_ids: list[int], router: Router,
-                       fresh: set[int], preloaded: Mapping[str, bytes]) -> list[Any]:
-        """:meth:`_load` for each content in this thread, with the decoder's messages captured once around
-        them all (pointing descriptor 2 elsewhere costs more than decoding a thumbnail). The usual case:
-        nothing was said. When something was, every file is loaded again with its own capture, so each
-        message is recorded on the file that caused it."""
-        said: list[str] = []
-        with diagnostics.captured(said):
-            loads = [self._load(by_content[cid][0].path, router, cid in fresh, preloaded, capture=False)
-                     for cid in content_ids]
-        if said:
-            loads = [self._load(by_content[cid][0].path, router, cid in fresh, preloaded) for cid in content_ids]
-        return loads
 
     def finish(self, started: Started, session: Session | None = None) -> BatchOutcome:
         """The second half: wait for the chunk's inference, then write its verdicts, evidence and image
@@ -389,3 +378,16 @@ class Runtime:
         self._pool.shutdown(wait=False)
         self._infer.shutdown(wait=False)
         self.actions.close()
+
+
+def _captured_once(load: Callable[[int, bool], Any], content_ids: list[int]) -> list[Any]:
+    """``load`` for each content in this thread, with the decoder's messages captured once around them all
+    (pointing descriptor 2 elsewhere costs more than decoding a thumbnail). The usual case: nothing was
+    said. When something was, every file is loaded again with its own capture, so each message is recorded
+    on the file that caused it."""
+    said: list[str] = []
+    with diagnostics.captured(said):
+        loads = [load(cid, False) for cid in content_ids]
+    if said:
+        loads = [load(cid, True) for cid in content_ids]
+    return loads

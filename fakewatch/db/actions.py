@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from fakewatch.db.common import among, upsert, utcnow
+from fakewatch.db.common import among, classifier_names, upsert, utcnow
 from fakewatch.db.tables import Action, Image, Verdict
 
 
@@ -36,7 +36,7 @@ def claim(session: Session, image_ids: Sequence[int], classifier: str | Sequence
     ``labels``; returns the claims this call won (in image order, actions in the order given)."""
     if not image_ids or not actions or not labels:
         return []
-    names = [classifier] if isinstance(classifier, str) else list(classifier)
+    names = classifier_names(classifier)
     rows = session.execute(select(Image.id, Image.path, Verdict.id.label("verdict_id"))
                            .join(Verdict, Verdict.content_id == Image.content_id)
                            .where(among(session, Image.id, list(image_ids)), Verdict.classifier.in_(names),

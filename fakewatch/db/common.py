@@ -33,6 +33,11 @@ def as_utc(moment: datetime | None) -> datetime | None:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
+def classifier_names(classifiers: str | Sequence[str]) -> list[str]:
+    """Classifier version ids given as one id or several, as a list."""
+    return [classifiers] if isinstance(classifiers, str) else list(classifiers)
+
+
 def among(session: Session, column: Any, values: Iterable[Any]) -> Any:
     """``column IN values``. On PostgreSQL written ``column = ANY(:array)``: one parameter instead of
     thousands, so the statement text, its parsing and its plan stay the same for any number of values."""

@@ -13,7 +13,7 @@ from typing import Any, Protocol, cast
 from sqlalchemy import CursorResult, case, or_, select, update
 from sqlalchemy.orm import Session
 
-from fakewatch.db.common import IMAGES, Prepared, among, listed, upsert, utcnow
+from fakewatch.db.common import IMAGES, Prepared, among, classifier_names, listed, upsert, utcnow
 from fakewatch.db.labels import hand_over
 from fakewatch.db.tables import Content, Image
 from fakewatch.db.verdicts import verdict_times
@@ -66,7 +66,7 @@ def record_files(session: Session, records: Sequence[RecordedFile], classifier: 
         return {}
     content_ids = _content_ids(session, records)
     times = verdict_times(session, content_ids.values())  # classifier -> latest verdict, per content
-    names = [classifier] if isinstance(classifier, str) else list(classifier)
+    names = classifier_names(classifier)
     classified = set() if force else {content_id for content_id, by in times.items() if not by.keys().isdisjoint(names)}
     latest = {content_id: max(by.values()) for content_id, by in times.items()}
     now = utcnow()

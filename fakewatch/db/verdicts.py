@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import bindparam, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from fakewatch.db.common import IMAGES, Prepared, listed, upsert
+from fakewatch.db.common import IMAGES, Prepared, classifier_names, listed, upsert
 from fakewatch.db.tables import Verdict
 
 _CLASSIFIED = Prepared(lambda dialect: select(Verdict.content_id).where(
@@ -32,7 +32,7 @@ _SET_STATUS = Prepared(lambda dialect: update(IMAGES).where(listed(IMAGES.c.id, 
 def classified_contents(session: Session, content_ids: Iterable[int], classifiers: str | Sequence[str]) -> set[int]:
     """The contents among ``content_ids`` that already have a verdict from ``classifiers`` (one id or several)."""
     content_ids = list(content_ids)
-    names = [classifiers] if isinstance(classifiers, str) else list(classifiers)
+    names = classifier_names(classifiers)
     if not content_ids or not names:
         return set()
     return {content_id for content_id, in _CLASSIFIED(session, contents=content_ids, classifiers=names).all()}

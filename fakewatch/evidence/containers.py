@@ -108,7 +108,7 @@ def _png(data: bytes, found: Blocks) -> None:
             return
 
 
-_JPEG_KEPT = frozenset({0xE1, 0xED, 0xEB, 0xFE} | set(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC})  # bodies read
+_JPEG_KEPT = frozenset({0xE1, 0xED, 0xEB, 0xFE}) | jpeg.FRAMES  # segments whose bodies are read
 
 
 def _jpeg(data: bytes, found: Blocks, layout: jpeg.Layout) -> None:
@@ -124,7 +124,7 @@ def _jpeg(data: bytes, found: Blocks, layout: jpeg.Layout) -> None:
             found.iptc.append(body[14:])
         elif marker == 0xEB and body[:2] == b"JP":  # APP11 JUMBF: C2PA manifest store
             found.c2pa = True
-        elif 0xC0 <= marker <= 0xCF and len(body) >= 6:  # frame header (DHT, JPG and DAC are not kept)
+        elif marker in jpeg.FRAMES and len(body) >= 6:  # frame header: the channels' sampling factors
             factors = {body[7 + 3 * index] for index in range(body[5]) if 7 + 3 * index < len(body)}
             found.chroma_subsampled = len(factors) > 1
         elif marker == 0xFE and found.keep(len(body)):
