@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from fakewatch.db.results import outcomes_for_ids, rows_for_ids
+from fakewatch.db.results import outcome_counts, rows_for_ids
 from fakewatch.watcher.intake import real_roots
 
 if TYPE_CHECKING:
@@ -35,13 +35,13 @@ class ScanSummary:
     def rate(self) -> float:
         return self.files / self.seconds if self.seconds > 0 else 0.0
 
-    def add(self, status: str, error_kind: str | None, label: str | None) -> None:
-        self.files += 1
-        self.by_status[status] += 1
+    def add(self, status: str, error_kind: str | None, label: str | None, count: int = 1) -> None:
+        self.files += count
+        self.by_status[status] += count
         if status == "error":
-            self.by_error[error_kind or "error"] += 1
+            self.by_error[error_kind or "error"] += count
         elif label:
-            self.by_label[label] += 1
+            self.by_label[label] += count
 
 
 def scan(intake: Intake, paths: Iterable[str | Path], force: bool = False,
@@ -78,13 +78,13 @@ def scan(intake: Intake, paths: Iterable[str | Path], force: bool = False,
     return summary
 
 
-def _read_back(session: Any, ids: list[int], every_row: bool) -> tuple[list[tuple[str, str | None, str | None]],
+def _read_back(session: Any, ids: list[int], every_row: bool) -> tuple[list[tuple[str, str | None, str | None, int]],
                                                                         list[dict[str, Any]]]:
-    """Each recorded image's (status, error kind, label), and the public rows ``on_rows`` gets: every row,
-    or (``every_row`` False) only those of files with errors."""
+    """How many recorded images have each (status, error kind, label), and the public rows ``on_rows``
+    gets: every row, or (``every_row`` False) only those of files with errors, the rest counted by the
+    database without building rows."""
     if every_row:
         rows = rows_for_ids(session, ids)
-        return [(row["status"], row["error_kind"], row["label"]) for row in rows], rows
-    found = outcomes_for_ids(session, ids)
-    failed = [i for i in ids if i in found and found[i][0] == "error"]
-    return [found[i] for i in ids if i in found], rows_for_ids(session, failed) if failed else []
+        return [(row["status"], row["error_kind"], row["label"], 1) for row in rows], rows
+    counts, failed = outcome_counts(session, ids)
+    return counts, rows_for_ids(session, failed) if failed else []

@@ -268,16 +268,33 @@ def rows_for_ids(session: Session, ids: Sequence[int]) -> list[dict[str, Any]]:
     return [rows[i] for i in ids if i in rows]
 
 
-def outcomes_for_ids(session: Session, ids: Sequence[int]) -> dict[int, tuple[str, str | None, str | None]]:
-    """id -> (status, error kind, latest verdict label) for the images in ``ids`` that exist: what a scan's
-    summary counts, without building whole rows."""
-    rows = _OUTCOMES(session, ids=ids).all()
-    return {image_id: (status, error_kind, label) for image_id, status, error_kind, label in rows}
-
-
 _OUTCOMES = Prepared(lambda dialect: results_query(ResultFilter(include_deleted=True))
                      .where(listed(Image.id, "ids", dialect))
                      .with_only_columns(Image.id, Image.status, Image.error_kind, Verdict.label).order_by(None))
+
+
+def outcome_counts(session: Session, ids: Sequence[int]) -> tuple[list[tuple[str, str | None, str | None, int]],
+                                                                  list[int]]:
+    """How many of the images in ``ids`` have each (status, error kind, latest verdict label), counted by
+    the database, and the ids of those with errors (in ``ids`` order): what a scan's summary needs when it
+    does not show every row."""
+    counts = [(status, error_kind, label, int(count))
+              for status, error_kind, label, count in _OUTCOME_COUNTS(session, ids=ids).all()]
+    if not any(status == "error" for status, _, _, _ in counts):
+        return counts, []
+    failed = {image_id for image_id, in _ERROR_IDS(session, ids=ids).all()}
+    return counts, [image_id for image_id in ids if image_id in failed]
+
+
+def _outcome_counts(dialect: str) -> Any:
+    outcomes = _OUTCOMES.statement(dialect).subquery()
+    return (select(outcomes.c.status, outcomes.c.error_kind, outcomes.c.label, func.count())
+            .group_by(outcomes.c.status, outcomes.c.error_kind, outcomes.c.label))
+
+
+_OUTCOME_COUNTS = Prepared(_outcome_counts)
+_ERROR_IDS = Prepared(lambda dialect: select(Image.id).where(listed(Image.id, "ids", dialect),
+                                                              Image.status == "error"))
 
 
 def image_ids(session: Session, filters: ResultFilter) -> list[int]:

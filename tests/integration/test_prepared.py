@@ -67,3 +67,41 @@ def test_prepared_statements_match_every_name_time_and_list(database: Database, 
         stamps = dict(session.execute(select(Image.id, Image.classified_at)).all())
     judged = [image_id for image_id, status in again.values() if status == "done"]
     assert len(judged) == 1 and as_utc(stamps[judged[0]]) == moment
+
+
+def test_outcome_counts_group_what_the_rows_say(database: Database, tmp_path: Path) -> None:
+    """A scan's summary counts (status, error kind, latest label) in the database; the counts must add up
+    to what reading every row gives, and the ids with errors come back in the order asked."""
+    from fakewatch.db.results import outcome_counts, rows_for_ids
+
+    records = [FileRecord(str(tmp_path / f"{index}.jpg"), 10, 1.5, sha256=f"{index % 5:064x}")
+               for index in range(9)]  # five contents, some shared by several files
+    with database.session() as session, session.begin():
+        recorded = recording.record_files(session, records, "v1")
+    ids = sorted(image_id for image_id, _ in recorded.values())
+    moment = datetime(2026, 12, 4, tzinfo=UTC)
+    with database.session() as session, session.begin():
+        content_of = dict(session.execute(select(Image.id, Image.content_id)).all())
+        labels = {content_of[ids[0]]: "fake", content_of[ids[1]]: "real", content_of[ids[2]]: "fake"}
+        upsert(session, Verdict.__table__, [
+            {"content_id": content_id, "classifier": "v1", "label": label, "p_fake": 0.5, "confidence": 0.5,
+             "threshold": 0.5, "elapsed_ms": 1.0, "host": "h", "created_at": moment, "reason": "classifier",
+             "reason_detail": None} for content_id, label in labels.items()], keys=["content_id", "classifier"])
+        done = [image_id for image_id in ids if content_of[image_id] in labels]
+        set_status(session, done, "done")
+        set_status(session, [ids[-1], ids[3]], "error", "corrupt", "broken")
+    asked = list(reversed(ids)) + [99_999]  # an id that does not exist counts for nothing
+    with database.session() as session:
+        counts, failed = outcome_counts(session, asked)
+        rows = rows_for_ids(session, asked)
+    expected: dict[tuple[str, str | None, str | None], int] = {}
+    for row in rows:
+        key = (row["status"], row["error_kind"], row["label"])
+        expected[key] = expected.get(key, 0) + 1
+    assert {(status, kind, label): count for status, kind, label, count in counts} == expected
+    assert sum(count for *_, count in counts) == len(ids)
+    assert ("done", None, "fake") in expected and ("error", "corrupt", None) in expected  # both kinds occur
+    assert failed == [ids[-1], ids[3]]
+    with database.session() as session:
+        counts, failed = outcome_counts(session, ids[:3])
+    assert {label for status, _, label, _ in counts} == {"fake", "real"} and failed == []

@@ -134,6 +134,32 @@ def test_a_scan_in_many_chunks_settles_each_one(tmp_path: Path, env_settings) ->
         assert session.scalar(select(func.count()).select_from(Image).where(Image.status == "pending")) == 0
 
 
+def test_a_summary_counted_by_the_database_matches_one_read_from_every_row(  # type: ignore[no-untyped-def]
+        tmp_path: Path, env_settings) -> None:
+    """Without ``every_row`` the summary's counts come from the database, grouped, and only the rows of
+    files with errors are read: the same summary as reading every row back."""
+    import dataclasses
+
+    from fakewatch.classify.scan import scan
+    from fakewatch.mode import open_mode
+
+    folder = tmp_path / "in"
+    photos = write_photos(folder, 9)
+    (folder / "zz_truncated.jpg").write_bytes(photos[0].read_bytes()[:300])
+    (folder / "zz_empty.jpg").write_bytes(b"")
+    summaries, shown = [], []
+    for every_row in (True, False):
+        settings = dataclasses.replace(env_settings, batch_size=4, home=str(tmp_path / f"home-{every_row}"))
+        rows: list[dict] = []  # type: ignore[type-arg]
+        with open_mode(settings) as mode:
+            summaries.append(scan(mode.intake, [folder], on_rows=rows.extend, every_row=every_row))
+        shown.append(sorted(Path(row["path"]).name for row in rows))
+    full, counted = summaries
+    assert (counted.files, counted.by_status, counted.by_error, counted.by_label) == \
+        (full.files, full.by_status, full.by_error, full.by_label)
+    assert counted.files == 11 and sum(counted.by_label.values()) == 9 and len(counted.by_error) == 2
+    assert shown[1] == ["zz_empty.jpg", "zz_truncated.jpg"] and len(shown[0]) == 11
+
 def test_a_scan_keeps_two_chunks_with_the_classifier_within_its_memory_bound(  # type: ignore[no-untyped-def]
         tmp_path: Path, env_settings, monkeypatch) -> None:
     """While one chunk's verdicts are written, the next two are already with the classifier (its lanes
