@@ -82,6 +82,18 @@ REPOSITORIES = (
      lambda path: path.startswith("jpg/") and path.lower().endswith((".jpg", ".jpeg"))
      and not any(skip in path for skip in ("corrupted", "PaintTool", "photoshop", "invalid")),
      "MIT"),
+    # Trained on: StyleGAN2 (FFHQ, 256 px) faces from a fork's commit: projections of CelebA-HQ photos into the
+    # generator and the interpolations between eight pairs of them, every frame generated (PNG)
+    ("rosinality/stylegan2-pytorch", "0b00ff4a7ffa18912ea661edba47d4149bcd4b8e", "fake", "stylegan2-face-interpolations",
+     lambda path: path.startswith(("output/celeb_pairs/w/10alpha/", "output/celeb_pairs/w_plus/10alpha/"))
+     and path.endswith(".png"),
+     "MIT"),
+    # Trained on: Stable Diffusion 1.x outputs of a 2022 release check (512 px and a few other sizes: txt2img,
+    # img2img, variations, outpainting, a face-restored upscale); the masks it also shows are left out
+    ("invoke-ai/InvokeAI", "ba4691dae8a3fd260b46a718c412e432cfda36bd", "fake", "invokeai-sd1-outputs",
+     lambda path: path.startswith("docs/assets/preflight-checks/outputs/") and path.endswith(".png")
+     and ".hair." not in path,
+     "Apache-2.0 repository; Stable Diffusion outputs (CreativeML Open RAIL-M)"),
 )
 
 
