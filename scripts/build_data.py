@@ -84,7 +84,8 @@ REPOSITORIES = (
      "MIT"),
     # Trained on: StyleGAN2 (FFHQ, 256 px) faces from a fork's commit: projections of CelebA-HQ photos into the
     # generator and the interpolations between eight pairs of them, every frame generated (PNG)
-    ("rosinality/stylegan2-pytorch", "0b00ff4a7ffa18912ea661edba47d4149bcd4b8e", "fake", "stylegan2-face-interpolations",
+    ("rosinality/stylegan2-pytorch", "0b00ff4a7ffa18912ea661edba47d4149bcd4b8e", "fake",
+     "stylegan2-face-interpolations",
      lambda path: path.startswith(("output/celeb_pairs/w/10alpha/", "output/celeb_pairs/w_plus/10alpha/"))
      and path.endswith(".png"),
      "MIT"),
