@@ -268,11 +268,6 @@ def rows_for_ids(session: Session, ids: Sequence[int]) -> list[dict[str, Any]]:
     return [rows[i] for i in ids if i in rows]
 
 
-_OUTCOMES = Prepared(lambda dialect: results_query(ResultFilter(include_deleted=True))
-                     .where(listed(Image.id, "ids", dialect))
-                     .with_only_columns(Image.id, Image.status, Image.error_kind, Verdict.label).order_by(None))
-
-
 def outcome_counts(session: Session, ids: Sequence[int]) -> tuple[list[tuple[str, str | None, str | None, int]],
                                                                   list[int]]:
     """How many of the images in ``ids`` have each (status, error kind, latest verdict label), counted by
@@ -287,7 +282,8 @@ def outcome_counts(session: Session, ids: Sequence[int]) -> tuple[list[tuple[str
 
 
 def _outcome_counts(dialect: str) -> Any:
-    outcomes = _OUTCOMES.statement(dialect).subquery()
+    outcomes = (results_query(ResultFilter(include_deleted=True)).where(listed(Image.id, "ids", dialect))
+                .with_only_columns(Image.status, Image.error_kind, Verdict.label).order_by(None).subquery())
     return (select(outcomes.c.status, outcomes.c.error_kind, outcomes.c.label, func.count())
             .group_by(outcomes.c.status, outcomes.c.error_kind, outcomes.c.label))
 

@@ -160,6 +160,7 @@ def test_a_summary_counted_by_the_database_matches_one_read_from_every_row(  # t
     assert counted.files == 11 and sum(counted.by_label.values()) == 9 and len(counted.by_error) == 2
     assert shown[1] == ["zz_empty.jpg", "zz_truncated.jpg"] and len(shown[0]) == 11
 
+
 def test_a_scan_keeps_two_chunks_with_the_classifier_within_its_memory_bound(  # type: ignore[no-untyped-def]
         tmp_path: Path, env_settings, monkeypatch) -> None:
     """While one chunk's verdicts are written, the next two are already with the classifier (its lanes
