@@ -11,9 +11,14 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import logging
+import os
+import signal
+import threading
 from typing import Any
 
 from celery import Celery
+from celery.apps.worker import Worker as CeleryWorker
 from celery.worker.consumer import Consumer as CeleryConsumer
 from kombu import Queue
 
@@ -21,6 +26,8 @@ from fakewatch.broker import QUEUES, REFRESH_TASK, TRAINING_QUEUE, celery_option
 from fakewatch.config import Settings, cores
 
 app = Celery("fakewatch", include=["fakewatch.worker.tasks"])
+log = logging.getLogger(__name__)
+FAILED_STOP_GRACE = 30.0  # seconds a consumer stopping on an unrecoverable error gets before it exits at once
 
 
 class Consumer(CeleryConsumer):
@@ -32,6 +39,45 @@ class Consumer(CeleryConsumer):
         conn.ensure_connection = functools.partial(conn.ensure_connection, interval_start=1.0, interval_step=2.0,
                                                    interval_max=settings.retry_max_delay)
         return super().ensure_connected(conn)
+
+
+class Worker(CeleryWorker):
+    """Celery's worker, bounded when it stops on an unrecoverable error (a non-zero exit code).
+
+    Celery's stop after such an error is a warm one: it waits for its pool. When the error came from the
+    pool's own result pipe (``UnpicklingError: invalid load key`` when a broker reconnect cut a result message
+    in half), that wait can last for ever, and a consumer that never exits is never started again. So the
+    stop gets ``FAILED_STOP_GRACE`` seconds; then the pool's processes are killed and the consumer exits
+    with the error's code, and the supervisor starts a fresh one. A stop that was asked for (SIGTERM,
+    Ctrl-C: exit code 0) keeps Celery's patience for the batches in hand."""
+
+    def stop(self, in_sighandler: bool = False, exitcode: int | None = None) -> None:
+        if exitcode:
+            exit_later(exitcode, FAILED_STOP_GRACE)
+        super().stop(in_sighandler=in_sighandler, exitcode=exitcode)
+
+
+def exit_later(code: int, grace: float) -> None:
+    """Exit this process with ``code`` in ``grace`` seconds, unless it has ended by then; its pool's
+    processes are killed first, so none is left behind."""
+
+    def give_up() -> None:
+        log.critical("worker did not stop within %.0f s of an unrecoverable error; its pool is killed and it "
+                     "exits with code %d", grace, code)
+        from billiard.process import active_children
+
+        for child in active_children():
+            try:
+                os.kill(child.pid, signal.SIGKILL)
+            except (ProcessLookupError, TypeError):  # gone already, or never started (pid None)
+                pass
+        for handler in logging.getLogger().handlers:
+            handler.flush()
+        os._exit(code)
+
+    timer = threading.Timer(grace, give_up)
+    timer.daemon = True
+    timer.start()
 
 
 def worker_settings(settings: Settings, concurrency: int, pool: str) -> Settings:
@@ -64,6 +110,7 @@ def configure(settings: Settings) -> Celery:
         task_send_sent_event=True,
     )
     app.conf.fakewatch_settings = settings
+    app.Worker = app.subclass_with_self(Worker)  # what `celery worker` runs: Celery's, bounded on failure
     return app
 
 

@@ -3,8 +3,9 @@
 `fakewatch worker` runs the Celery worker (the consumer and its pool) in a child process and starts it
 again after any exit it was not asked for: a broker error the consumer could not recover from (such as
 kombu's ``'NoneType' object has no attribute 'hostname'`` on a reconnect while it held a message waiting
-to retry), a crash, or a SIGKILL. Restarts back off as the ``retry_max_delay`` setting says; a consumer
-that ran for a minute counts as healthy again. SIGTERM, SIGINT, SIGQUIT and SIGHUP are passed on to the
+to retry), a crash, or a SIGKILL. (A consumer whose stop after an unrecoverable error hangs exits after a
+grace period: :class:`fakewatch.worker.app.Worker`.) Restarts back off as the ``retry_max_delay`` setting
+says; a consumer that ran for a minute counts as healthy again. SIGTERM, SIGINT, SIGQUIT and SIGHUP are passed on to the
 consumer (a warm shutdown), and the supervisor then exits with the consumer's exit code.
 
 The supervisor imports neither Celery nor TensorFlow; a consumer that loses its supervisor is stopped

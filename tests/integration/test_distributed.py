@@ -275,6 +275,50 @@ def test_consumer_that_dies_is_started_again_and_the_work_finishes(cluster: Clus
     assert worker.process.returncode == 0 and not Path(f"/proc/{second[0]}").exists()
 
 
+def pipes(pid: int, mode: int) -> dict[int, str]:
+    """``pid``'s pipe ends open for reading (mode 0) or writing (mode 1): pipe inode -> its /proc fd path."""
+    found: dict[int, str] = {}
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            target = os.readlink(fd)
+            flags = int(Path(f"/proc/{pid}/fdinfo/{fd.name}").read_text().split("flags:")[1].split()[0], 8)
+        except (OSError, IndexError):
+            continue
+        if target.startswith("pipe:[") and flags & 3 == mode and int(fd.name) > 2:
+            found[int(target[6:-1])] = str(fd)
+    return found
+
+
+def test_consumer_whose_stop_hangs_after_an_unrecoverable_error_is_replaced(cluster: Cluster) -> None:
+    """A result message that reaches the consumer cut short (as when a broker reconnect drops a half-read
+    one) is Celery's ``Unrecoverable error: UnpicklingError("invalid load key")``; its warm stop then waits
+    for the pool, here for ever (the other pool process is stopped). The consumer exits after its grace
+    period anyway, and the supervisor starts a new one that finishes the work."""
+    worker = cluster.worker(concurrency=2)
+    mode = cluster.mode(task_batch=50, sweep_after=5.0)
+    mode.intake.process([str(path) for path in write_many(cluster.folder / "first", 100, seed=13)])
+    cluster.wait_all_done(100)
+    [consumer] = child_pids(worker.process.pid)
+    pool = child_pids(consumer)
+    assert len(pool) == 2, worker.output()[-3000:]
+    results = [path for inode, path in pipes(pool[0], 1).items() if inode in pipes(consumer, 0)
+               and inode not in pipes(pool[0], 0)]  # written by the pool process, read by the consumer
+    assert results, worker.output()[-3000:]
+    os.kill(pool[1], signal.SIGSTOP)
+    for path in results:
+        with open(path, "wb", buffering=0) as pipe:
+            pipe.write(b"\x00\x00\x00\x10" + b"\x01" * 16)  # a length, then no pickle
+    mode.intake.process([str(path) for path in write_many(cluster.folder / "second", 100, seed=14)])
+    counts = cluster.wait_all_done(200, timeout=120, also=mode.dispatcher.sweep)
+    assert counts["verdicts"] == 200 and counts["most_verdicts_per_content"] == 1
+    output = worker.output()
+    assert "Unrecoverable error: UnpicklingError" in output, output[-3000:]
+    assert "did not stop within 30 s of an unrecoverable error" in output, output[-3000:]
+    assert "ended with exit code 1; starting it again" in output, output[-3000:]
+    assert worker.alive() and child_pids(worker.process.pid) != [consumer]
+    assert not Path(f"/proc/{pool[1]}").exists()  # the stopped pool process was killed, not left behind
+
+
 def test_pool_process_killed_its_batch_is_redelivered(cluster: Cluster) -> None:
     worker = cluster.worker()
     mode = cluster.mode(task_batch=200)
