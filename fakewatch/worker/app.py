@@ -14,6 +14,7 @@ import functools
 import logging
 import os
 import signal
+import sys
 import threading
 from typing import Any
 
@@ -49,10 +50,12 @@ class Worker(CeleryWorker):
     in half), that wait can last for ever, and a consumer that never exits is never started again. So the
     stop gets ``FAILED_STOP_GRACE`` seconds; then the pool's processes are killed and the consumer exits
     with the error's code, and the supervisor starts a fresh one. A stop that was asked for (SIGTERM,
-    Ctrl-C: exit code 0) keeps Celery's patience for the batches in hand."""
+    Ctrl-C) keeps Celery's patience for the batches in hand."""
 
     def stop(self, in_sighandler: bool = False, exitcode: int | None = None) -> None:
-        if exitcode:
+        # Celery stops from inside its handler of the error; a stop that was asked for comes from a
+        # SystemExit (SIGTERM, and Ctrl-C, whose exit code is also 1) or a KeyboardInterrupt, not an Exception
+        if exitcode and isinstance(sys.exc_info()[1], Exception):
             exit_later(exitcode, FAILED_STOP_GRACE)
         super().stop(in_sighandler=in_sighandler, exitcode=exitcode)
 

@@ -319,6 +319,29 @@ def test_consumer_whose_stop_hangs_after_an_unrecoverable_error_is_replaced(clus
     assert not Path(f"/proc/{pool[1]}").exists()  # the stopped pool process was killed, not left behind
 
 
+def test_a_stop_that_was_asked_for_is_not_cut_short_by_the_failure_grace(cluster: Cluster) -> None:
+    """Ctrl-C is a warm stop with Celery's exit code 1, like an unrecoverable error's, but it waits for the
+    batches in hand as long as they take: here a pool process that never finishes (it is stopped) keeps the
+    consumer waiting past the 30 s grace an error's stop gets."""
+    worker = cluster.worker(concurrency=2)
+    mode = cluster.mode(task_batch=50)
+    mode.intake.process([str(path) for path in write_many(cluster.folder / "first", 100, seed=15)])
+    cluster.wait_all_done(100)
+    [consumer] = child_pids(worker.process.pid)
+    pool = child_pids(consumer)
+    os.kill(pool[0], signal.SIGSTOP)
+    mode.intake.process([str(path) for path in write_many(cluster.folder / "second", 200, seed=16)])
+    time.sleep(2)  # the stopped process has taken a batch
+    os.kill(worker.process.pid, signal.SIGINT)  # the supervisor passes it on
+    time.sleep(40)
+    output = worker.output()
+    assert "did not stop within" not in output, output[-3000:]
+    assert Path(f"/proc/{consumer}").exists() and worker.alive(), output[-3000:]
+    os.kill(pool[0], signal.SIGCONT)  # the batch finishes, and the stop with it
+    worker.process.wait(60)
+    assert not Path(f"/proc/{consumer}").exists()
+
+
 def test_pool_process_killed_its_batch_is_redelivered(cluster: Cluster) -> None:
     worker = cluster.worker()
     mode = cluster.mode(task_batch=200)
