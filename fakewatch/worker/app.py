@@ -43,7 +43,7 @@ class Consumer(CeleryConsumer):
 
 
 class Worker(CeleryWorker):
-    """Celery's worker, bounded when it stops on an unrecoverable error (a non-zero exit code).
+    """Celery's worker, bounded when it stops on an unrecoverable error.
 
     Celery's stop after such an error is a warm one: it waits for its pool. When the error came from the
     pool's own result pipe (``UnpicklingError: invalid load key`` when a broker reconnect cut a result message

@@ -5,8 +5,8 @@ again after any exit it was not asked for: a broker error the consumer could not
 kombu's ``'NoneType' object has no attribute 'hostname'`` on a reconnect while it held a message waiting
 to retry), a crash, or a SIGKILL. (A consumer whose stop after an unrecoverable error hangs exits after a
 grace period: :class:`fakewatch.worker.app.Worker`.) Restarts back off as the ``retry_max_delay`` setting
-says; a consumer that ran for a minute counts as healthy again. SIGTERM, SIGINT, SIGQUIT and SIGHUP are passed on to the
-consumer (a warm shutdown), and the supervisor then exits with the consumer's exit code.
+says; a consumer that ran for a minute counts as healthy again. SIGTERM, SIGINT, SIGQUIT and SIGHUP are
+passed on to the consumer (a warm shutdown), and the supervisor then exits with the consumer's exit code.
 
 The supervisor imports neither Celery nor TensorFlow; a consumer that loses its supervisor is stopped
 by the kernel (``PR_SET_PDEATHSIG``), so a killed supervisor never leaves a consumer behind.
