@@ -27,7 +27,7 @@ import numpy as np
 SOURCES = ("deepface-people-photos", "faceapi-people-photos", "face-detector-group-photos", "old-photo-scans",
            "face-recognition-examples", "dlib-face-examples", "openface-examples")
 MIN_SIDE = 128  # pixels: smaller faces would have to be enlarged, and enlarging leaves traces of its own
-MIN_SCORE = 0.75
+MIN_SCORE = 0.75  # the detector's threshold, and again on the score it reports (which can fall below it)
 SCALE = 1.4  # the crop's side over the detected face box's longer side
 MAX_PER_PHOTO = 4
 
@@ -60,7 +60,7 @@ def main() -> None:
     args = parser.parse_args()
     writer = csv.writer(sys.stdout, lineterminator="\n")
     writer.writerow(["source", "x", "y", "side", "score"])
-    with mp.solutions.face_detection.FaceDetection(model_selection=1, min_detection_confidence=0.5) as detector:
+    with mp.solutions.face_detection.FaceDetection(model_selection=1, min_detection_confidence=MIN_SCORE) as detector:
         for group in SOURCES:
             for path in sorted((args.data / "real" / group).glob("*")):
                 bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
