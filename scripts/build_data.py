@@ -270,7 +270,14 @@ def build(manifest_path: Path, shared: Path, mirrors: Path, out: Path) -> None:
         target = out / row["file"]
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(_crop(data, fragment) if fragment else data)
-    print(f"{out}: {len(rows)} files in the manifest, {len(missing)} written, all SHA-256 checked")
+    # files the manifest no longer lists (a source dropped from it) would otherwise still be trained on
+    listed = {row["file"] for row in rows}
+    stale = [path for label in ("real", "fake") for path in sorted((out / label).rglob("*"))
+             if path.is_file() and path.relative_to(out).as_posix() not in listed]
+    for path in stale:
+        path.unlink()
+    print(f"{out}: {len(rows)} files in the manifest, {len(missing)} written, {len(stale)} no longer listed "
+          f"removed, all SHA-256 checked")
 
 
 def main() -> None:
