@@ -276,6 +276,9 @@ def build(manifest_path: Path, shared: Path, mirrors: Path, out: Path) -> None:
              if path.is_file() and path.relative_to(out).as_posix() not in listed]
     for path in stale:
         path.unlink()
+    for folder in {path.parent for path in stale}:  # a group folder left empty goes too
+        if not any(folder.iterdir()):
+            folder.rmdir()
     print(f"{out}: {len(rows)} files in the manifest, {len(missing)} written, {len(stale)} no longer listed "
           f"removed, all SHA-256 checked")
 

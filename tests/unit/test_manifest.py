@@ -82,18 +82,18 @@ def test_build_writes_each_listed_file_and_removes_files_no_longer_listed(tmp_pa
     mirror = tmp_path / "mirrors" / "example+gen" / "repo"
     work = tmp_path / "work"
     picture = np.random.default_rng(5).integers(0, 255, (32, 64, 3), dtype=np.uint8)
-    grid = cv2.imencode(".png", picture)[1].tobytes()
+    encoded = cv2.imencode(".png", picture)[1].tobytes()
     (work / "samples").mkdir(parents=True)
-    (work / "samples" / "merged-0001.png").write_bytes(grid)
+    (work / "samples" / "sample.png").write_bytes(encoded)
     for command in (["init", "-q", "--bare", str(mirror)],
                     ["--git-dir", str(mirror), "--work-tree", str(work), "add", "samples"],
                     ["--git-dir", str(mirror), "--work-tree", str(work), "-c", "user.name=t", "-c",
                      "user.email=t@example.com", "commit", "-q", "-m", "samples"]):
         module.subprocess.run(["git", *command], check=True, capture_output=True)
     commit = module._resolve_commit(mirror, "HEAD")
-    row = {"file": "fake/gen/merged-0001.png", "label": "fake", "group": "gen", "repo": "example/gen",
-           "commit": commit, "path": "samples/merged-0001.png", "sha256": module._sha(grid), "licence": "MIT"}
-    crop = {**row, "file": "fake/gen/merged-0001__32_0_32.png", "path": "samples/merged-0001.png#crop=32,0,32"}
+    row = {"file": "fake/gen/sample.png", "label": "fake", "group": "gen", "repo": "example/gen",
+           "commit": commit, "path": "samples/sample.png", "sha256": module._sha(encoded), "licence": "MIT"}
+    crop = {**row, "file": "fake/gen/sample__32_0_32.png", "path": "samples/sample.png#crop=32,0,32"}
     manifest = tmp_path / "manifest.csv"
     with open(manifest, "w", newline="", encoding="utf-8") as handle:
         writer = csv.DictWriter(handle, module.FIELDS)
@@ -101,12 +101,13 @@ def test_build_writes_each_listed_file_and_removes_files_no_longer_listed(tmp_pa
         writer.writerows([row, crop])
     out = tmp_path / "photo"
     (out / "fake" / "gone").mkdir(parents=True)
-    (out / "fake" / "gone" / "old.png").write_bytes(grid)  # listed by an older manifest only
+    (out / "fake" / "gone" / "old.png").write_bytes(encoded)  # listed by an older manifest only
     module.build(manifest, tmp_path, tmp_path / "mirrors", out)
     built = sorted(path.relative_to(out).as_posix() for path in out.rglob("*") if path.is_file())
-    assert built == ["fake/gen/merged-0001.png", "fake/gen/merged-0001__32_0_32.png"]
-    assert (out / "fake" / "gen" / "merged-0001.png").read_bytes() == grid
-    assert np.array_equal(cv2.imread(str(out / "fake" / "gen" / "merged-0001__32_0_32.png")), picture[:, 32:])
-    (out / "fake" / "gen" / "merged-0001.png").write_bytes(b"changed")  # a file that differs is written again
+    assert built == ["fake/gen/sample.png", "fake/gen/sample__32_0_32.png"]
+    assert not (out / "fake" / "gone").exists()  # the emptied group folder is removed with its file
+    assert (out / "fake" / "gen" / "sample.png").read_bytes() == encoded
+    assert np.array_equal(cv2.imread(str(out / "fake" / "gen" / "sample__32_0_32.png")), picture[:, 32:])
+    (out / "fake" / "gen" / "sample.png").write_bytes(b"changed")  # a file that differs is written again
     module.build(manifest, tmp_path, tmp_path / "mirrors", out)
-    assert (out / "fake" / "gen" / "merged-0001.png").read_bytes() == grid
+    assert (out / "fake" / "gen" / "sample.png").read_bytes() == encoded
