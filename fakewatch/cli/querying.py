@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import getpass
+import itertools
 import json
 import sys
 from collections.abc import Callable
@@ -12,6 +13,8 @@ from typing import Any
 import click
 
 from fakewatch.cli.base import cli, command_settings, find_image, format_option, open_database, open_mode
+from fakewatch.cli.summaries import record_lines
+from fakewatch.db.reasons import OUT_OF_DOMAIN, VERDICT_REASONS
 from fakewatch.names import csv_cell, shown
 
 # --- querying ---------------------------------------------------------------------------------------
@@ -35,7 +38,8 @@ def _result_filters(command: Callable[..., Any]) -> Callable[..., Any]:
     """The filter options shared by `results` and `rescan`; they arrive as one ``filters`` argument."""
     options = [
         click.option("--label", type=click.Choice(["fake", "real", "uncertain"]), help="Only this verdict label."),
-        click.option("--min-confidence", type=float, help="Only verdicts at least this confident (0.5-1)."),
+        click.option("--min-confidence", type=click.FloatRange(0.5, 1.0),
+                     help="Only verdicts at least this confident (0.5-1)."),
         click.option("--since", help="Only verdicts since an ISO time or an age (30m, 2h, 7d)."),
         click.option("--path", "path_glob", help="Only paths matching this glob (* matches across folders)."),
         click.option("--classifier", "classifier_version", help="Verdicts of this classifier version "
@@ -45,8 +49,9 @@ def _result_filters(command: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--disagreements", is_flag=True, help="Only images whose verdict contradicts an analyst label."),
         click.option("--changed", is_flag=True, help="Only images whose latest verdict changed label from the "
                                                      "one before (e.g. after a re-scan)."),
-        click.option("--reason", type=click.Choice(["provenance", "classifier"]),
-                     help="Only verdicts decided by proof in the file (provenance) or by the classifier."),
+        click.option("--reason", type=click.Choice(VERDICT_REASONS),
+                     help="Only verdicts decided by proof in the file (provenance), by the classifier, or given "
+                          "because no classifier covers the image (out_of_domain)."),
         click.option("--evidence", "evidence_kind", metavar="KIND",
                      help="Only images with evidence of this kind (c2pa_ai_source, generator_parameters, "
                           "xmp_digital_source_type, exif_generator_tag, camera_exif, ...)."),
@@ -132,18 +137,20 @@ def rescan(ctx: click.Context, filters: Any, domain: str | None) -> None:
 
 @cli.command("label")
 @click.argument("reference")
-@click.option("--fake", "verdict", flag_value="fake", help="The analyst judges the image AI-generated.")
-@click.option("--real", "verdict", flag_value="real", help="The analyst judges the image authentic.")
+@click.option("--fake", is_flag=True, help="The analyst judges the image AI-generated.")
+@click.option("--real", is_flag=True, help="The analyst judges the image authentic.")
 @click.option("--note", help="Free text kept with the label.")
 @click.option("--author", default=lambda: getpass.getuser(), show_default="your user name",
               help="Who made the judgement.")
 @click.pass_context
-def label_command(ctx: click.Context, reference: str, verdict: str | None, note: str | None, author: str) -> None:
-    """Record an analyst's judgement on an image (by path or id)."""
+def label_command(ctx: click.Context, reference: str, fake: bool, real: bool, note: str | None, author: str) -> None:
+    """Record an analyst's judgement on an image (by path or id): --fake or --real."""
     from fakewatch.db.labels import add_label
 
-    if verdict is None:
-        raise click.UsageError("say --fake or --real")
+    if fake == real:
+        raise click.UsageError("say --fake or --real (one of them)" if not fake else
+                               "--fake and --real cannot go together: say one")
+    verdict = "fake" if fake else "real"
     settings = command_settings(ctx)
     with open_database(settings).session() as session, session.begin():
         image = find_image(session, reference)
@@ -167,28 +174,51 @@ def _print_results(rows: Any, output_format: str) -> None:
             cells = {**row, "evidence": "; ".join(f"{item['strength']}: {item['summary']}" for item in row["evidence"])}
             writer.writerow({key: csv_cell(value) for key, value in cells.items()})
     else:
-        click.echo(f"{'ID':>7}  {'LABEL':<9} {'P_FAKE':>6} {'CONF':>5}  {'STATUS':<7} {'CLASSIFIER':<24} PATH")
-        for row in rows:
-            p_fake = f"{row['p_fake']:.3f}" if row["p_fake"] is not None else "-"
-            confidence = f"{row['confidence']:.2f}" if row["confidence"] is not None else "-"
-            detail = f"  [{row['error_kind']}: {shown(row['error'])}]" if row["status"] == "error" else ""
-            if row["reason"] == "provenance":
-                detail = f"  [provenance: {shown(row['reason_detail'])}]"
-            click.echo(f"{row['id']:>7}  {row['label'] or '-':<9} {p_fake:>6} {confidence:>5}  {row['status']:<7} "
-                       f"{shown(row['classifier'] or '-'):<24} {shown(row['path'])}{detail}")
+        _print_table(rows)
+
+
+TABLE_SAMPLE = 1000  # rows read before the table's column widths are fixed
+
+
+def _print_table(rows: Any) -> None:
+    """The `results` table. Column widths fit the widest value in the listing (in its first
+    ``TABLE_SAMPLE`` rows, so that a long listing still streams)."""
+    rows = iter(rows)
+    sample = list(itertools.islice(rows, TABLE_SAMPLE))
+    id_width = max([7, *(len(str(row["id"])) for row in sample)])
+    classifier_width = max([10, *(len(shown(row["classifier"] or "-")) for row in sample)])
+    click.echo(f"{'ID':>{id_width}}  {'LABEL':<9} {'P_FAKE':>6} {'CONF':>5}  {'STATUS':<7} "
+               f"{'CLASSIFIER':<{classifier_width}} PATH")
+    for row in itertools.chain(sample, rows):
+        p_fake = f"{row['p_fake']:.3f}" if row["p_fake"] is not None else "-"
+        confidence = f"{row['confidence']:.2f}" if row["confidence"] is not None else "-"
+        detail = f"  [{row['error_kind']}: {shown(row['error'])}]" if row["status"] == "error" else ""
+        if row["reason"] == "provenance":
+            detail = f"  [provenance: {shown(row['reason_detail'])}]"
+        elif row["reason"] == OUT_OF_DOMAIN:
+            detail = f"  [out_of_domain: {shown(row['reason_detail'])}]"
+        click.echo(f"{row['id']:>{id_width}}  {row['label'] or '-':<9} {p_fake:>6} {confidence:>5}  "
+                   f"{row['status']:<7} {shown(row['classifier'] or '-'):<{classifier_width}} "
+                   f"{shown(row['path'])}{detail}")
 
 
 @cli.command()
 @click.argument("reference")
+@click.option("--json", "as_json", is_flag=True, help="Print the whole record as JSON.")
 @click.pass_context
-def show(ctx: click.Context, reference: str) -> None:
+def show(ctx: click.Context, reference: str, as_json: bool) -> None:
     """Full record of one image (by path or id): verdict history, other paths with the same content, labels."""
     from fakewatch.db.results import image_record
 
     settings = command_settings(ctx)
     with open_database(settings).session() as session:
         image = find_image(session, reference)
-        click.echo(json.dumps(image_record(session, image), indent=2, sort_keys=True))
+        record = image_record(session, image)
+    if as_json:
+        click.echo(json.dumps(record, indent=2, sort_keys=True))
+    else:
+        for line in record_lines(record):
+            click.echo(line)
 
 
 @cli.command()

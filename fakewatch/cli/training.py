@@ -318,15 +318,23 @@ def summary_metrics(card: dict[str, Any]) -> dict[str, float]:
 @classifiers.command("show")
 @click.argument("reference", required=False)
 @click.option("--domain", help="Show the version active for this domain (thumbnail, photo, ...).")
+@click.option("--json", "as_json", is_flag=True, help="Print the whole card as JSON.")
 @click.pass_context
-def classifiers_show(ctx: click.Context, reference: str | None, domain: str | None) -> None:
-    """Print a version's card as JSON (default: the active version, photo domain first)."""
+def classifiers_show(ctx: click.Context, reference: str | None, domain: str | None, as_json: bool) -> None:
+    """Summarize a version's card (default: the active version, photo domain first); --json prints all of it."""
+    from fakewatch.cli.summaries import card_lines
+
     registry = _registry(command_settings(ctx))
     version = registry.find(reference) if reference else registry.resolve(domain)
     card = {key: value for key, value in version.card.items() if key != "history"}
     if version.gate:
         card["gate"] = version.gate
-    click.echo(json.dumps({"path": str(version.path), **card}, indent=2, sort_keys=True))
+    if as_json:
+        click.echo(json.dumps({"path": str(version.path), **card}, indent=2, sort_keys=True))
+        return
+    active = version.version in registry.active_versions().values()
+    for line in card_lines(str(version.path), card, summary_metrics(card), active):
+        click.echo(line)
 
 
 @classifiers.command("export")

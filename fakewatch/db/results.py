@@ -17,6 +17,7 @@ from fakewatch.db.actions import actions_of
 from fakewatch.db.common import Prepared, among, as_utc, listed, utcnow
 from fakewatch.db.evidence import evidence_of
 from fakewatch.db.labels import labels_of
+from fakewatch.db.reasons import OUT_OF_DOMAIN
 from fakewatch.db.tables import Content, Image, Label, Verdict
 from fakewatch.db.tables import Evidence as EvidenceRow
 from fakewatch.names import to_stored
@@ -195,6 +196,7 @@ def result_row(row: Any) -> dict[str, Any]:
     """The public record of one image (a row of :func:`results_query`): the fields of `results --format json`
     and `scan --format json`."""
     classified = row.classifier is not None
+    scored = classified and row.reason != OUT_OF_DOMAIN  # no classifier covered it: its numbers mean nothing
     return {
         "id": row.id,
         "path": row.path,
@@ -202,9 +204,9 @@ def result_row(row: Any) -> dict[str, Any]:
         "size": row.size,
         "status": row.status,
         "label": row.label,
-        "p_fake": round(row.p_fake, 6) if classified else None,
-        "confidence": round(row.confidence, 6) if classified else None,
-        "threshold": row.threshold,
+        "p_fake": round(row.p_fake, 6) if scored else None,
+        "confidence": round(row.confidence, 6) if scored else None,
+        "threshold": row.threshold if scored else None,
         "classifier": row.classifier,
         "classified_at": as_utc(row.classified_at).isoformat() if classified else None,  # type: ignore[union-attr]
         "error": row.error_message,
@@ -304,7 +306,10 @@ def find_image(session: Session, reference: str) -> Image | None:
         found = session.get(Image, int(reference))
         if found is not None:
             return found
-    return session.scalar(select(Image).where(Image.path.in_({to_stored(reference), reference})).limit(1))
+    names = {to_stored(reference)}
+    if reference.encode("utf-8", "surrogateescape").decode("utf-8", "replace") == reference:
+        names.add(reference)  # the stored form itself, as listings show it (it never holds undecodable bytes)
+    return session.scalar(select(Image).where(Image.path.in_(names)).limit(1))
 
 
 def image_record(session: Session, image: Image) -> dict[str, Any]:
@@ -312,8 +317,7 @@ def image_record(session: Session, image: Image) -> dict[str, Any]:
     latest = rows_for_ids(session, [image.id])[0]
     history, others = [], []
     if image.content_id is not None:
-        history = [{"classifier": v.classifier, "label": v.label, "p_fake": round(v.p_fake, 6),
-                    "confidence": round(v.confidence, 6), "threshold": v.threshold, "elapsed_ms": v.elapsed_ms,
+        history = [{"classifier": v.classifier, "label": v.label, **_scores(v), "elapsed_ms": v.elapsed_ms,
                     "host": v.host, "reason": v.reason, "reason_detail": v.reason_detail,
                     "created_at": as_utc(v.created_at).isoformat()}  # type: ignore[union-attr]
                    for v in session.scalars(select(Verdict).where(Verdict.content_id == image.content_id)
@@ -330,6 +334,14 @@ def image_record(session: Session, image: Image) -> dict[str, Any]:
             "evidence": (evidence_of(session, [image.content_id], details=True).get(image.content_id, [])
                          if image.content_id is not None else []),
             "actions": actions_of(session, image.id)}
+
+
+def _scores(verdict: Verdict) -> dict[str, float | None]:
+    """A verdict's p_fake, confidence and threshold; none for an image no classifier covered."""
+    if verdict.reason == OUT_OF_DOMAIN:
+        return {"p_fake": None, "confidence": None, "threshold": None}
+    return {"p_fake": round(verdict.p_fake, 6), "confidence": round(verdict.confidence, 6),
+            "threshold": verdict.threshold}
 
 
 def images_by_status(session: Session) -> dict[str, int]:

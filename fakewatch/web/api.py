@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response, Streami
 from pydantic import BaseModel, Field
 from sqlalchemy import text
 
+from fakewatch.db.reasons import VERDICT_REASONS
 from fakewatch.db.results import ORDERS, ResultFilter, parse_since
 from fakewatch.names import csv_cell
 from fakewatch.web.console import Console, NotFound, Upload
@@ -39,8 +40,8 @@ def result_filter(label: str | None = None, min_confidence: float | None = None,
         raise HTTPException(422, "label must be fake, real or uncertain")
     if status not in (None, "", "pending", "done", "error", "skipped"):
         raise HTTPException(422, "status must be pending, done, error or skipped")
-    if reason not in (None, "", "provenance", "classifier"):
-        raise HTTPException(422, "reason must be provenance or classifier")
+    if reason not in (None, "", *VERDICT_REASONS):
+        raise HTTPException(422, f"reason must be one of {', '.join(VERDICT_REASONS)}")
     if order not in ORDERS:
         raise HTTPException(422, f"order must be one of {', '.join(ORDERS)}")
     if order != "newest" and after is not None:

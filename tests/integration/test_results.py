@@ -4,6 +4,13 @@ import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import select, update
+
+from fakewatch.cli import cli
+from fakewatch.db.session import Database
+from fakewatch.db.tables import Image, Verdict
 from tests.integration.conftest import write_photos
 from tests.integration.corpus import write_bad_corpus
 
@@ -60,11 +67,14 @@ def test_show_and_stats(tmp_path: Path, run_cli, stand_in_classifier) -> None:  
     (photo,) = write_photos(tmp_path / "in", 1)
     (tmp_path / "in" / "twin.jpg").write_bytes(photo.read_bytes())
     run_cli("scan", str(tmp_path / "in"))
-    record = json.loads(run_cli("show", str(photo)).stdout)
+    record = json.loads(run_cli("show", "--json", str(photo)).stdout)
     assert record["path"] == str(photo)
     assert record["same_content"] == [str(tmp_path / "in" / "twin.jpg")]
     assert [entry["classifier"] for entry in record["history"]] == [stand_in_classifier.version]
-    assert json.loads(run_cli("show", str(record["id"])).stdout)["path"] == str(photo)
+    assert json.loads(run_cli("show", "--json", str(record["id"])).stdout)["path"] == str(photo)
+    summary = run_cli("show", str(record["id"])).stdout
+    assert summary.startswith(f"image {record['id']}: {photo}\n")
+    assert f"classifier    {stand_in_classifier.version}" in summary and "same content (1):" in summary
     run_cli("show", str(tmp_path / "unknown.jpg"), expect=2)
     stats = json.loads(run_cli("stats", "--format", "json").stdout)
     assert stats["images"] == 2 and stats["contents"] == 1 and stats["by_status"] == {"done": 2}
@@ -91,3 +101,63 @@ def test_pages_with_after_add_up_to_the_whole_listing(tmp_path: Path, run_cli) -
     first = _json(run_cli("results", "--label", "fake", "--limit", "2", "--format", "json"))
     rest = _json(run_cli("results", "--label", "fake", "--after", str(first[-1]["id"]), "--format", "json"))
     assert [row["id"] for row in first + rest] == fakes
+
+
+def _out_of_domain(settings, path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Record ``path``'s verdict as the classifier step records an image no classifier covers."""
+    with Database(settings.resolved_database_url).session() as session, session.begin():
+        content_id = session.scalar(select(Image.content_id).where(Image.path == str(path)))
+        session.execute(update(Verdict).where(Verdict.content_id == content_id).values(
+            classifier="none", label="uncertain", p_fake=0.5, confidence=0.0, threshold=0.5, reason="out_of_domain",
+            reason_detail="100x100 px: no active classifier covers it"))
+
+
+def test_out_of_domain_images_are_listed_and_shown_as_not_judged(tmp_path: Path, run_cli,  # type: ignore[no-untyped-def]
+                                                                  env_settings) -> None:
+    photos = write_photos(tmp_path / "in", 3)
+    run_cli("scan", str(tmp_path / "in"))
+    _out_of_domain(env_settings, photos[1])
+    (row,) = _json(run_cli("results", "--reason", "out_of_domain", "--format", "json"))
+    assert row["path"] == str(photos[1]) and row["label"] == "uncertain" and row["reason"] == "out_of_domain"
+    assert (row["p_fake"], row["confidence"], row["threshold"]) == (None, None, None)
+    assert len(_json(run_cli("results", "--reason", "classifier", "--format", "json"))) == 2
+    table = run_cli("results", "--reason", "out_of_domain").stdout.splitlines()
+    assert table[1].split()[1:4] == ["uncertain", "-", "-"] and "[out_of_domain: 100x100 px" in table[1]
+    record = json.loads(run_cli("show", "--json", str(photos[1])).stdout)
+    assert record["p_fake"] is None and record["history"][0]["p_fake"] is None
+    summary = run_cli("show", str(photos[1])).stdout
+    assert "not judged" in summary and "0.500" not in summary and "0.00" not in summary
+    rescanned = run_cli("rescan", "--reason", "out_of_domain").stdout
+    assert rescanned.startswith("1 images classified")
+
+
+def test_results_table_columns_fit_the_longest_classifier_name(tmp_path: Path, run_cli,  # type: ignore[no-untyped-def]
+                                                                env_settings) -> None:
+    photos = write_photos(tmp_path / "in", 2)
+    run_cli("scan", str(tmp_path / "in"))
+    with Database(env_settings.resolved_database_url).session() as session, session.begin():
+        content_id = session.scalar(select(Image.content_id).where(Image.path == str(photos[0])))
+        session.execute(update(Verdict).where(Verdict.content_id == content_id).values(
+            classifier="efficientnet-lite0-20261204-122820-refreshed"))
+    lines = run_cli("results").stdout.splitlines()
+    starts = {line.index(str(tmp_path)) for line in lines[1:]}
+    assert len(starts) == 1 and lines[0].index("PATH") == starts.pop()
+
+
+@pytest.mark.parametrize("arguments", [["results", "--min-confidence", "0.3"], ["results", "--min-confidence", "1.5"],
+                                       ["rescan", "--min-confidence", "0.2"], ["results", "--reason", "nonsense"]])
+def test_filter_values_out_of_range_are_usage_errors(env, arguments: list[str]) -> None:  # type: ignore[no-untyped-def]
+    result = CliRunner().invoke(cli, arguments, env=env, obj={})
+    assert result.exit_code == 2 and "Invalid value" in result.output
+
+
+def test_a_label_is_fake_or_real_not_both(tmp_path: Path, run_cli, env) -> None:  # type: ignore[no-untyped-def]
+    (photo,) = write_photos(tmp_path / "in", 1)
+    run_cli("scan", str(tmp_path / "in"))
+    both = CliRunner().invoke(cli, ["label", str(photo), "--fake", "--real"], env=env, obj={})
+    assert both.exit_code == 2 and "--fake and --real cannot go together" in both.output
+    neither = CliRunner().invoke(cli, ["label", str(photo)], env=env, obj={})
+    assert neither.exit_code == 2
+    assert json.loads(run_cli("show", "--json", str(photo)).stdout)["labels"] == []
+    run_cli("label", str(photo), "--real", "--author", "ana")
+    assert [item["label"] for item in json.loads(run_cli("show", "--json", str(photo)).stdout)["labels"]] == ["real"]
