@@ -28,6 +28,9 @@ EXIT_INTERRUPTED = 130
 # garbage collection (their imports build SQLAlchemy's object graph, which the collector walks again and
 # again for nothing) and the interpreter's teardown.
 QUICK_COMMANDS = frozenset({"results", "show", "stats", "status", "settings", "label"})
+# settings whose empty value means a default worked out from others: the Settings property that holds it
+RESOLVED_DEFAULTS = {"home": "home_path", "database_url": "resolved_database_url", "registry_dir": "registry_path",
+                     "inbox_dir": "inbox_path"}
 _opened: list[Any] = []  # databases opened by a quick command run from the console script
 
 
@@ -106,6 +109,8 @@ def settings_command(ctx: click.Context) -> None:
     settings = command_settings(ctx)
     for field in setting_fields():
         value = getattr(settings, field.name)
+        if not value and field.name in RESOLVED_DEFAULTS:  # left empty: show what it resolves to
+            value = str(getattr(settings, RESOLVED_DEFAULTS[field.name]))
         shown_value = mask_url(value) if field.name.endswith("_url") else value
         if field.name == "api_token" and value:
             shown_value = "***"

@@ -77,3 +77,22 @@ def test_schema_head_constant_matches_the_migrations() -> None:
     from fakewatch.db.session import SCHEMA_HEAD, migration_head
 
     assert SCHEMA_HEAD == migration_head()
+
+
+def test_settings_command_shows_resolved_values_and_masks_secrets(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from fakewatch.cli import cli
+
+    env = {"XDG_DATA_HOME": str(tmp_path / "data"), "FAKEWATCH_HOME": "", "FAKEWATCH_DATABASE_URL": "",
+           "FAKEWATCH_REGISTRY_DIR": "", "FAKEWATCH_CONFIG": "", "FAKEWATCH_BROKER_URL": "",
+           "FAKEWATCH_API_TOKEN": "planted-token"}
+    output = CliRunner().invoke(cli, ["settings"], env=env, obj={}).output
+    home = tmp_path / "data" / "fakewatch"
+    assert f"home = '{home}'" in output
+    assert f"database_url = 'sqlite:///{home / 'fakewatch.db'}'" in output
+    assert f"registry_dir = '{home / 'classifiers'}'" in output
+    assert "api_token = '***'" in output and "planted-token" not in output
+    secret = CliRunner().invoke(cli, ["settings"], env={**env, "FAKEWATCH_DATABASE_URL":
+                                                        "postgresql://fw:hunter2@db.example/fw"}, obj={}).output
+    assert "database_url = 'postgresql://fw:***@db.example/fw'" in secret and "hunter2" not in secret
