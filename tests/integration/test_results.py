@@ -1,4 +1,5 @@
 import csv
+import os
 import io
 import json
 from datetime import UTC, datetime, timedelta
@@ -161,3 +162,16 @@ def test_a_label_is_fake_or_real_not_both(tmp_path: Path, run_cli, env) -> None:
     assert json.loads(run_cli("show", "--json", str(photo)).stdout)["labels"] == []
     run_cli("label", str(photo), "--real", "--author", "ana")
     assert [item["label"] for item in json.loads(run_cli("show", "--json", str(photo)).stdout)["labels"]] == ["real"]
+
+
+def test_show_label_and_explain_take_a_path_that_is_not_utf8(tmp_path: Path, run_cli) -> None:  # type: ignore[no-untyped-def]
+    (photo,) = write_photos(tmp_path / "in", 1)
+    odd = os.fsdecode(os.fsencode(tmp_path / "in") + b"/caf\xe9.jpg")  # Latin-1 bytes: not UTF-8
+    os.rename(photo, odd)
+    run_cli("scan", str(tmp_path / "in"))
+    escaped = f"{tmp_path / 'in'}/caf\\xe9.jpg"
+    assert run_cli("show", odd).stdout.startswith(f"image 1: {escaped}\n")
+    assert json.loads(run_cli("show", "--json", odd).stdout)["path"] == escaped
+    assert run_cli("show", escaped).stdout.startswith("image 1:")  # the form listings print
+    assert run_cli("label", odd, "--fake").stdout.startswith(f"labelled {escaped} as fake")
+    assert run_cli("explain", odd, "--out", str(tmp_path / "map.png")).stdout.startswith("wrote ")
