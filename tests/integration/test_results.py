@@ -1,7 +1,7 @@
 import csv
-import os
 import io
 import json
+import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
