@@ -6,6 +6,7 @@ can share one file. Any SQLAlchemy URL works; PostgreSQL is the choice for distr
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -83,13 +84,36 @@ def is_current(engine: Engine) -> bool:
 
 def _missing_table(exc: Exception) -> bool:
     message = str(getattr(exc, "orig", exc)).lower()
-    return "no such table" in message or "does not exist" in message
+    return "no such table" in message or ("relation" in message and "does not exist" in message)
+
+
+def connection_error(engine: Engine, exc: OperationalError) -> ConfigError:
+    """What stopped a connection, in one line, with what to do when the server says that the database
+    or the role (user) in the URL does not exist."""
+    url = engine.url
+    where = url.render_as_string(hide_password=True)
+    message = " ".join(str(exc.orig).split())
+    host = f" -h {url.host}" if url.host else ""
+    if re.search(r'database "[^"]*" does not exist', message):
+        return ConfigError(f"database {url.database!r} does not exist on the server of {where}: create it "
+                           f"(createdb{host} -O {url.username or 'OWNER'} {url.database}) and run "
+                           f"`fakewatch db upgrade`")
+    if re.search(r'role "[^"]*" does not exist', message):
+        return ConfigError(f"role {url.username!r} does not exist on the server of {where}: create it "
+                           f"(createuser{host} --pwprompt {url.username}) and give it the database "
+                           f"(createdb{host} -O {url.username} {url.database or url.username})")
+    return ConfigError(f"cannot connect to the database {where}: {message}")
 
 
 def upgrade(engine: Engine) -> None:
     """Bring the schema to the newest migration."""
     from alembic import command
 
+    try:
+        with engine.connect():
+            pass
+    except OperationalError as exc:
+        raise connection_error(engine, exc) from exc
     try:
         command.upgrade(_alembic_config(engine), "head")
     except OperationalError as exc:
@@ -108,8 +132,7 @@ class Database:
         try:
             current = is_current(self.engine)
         except OperationalError as exc:
-            raise ConfigError(f"cannot connect to the database "
-                              f"{self.engine.url.render_as_string(hide_password=True)}: {exc.orig}") from exc
+            raise connection_error(self.engine, exc) from exc
         if not current:
             if not auto_upgrade:
                 raise ConfigError("the database schema is not current; run `fakewatch db upgrade`")

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import re
+import uuid
 from pathlib import Path
 
 import click
+import pytest
 from click.testing import CliRunner
+from sqlalchemy import URL, create_engine, make_url
+from sqlalchemy.exc import OperationalError
 
 from fakewatch.cli import cli
 
@@ -69,3 +73,31 @@ def test_errors_from_sub_groups_are_one_line_messages(tmp_path: Path) -> None:
     assert result.exit_code == 2
     assert result.output.startswith("fakewatch: error: no classifier version or directory 'no-such-version'")
     assert "Traceback" not in result.output
+
+
+def _postgres_or_skip() -> URL:
+    from tests.integration.services import POSTGRES_URL
+
+    url = make_url(POSTGRES_URL)
+    try:
+        with create_engine(url).connect():
+            pass
+    except OperationalError as exc:
+        pytest.skip(f"PostgreSQL not reachable at {POSTGRES_URL} ({exc.orig}); start it or set "
+                    f"FAKEWATCH_TEST_POSTGRES_URL")
+    return url
+
+
+@pytest.mark.parametrize("command", [["stats"], ["db", "upgrade"]])
+def test_a_missing_postgres_database_or_role_is_named(tmp_path: Path, command: list[str]) -> None:
+    url = _postgres_or_skip()
+    missing = f"fakewatch_absent_{uuid.uuid4().hex[:8]}"
+    env = {"FAKEWATCH_HOME": str(tmp_path / "home"), "FAKEWATCH_CONFIG": "", "FAKEWATCH_BROKER_URL": ""}
+    for changed, expected in ((url.set(database=missing), f"database '{missing}' does not exist"),
+                              (url.set(username=missing), f"role '{missing}' does not exist")):
+        result = CliRunner().invoke(cli, command, obj={}, env={
+            **env, "FAKEWATCH_DATABASE_URL": changed.render_as_string(hide_password=False)})
+        assert result.exit_code == 2
+        (line,) = result.output.splitlines()
+        assert line.startswith(f"fakewatch: error: {expected}") and "create it" in line
+        assert "schema is not current" not in line
