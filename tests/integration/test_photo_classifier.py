@@ -61,7 +61,10 @@ def test_training_publishes_a_photo_domain_version_with_its_export_and_groups(tr
     card = version.card
     assert card["domain"]["name"] == "photo" and card["input_spec"]["crops"] == "tiles"
     assert card["input_spec"]["size"] == 96 and card["input_spec"]["max_crops"] == 3
-    assert card["export"]["max_abs_delta_p_fake"] <= 1e-4
+    assert card["export"]["max_abs_delta_p_fake"] <= 1e-4  # the export is the fused network, both views in it
+    views = card["views"]  # both views trained and reported alone, then fused on validation images
+    assert views["residual"]["width"] == 16 and set(views["fusion"]) >= {"semantic_weight", "residual_weight"}
+    assert {"test", "heldout"} <= set(views["semantic"]["metrics"]) and "heldout" in views["residual"]["metrics"]
     assert set(card["metrics"]["heldout"]["groups"]) == {"fake/gen_z", "real/scans"}
     assert "fake/gen_z" not in card["training_data"]["groups"]["train"]
     assert "--holdout-group fake/gen_z" in card["training"]["command"]
