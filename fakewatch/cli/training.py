@@ -126,9 +126,9 @@ def train_photo(ctx: click.Context, data_dir: str, backbone_weights: str | None,
     An ImageNet EfficientNet-Lite backbone sees native-resolution crops; its last blocks and a logit layer
     are fine-tuned. Beside it a residual view (a small patch network on the high-pass NPR residual) is
     trained from scratch on the same crops, and the two views' logits are fused by a logistic regression
-    fitted on validation images. An image's p_fake is the calibrated mean of its crops' fused logits. Temperature and threshold
-    come from validation images that are not held out (``--validation``: a random share of the trained
-    groups, or whole groups left out of training).
+    fitted on validation images. An image's p_fake is the calibrated mean of its crops' fused logits.
+    Temperature and threshold come from validation images that are not held out (``--validation``: a random
+    share of the trained groups, or whole groups left out of training).
     """
     from fakewatch.training.photo import PhotoOptions
 
