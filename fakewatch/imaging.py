@@ -62,6 +62,7 @@ class InputSpec:
     format_version: int = SPEC_FORMAT
     crops: str = "resize"  # "resize": the whole frame, resized; "tiles": native-resolution crops (see prepare)
     max_crops: int = 1  # "tiles": the most crops one image is classified from
+    pixels_per_crop: int = 0  # "tiles": one crop per this many pixels of the image, up to max_crops (0: max_crops)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -304,17 +305,26 @@ def tile_origins(height: int, width: int, size: int, max_crops: int) -> list[tup
     return pattern[:max(1, max_crops)]
 
 
+def crop_count(height: int, width: int, spec: InputSpec) -> int:
+    """How many crops an image of this size is classified from: one per ``pixels_per_crop`` pixels
+    (rounded up), at least one and at most ``max_crops``."""
+    if not spec.pixels_per_crop:
+        return spec.max_crops
+    return max(1, min(spec.max_crops, -(-height * width // spec.pixels_per_crop)))
+
+
 def prepare(rgb: np.ndarray, spec: InputSpec) -> np.ndarray:
     """A decoded image -> the classifier's crops, k x size x size x 3 uint8 (k = 1 for ``resize``).
 
     ``tiles``: images smaller than one crop are first scaled up to it (:func:`fit_min_side`); crops are
-    then cut at native resolution by :func:`tile_origins`; their logits are averaged by the classifier."""
+    then cut at native resolution by :func:`tile_origins`, as many as :func:`crop_count` gives; their logits
+    are averaged by the classifier."""
     if spec.crops == "resize":
         return resize_for(rgb, spec)[np.newaxis]
     if spec.crops != "tiles":
         raise ValueError(f"unknown crop policy {spec.crops!r}")
     rgb = fit_min_side(rgb, spec.size)
-    origins = tile_origins(rgb.shape[0], rgb.shape[1], spec.size, spec.max_crops)
+    origins = tile_origins(rgb.shape[0], rgb.shape[1], spec.size, crop_count(rgb.shape[0], rgb.shape[1], spec))
     return np.stack([rgb[top:top + spec.size, left:left + spec.size] for top, left in origins])
 
 

@@ -84,6 +84,9 @@ def train(ctx: click.Context, data_dir: str, arch: str, input_size: int | None, 
 @click.option("--variant", type=click.Choice(["lite0", "lite1", "lite2"]), default="lite0", show_default=True)
 @click.option("--crop", type=int, default=224, show_default=True, help="Crop size in pixels (native resolution).")
 @click.option("--max-crops", type=int, default=5, show_default=True, help="Most crops one image is scored from.")
+@click.option("--pixels-per-crop", type=click.IntRange(0), default=0, show_default=True,
+              help="Score one crop per this many pixels of the image (rounded up), up to --max-crops, so that "
+                   "larger images are seen in more places (0: always --max-crops).")
 @click.option("--tune-blocks", type=int, default=1, show_default=True,
               help="Backbone blocks fine-tuned with the head (0: the logit layer alone, on frozen features).")
 @click.option("--copies", type=int, default=4, show_default=True, help="Augmented training crops per image.")
@@ -117,7 +120,7 @@ def train(ctx: click.Context, data_dir: str, arch: str, input_size: int | None, 
 @click.option("--seed", type=int, help="Random seed. [FAKEWATCH_SEED, 1337]")
 @click.pass_context
 def train_photo(ctx: click.Context, data_dir: str, backbone_weights: str | None, variant: str, crop: int,
-                max_crops: int, tune_blocks: int, copies: int, epochs: int, learning_rate: float,
+                max_crops: int, pixels_per_crop: int, tune_blocks: int, copies: int, epochs: int, learning_rate: float,
                 holdout_groups: tuple[str, ...], test_fraction: float, validation: str, valid_fraction: float,
                 residual_width: int, residual_epochs: int, target_fpr: float | None,
                 manifest: str | None, description: str, activate: bool, seed: int | None) -> None:
@@ -134,7 +137,8 @@ def train_photo(ctx: click.Context, data_dir: str, backbone_weights: str | None,
 
     settings = command_settings(ctx, seed=seed)
     options = PhotoOptions(data_dir=data_dir, backbone_weights=backbone_weights, limits=settings.limits,
-                           variant=variant, crop=crop, max_crops=max_crops, tune_blocks=tune_blocks, copies=copies,
+                           variant=variant, crop=crop, max_crops=max_crops,
+                           pixels_per_crop=pixels_per_crop, tune_blocks=tune_blocks, copies=copies,
                            epochs=epochs, learning_rate=learning_rate, holdout_groups=list(holdout_groups),
                            test_fraction=test_fraction, validation=validation, valid_fraction=valid_fraction,
                            residual_width=residual_width, residual_epochs=residual_epochs, target_fpr=target_fpr,

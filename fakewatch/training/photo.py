@@ -55,6 +55,7 @@ class PhotoOptions:
     variant: str = "lite0"
     crop: int = 224
     max_crops: int = 5
+    pixels_per_crop: int = 0  # one crop per this many pixels, up to max_crops (0: always max_crops)
     tune_blocks: int = 1
     copies: int = 4
     epochs: int = 12
@@ -87,6 +88,7 @@ def refresh_options(parent: ClassifierVersion, **changes: Any) -> PhotoOptions:
         built["target_fpr"] = card["operating_point"]["target_false_positive_rate"]
     return PhotoOptions(backbone_weights=None, parent=parent, variant=card["architecture"].rsplit("-", 1)[-1],
                         crop=parent.spec.size, max_crops=parent.spec.max_crops,
+                        pixels_per_crop=parent.spec.pixels_per_crop,
                         tune_blocks=int(training.get("tune_blocks", 1)),
                         copies=int(training.get("copies_per_image", 4)), **{**built, **changes})
 
@@ -180,7 +182,8 @@ def train_photo(options: PhotoOptions, registry: Registry, log_progress: Callabl
     labels = np.array([sample.label for sample in samples], np.float32)
     spec = InputSpec(size=options.crop, scaling="(x - 127) / 128 inside the classifier",
                      resize="none: native-resolution crops; shorter side under the crop is scaled up "
-                            "(bilinear) to the crop first", crops="tiles", max_crops=options.max_crops)
+                            "(bilinear) to the crop first", crops="tiles", max_crops=options.max_crops,
+                     pixels_per_crop=options.pixels_per_crop)
     # network
     if options.parent is not None:
         log_progress(f"starting from {options.parent.version}" + (" with a fresh logit layer" if options.fresh_head
@@ -286,7 +289,8 @@ def _card(options: PhotoOptions, model: keras.Model, spec: InputSpec, samples: l
         "domain": PHOTO_DOMAIN,
         "aggregation": "mean of the crops' logits, then sigmoid(logit / temperature)",
         "crop_policy": "centre crop, then the four corners (two ends for long thin images) once a side is "
-                       "1.5 crops long; at most max_crops",
+                       "1.5 crops long; " + (f"one crop per {options.pixels_per_crop:,} pixels (rounded up), at most "
+                                             "max_crops" if options.pixels_per_crop else "at most max_crops"),
         "threshold": float(threshold),
         "temperature": float(temperature),
         "uncertain_margin": options.uncertain_margin,

@@ -308,3 +308,13 @@ def test_one_walk_of_a_jpeg_serves_the_decoder_checks_and_the_metadata_readers()
     assert jpeg.layout(cut) == ((), None, False, "JPEG segment 0xe1 runs past the end of the file")
     with pytest.raises(CorruptImage):
         imaging.decode(cut, 10**6)
+
+
+def test_larger_images_get_more_crops_up_to_the_cap() -> None:
+    from fakewatch.imaging import InputSpec, crop_count, prepare
+
+    spec = InputSpec(size=64, crops="tiles", max_crops=5, pixels_per_crop=100_000)
+    assert [crop_count(h, w, spec) for h, w in ((128, 128), (300, 400), (1000, 1000))] == [1, 2, 5]
+    rgb = np.zeros((300, 400, 3), np.uint8)
+    assert prepare(rgb, spec).shape == (2, 64, 64, 3)
+    assert prepare(rgb, InputSpec(size=64, crops="tiles", max_crops=5)).shape[0] == 5  # 0: always the cap
