@@ -24,7 +24,8 @@ from common import ROOT, table
 from sqlalchemy import insert, text
 
 sys.path.insert(0, str(ROOT))
-from fakewatch.db.results import ResultFilter, result_row, results, results_query  # noqa: E402
+from fakewatch.db.results import ResultFilter, label_counts, result_row, results, results_query  # noqa: E402
+from fakewatch.db.results import stats as result_stats  # noqa: E402
 from fakewatch.db.session import Database, make_engine, upgrade  # noqa: E402
 from fakewatch.db.tables import Content, Image, Verdict  # noqa: E402
 
@@ -100,6 +101,17 @@ def measure(database: Database, rows: int) -> list[list[object]]:
         milliseconds, found = timed(database, filters, before)
         table_rows.append([f"fakewatch results {name}", "before" if before else "after", len(found),
                            f"{milliseconds:,.1f} ms"])
+    counts = [("GET /api/v1/results/counts", lambda session: label_counts(session, ResultFilter())),
+              ("GET /api/v1/results/counts?status=done",
+               lambda session: label_counts(session, ResultFilter(status="done"))),
+              ("fakewatch stats", result_stats)]
+    for name, count in counts:
+        with database.session() as session:
+            count(session)  # warm the page cache
+            started = time.perf_counter()
+            found = count(session)
+            milliseconds = (time.perf_counter() - started) * 1000
+        table_rows.append([name, "current", len(found), f"{milliseconds:,.1f} ms"])
     return table_rows
 
 

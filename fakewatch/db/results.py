@@ -183,13 +183,33 @@ def results_query(filters: ResultFilter, condition: Any = None) -> Select[*tuple
     return query.limit(literal_column(str(int(filters.limit)))) if filters.limit else query
 
 
-def label_counts(session: Session, filters: ResultFilter) -> dict[str, int]:
-    """How many images ``filters`` would list per latest-verdict label, whatever label it asks for
-    ("unclassified" for images without a verdict; the path filter counts its SQL prefilter)."""
+def label_counts(session: Session, filters: ResultFilter = ResultFilter()) -> dict[str, int]:
+    """How many images ``filters`` would list per current-verdict label, whatever label it asks for
+    ("unclassified" for images without a verdict; the path filter counts its SQL prefilter).
+
+    The one way images are counted by label (`stats`, `results --label`, the console, the API): each live
+    image once, by its content's newest verdict. Filters on the image row alone are counted from the
+    image's own copy of that label (``images.verdict_label``, kept by triggers) on one index."""
     every = dataclasses.replace(filters, label=None, limit=None, after=None, offset=None, order="newest")
-    listed = results_query(every).order_by(None).subquery()
-    counts = session.execute(select(listed.c.label, func.count()).group_by(listed.c.label)).all()
+    if _image_side(every):
+        query = select(Image.verdict_label, func.count()).group_by(Image.verdict_label)
+        if not every.include_deleted:
+            query = query.where(Image.deleted_at.is_(None))
+        if every.status:
+            query = query.where(Image.status == every.status)
+        if every.path_glob:
+            query = query.where(Image.path.like(_glob_to_like(every.path_glob), escape="\\"))
+        counts = session.execute(query).all()
+    else:
+        listed = results_query(every).order_by(None).subquery()
+        counts = session.execute(select(listed.c.label, func.count()).group_by(listed.c.label)).all()
     return {label or "unclassified": count for label, count in counts}
+
+
+def _image_side(filters: ResultFilter) -> bool:
+    """Whether ``filters`` look at the image row only (no verdict, label or evidence condition)."""
+    return not (filters.classifier or filters.min_confidence is not None or filters.since is not None
+                or filters.disagreements or filters.changed or filters.reason or filters.evidence)
 
 
 def result_row(row: Any) -> dict[str, Any]:
@@ -355,8 +375,7 @@ def stats(session: Session) -> dict[str, Any]:
     by_status = images_by_status(session)
     by_error = dict(session.execute(select(Image.error_kind, func.count())
                                     .where(live, Image.status == "error").group_by(Image.error_kind)).all())
-    by_label = dict(session.execute(select(Verdict.label, func.count()).where(_latest_verdict())
-                                    .group_by(Verdict.label)).all())
+    by_label = {label: count for label, count in label_counts(session).items() if label != "unclassified"}
     by_classifier = dict(session.execute(select(Verdict.classifier, func.count())
                                          .group_by(Verdict.classifier)).all())
     return {

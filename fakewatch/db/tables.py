@@ -22,6 +22,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -64,11 +65,15 @@ class Image(Base):
     classified_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     warnings: Mapped[str | None] = mapped_column(Text)  # what the decoder reported about a readable file
     original_path: Mapped[str | None] = mapped_column(Text)  # where it was found, if an action moved it
+    # the label of the content's newest verdict, kept by triggers (migration 0005) for fast counts
+    verdict_label: Mapped[str | None] = mapped_column(String(16))
 
     content: Mapped[Content | None] = relationship()
 
     __table_args__ = (
         Index("ix_images_status_queued", "status", "queued_at"),
+        Index("ix_images_live_verdict_label", "verdict_label", "status", sqlite_where=text("deleted_at IS NULL"),
+              postgresql_where=text("deleted_at IS NULL")),
     )
 
 

@@ -175,3 +175,67 @@ def test_show_label_and_explain_take_a_path_that_is_not_utf8(tmp_path: Path, run
     assert run_cli("show", escaped).stdout.startswith("image 1:")  # the form listings print
     assert run_cli("label", odd, "--fake").stdout.startswith(f"labelled {escaped} as fake")
     assert run_cli("explain", odd, "--out", str(tmp_path / "map.png")).stdout.startswith("wrote ")
+
+
+def test_stats_results_and_counts_count_labels_the_same_way(tmp_path: Path, run_cli,  # type: ignore[no-untyped-def]
+                                                           env_settings) -> None:
+    from fakewatch.db.results import ResultFilter, label_counts
+
+    photos = write_photos(tmp_path / "in", 8)
+    (tmp_path / "in" / "twin.jpg").write_bytes(photos[0].read_bytes())  # one content under two paths
+    run_cli("scan", str(tmp_path / "in"))
+    with Database(env_settings.resolved_database_url).session() as session, session.begin():
+        ids = {path: session.scalar(select(Image.content_id).where(Image.path == str(path))) for path in photos}
+        session.execute(update(Image).where(Image.path == str(photos[2])).values(deleted_at=datetime.now(UTC)))
+        label = session.scalar(select(Verdict.label).where(Verdict.content_id == ids[photos[3]]))
+        session.add(Verdict(content_id=ids[photos[3]], classifier="newer", label="real" if label == "fake" else "fake",
+                            p_fake=0.5, confidence=0.9, threshold=0.5, elapsed_ms=1.0, host="h",
+                            created_at=datetime.now(UTC) + timedelta(minutes=1)))  # supersedes the scan's
+    listed = {label: len(_json(run_cli("results", "--label", label, "--format", "json")))
+              for label in ("fake", "real", "uncertain")}
+    assert sum(listed.values()) == 8  # 9 files, one deleted
+    stats = json.loads(run_cli("stats", "--format", "json").stdout)
+    assert stats["by_label"] == {label: count for label, count in listed.items() if count}
+    with Database(env_settings.resolved_database_url).session() as session:
+        fast = label_counts(session, ResultFilter())
+        assert fast == label_counts(session, ResultFilter(min_confidence=0.5))  # found verdict by verdict
+        assert fast == stats["by_label"]
+        session.commit()
+        with session.begin():  # a re-scan that replaces a verdict moves its images to the new label
+            session.execute(update(Verdict).where(Verdict.classifier == "newer").values(label="uncertain"))
+        moved = label_counts(session, ResultFilter())
+        assert moved == label_counts(session, ResultFilter(min_confidence=0.5)) and moved.get("uncertain", 0) >= 1
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_the_database_keeps_each_images_current_label(tmp_path: Path, backend: str) -> None:
+    from contextlib import nullcontext
+
+    from fakewatch.db.results import ResultFilter, label_counts
+    from fakewatch.db.session import make_engine, upgrade
+    from fakewatch.db.tables import Content
+    from tests.integration.services import throwaway_postgres
+
+    place = throwaway_postgres() if backend == "postgresql" else nullcontext(f"sqlite:///{tmp_path / 'x.db'}")
+    with place as url:
+        upgrade(make_engine(url))
+        database = Database(url)
+        moment = datetime(2026, 1, 1, tzinfo=UTC)
+        with database.session() as session, session.begin():
+            session.add_all([Content(id=cid, sha256=f"{cid:064x}", size=1, created_at=moment) for cid in (1, 2)])
+            session.flush()
+            session.add_all([Image(id=i, path=f"/x/{i}.jpg", content_id=c, status="done", first_seen=moment,
+                                   last_seen=moment) for i, c in ((1, 1), (2, 1), (3, 2))])
+            session.flush()
+            session.add(Verdict(content_id=1, classifier="v1", label="fake", p_fake=0.9, confidence=0.9,
+                                threshold=0.5, elapsed_ms=1, host="h", created_at=moment))
+        with database.session() as session:
+            assert label_counts(session) == {"fake": 2, "unclassified": 1}
+            session.commit()
+            with session.begin():
+                session.add(Verdict(content_id=1, classifier="v2", label="real", p_fake=0.1, confidence=0.9,
+                                    threshold=0.5, elapsed_ms=1, host="h", created_at=moment + timedelta(hours=1)))
+                session.execute(update(Image).where(Image.id == 3).values(content_id=1))
+            assert label_counts(session) == {"real": 3}
+            assert label_counts(session) == label_counts(session, ResultFilter(min_confidence=0.5))
+        database.dispose()
