@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 from pathlib import Path
@@ -101,3 +102,13 @@ def test_a_missing_postgres_database_or_role_is_named(tmp_path: Path, command: l
         (line,) = result.output.splitlines()
         assert line.startswith(f"fakewatch: error: {expected}") and "create it" in line
         assert "schema is not current" not in line
+
+
+def test_classifiers_show_prints_a_summary_and_the_card_with_json(tmp_path: Path) -> None:
+    env = {"FAKEWATCH_HOME": str(tmp_path / "home"), "FAKEWATCH_CONFIG": "", "FAKEWATCH_CLASSIFIER": ""}
+    summary = CliRunner().invoke(cli, ["classifiers", "show", "--domain", "thumbnail"], env=env, obj={}).output
+    lines = summary.splitlines()
+    assert lines[0] == "resnet-20261123-011456  (active)" and len(lines) < 20
+    assert any(line.split()[:2] == ["test", "figures"] for line in lines)
+    card = CliRunner().invoke(cli, ["classifiers", "show", "--domain", "thumbnail", "--json"], env=env, obj={}).output
+    assert json.loads(card)["version"] == "resnet-20261123-011456"
