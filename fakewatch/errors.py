@@ -12,6 +12,8 @@
     │   ├── NotRegularFile         kind "fifo", "socket", "device" or "directory": never opened for reading
     │   ├── SymlinkLoop            kind "symlink_loop": a link that leads back to itself
     │   └── OutsideRoot            kind "outside_root": a link whose target leaves every scanned folder
+    ├── MetadataDamaged            kind "metadata_damaged": a file's metadata is damaged or over the reading
+    │                              limits; recorded as evidence of that kind, the pixels are still classified
     ├── ClassifierError            a classifier version cannot be used
     │   ├── ClassifierNotFound     no such version id or path
     │   └── IncompatibleClassifier card missing, malformed, or disagreeing with the weights
@@ -75,6 +77,15 @@ class SymlinkLoop(ImageError):
 
 class OutsideRoot(ImageError):
     kind = "outside_root"
+
+
+class MetadataDamaged(FakewatchError):
+    """A file's metadata cannot be read within bounds (bytes inflated, directory entries, time).
+
+    Not an :class:`ImageError`: the pixels may be fine, so the file is classified all the same and this is
+    recorded as a ``metadata_damaged`` finding beside its verdict."""
+
+    kind = "metadata_damaged"
 
 
 class ClassifierError(FakewatchError):

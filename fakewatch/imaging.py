@@ -23,7 +23,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from fakewatch import diagnostics, jpeg
+from fakewatch import diagnostics, jpeg, png
 from fakewatch.config import Limits
 from fakewatch.errors import (
     CorruptImage,
@@ -251,7 +251,8 @@ def decode(data: bytes, max_pixels: int, notes: list[str] | None = None, capture
         layout = jpeg.layout(data)
     _check_dimensions(data, kind, max_pixels, layout)
     _check_complete(data, kind, layout)
-    buffer = np.frombuffer(data, dtype=np.uint8)
+    # libpng would inflate and keep every compressed text chunk; the metadata readers have their own limits
+    buffer = np.frombuffer(png.without_text(data) if kind == "png" else data, dtype=np.uint8)
     said: list[str] = []
     try:
         with diagnostics.captured(said) if capture else nullcontext():

@@ -194,3 +194,63 @@ def write_mutations(folder: Path, count: int, seed: int = 0) -> list[Path]:
         path.write_bytes(data)
         paths.append(path)
     return paths
+
+
+def _png_chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+
+def _with_png_chunks(png: bytes, chunks: list[bytes]) -> bytes:
+    """``png`` with ``chunks`` (whole chunks) placed before its first IDAT, where decoders read text."""
+    first_data = png.index(b"IDAT") - 4
+    return png[:first_data] + b"".join(chunks) + png[first_data:]
+
+
+def _exif_ifd_web(size: int) -> bytes:
+    """One TIFF (EXIF) blob of about ``size`` bytes made of overlapping 512-entry directories: a directory
+    starts every 12 bytes, its entry count is the upper half of the entry before it, and every entry is an
+    EXIF-directory pointer (a SHORT, so the upper half is free) to another of them."""
+    entries = (size - 10) // 12
+    blob = bytearray(b"II*\x00" + struct.pack("<IH", 8, 512))
+    for index in range(entries):
+        target = 8 + 12 * (index * 7919 % entries)
+        blob += struct.pack("<HHIHH", 0x8769, 3, 1, target, 512)
+    return bytes(blob)
+
+
+def exif_ifd_bomb(size: int) -> bytes:
+    """A small real JPEG carrying about ``size`` bytes of EXIF: APP1 segments, each one TIFF blob of
+    directories that point at each other (:func:`_exif_ifd_web`). Its pixels decode."""
+    photo = encode_jpeg(_photo(8), 90)
+    body = b"Exif\x00\x00" + _exif_ifd_web(65_000)
+    segment = b"\xff\xe1" + struct.pack(">H", len(body) + 2) + body
+    return photo[:2] + segment * max(1, size // len(segment)) + photo[2:]
+
+
+def png_text_bomb(count: int, xmp: bool) -> bytes:
+    """A small real PNG with ``count`` compressed text chunks that each inflate to just under 4 MiB:
+    compressed XMP packets (iTXt) when ``xmp``, else zTXt chunks under distinct keys. Its pixels decode."""
+    inflated = zlib.compress(b"<x:xmpmeta " + b" " * (4 * 1024 * 1024 - 2000) + b"/>", 9)
+    if xmp:
+        chunk = _png_chunk(b"iTXt", b"XML:com.adobe.xmp\x00\x01\x00\x00\x00" + inflated)
+        chunks = [chunk] * count
+    else:
+        chunks = [_png_chunk(b"zTXt", b"comment%04d\x00\x00" % index + inflated) for index in range(count)]
+    return _with_png_chunks(_save(Image.fromarray(_photo(9)), "PNG"), chunks)
+
+
+def png_huge_text(characters: int) -> bytes:
+    """A small real PNG with one tEXt ``parameters`` chunk of about ``characters`` characters, written
+    the way AUTOMATIC1111 writes it (a prompt, then its settings line)."""
+    prompt = ("a lighthouse at dusk, " * (characters // 22 + 1))[:characters]
+    text = f"{prompt}\nSteps: 20, Sampler: Euler a, CFG scale: 7, Seed: 1, Size: 64x64, Model: {'m' * 3000}"
+    return _with_png_chunks(_save(Image.fromarray(_photo(10)), "PNG"),
+                            [_png_chunk(b"tEXt", b"parameters\x00" + text.encode("latin-1"))])
+
+
+METADATA_BOMBS = {  # name -> (builder, expected outcome): each still classifies, with metadata_damaged evidence
+    "exif-ifd-web-2.6MB.jpg": (lambda: exif_ifd_bomb(2_600_000), "done"),
+    "exif-ifd-web-15.6MB.jpg": (lambda: exif_ifd_bomb(15_600_000), "done"),
+    "xmp-itxt-250.png": (lambda: png_text_bomb(250, xmp=True), "done"),
+    "ztxt-250.png": (lambda: png_text_bomb(250, xmp=False), "done"),
+}

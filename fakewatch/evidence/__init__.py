@@ -3,6 +3,8 @@
 :func:`analyze` reads a file's metadata once (generation parameters, XMP, EXIF and IPTC, camera hints,
 C2PA Content Credentials) without any network access and returns :class:`Evidence` records. An analyzer
 that fails returns one ``error`` record instead of raising: the image is classified all the same.
+Every metadata read of one file shares a :class:`~fakewatch.evidence.budget.Budget` (bytes inflated,
+EXIF entries visited, time); a limit met stops the reading and is recorded as ``metadata_damaged``.
 ``proves_ai`` evidence outranks the classifier (:func:`proof`); camera hints never flip a label.
 """
 
@@ -10,7 +12,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from fakewatch.errors import MetadataDamaged
 from fakewatch.evidence.analyzers import STRENGTHS, Evidence, metadata_analyzers
+from fakewatch.evidence.budget import Budget
 from fakewatch.evidence.containers import blocks as read_blocks
 
 C2PA_VERSION = 1
@@ -31,7 +35,7 @@ def analyze(data: bytes, kind: str | None, c2pa_options: object = None,
     which cannot carry the watermark). ``layout``: a JPEG's :func:`fakewatch.jpeg.layout`, when the caller
     walked it already."""
     found: list[Evidence] = []
-    structure = read_blocks(data, kind or "", layout)
+    structure = read_blocks(data, kind or "", layout, Budget())
     if rgb is not None and not structure.chroma_subsampled:
         from fakewatch.evidence import watermark
 
@@ -40,9 +44,18 @@ def analyze(data: bytes, kind: str | None, c2pa_options: object = None,
         except Exception as exc:  # noqa: BLE001 - a reader bug must not stop classification
             found.append(Evidence("watermark", watermark.VERSION, "watermark_error", "none",
                                   f"watermark reader failed: {exc!r}"[:300]))
-    for name, version, run in metadata_analyzers(structure) if structure.carries_metadata else ():
+    try:
+        analyzers = metadata_analyzers(structure) if structure.carries_metadata else []
+    except MetadataDamaged as exc:
+        structure.note(f"{exc}; the rest was not read")
+        analyzers = []
+    for name, version, run in analyzers:
         try:
+            structure.budget.check_time()
             found += run()
+        except MetadataDamaged as exc:
+            structure.note(f"{exc}; the rest was not read")
+            break
         except Exception as exc:  # noqa: BLE001 - attacker-controlled metadata: record, never crash
             found.append(Evidence(name, version, f"{name}_error", "none", f"{name} analyzer failed: {exc!r}"[:300]))
     if structure.notes:  # limits met and damage seen on the way (after the analyzers: EXIF adds its own)

@@ -178,9 +178,11 @@ def camera(exif: dict[str, bytes]) -> list[Evidence]:
 
 
 def metadata_analyzers(blocks: Blocks) -> list[tuple[str, int, Callable[[], list[Evidence]]]]:
+    """The analyzers of one file's blocks, ready to run (EXIF and IPTC are read here, once, for all of them;
+    :class:`~fakewatch.errors.MetadataDamaged` when that goes over the file's budget)."""
     exif: dict[str, bytes] = {}
     for blob in blocks.exif:
-        exif.update(read_exif(blob, blocks.notes))
+        exif.update(read_exif(blob, blocks.notes, blocks.budget))
     iptc: dict[str, str] = {}
     for resources in blocks.iptc:
         iptc.update(read_iptc(resources))

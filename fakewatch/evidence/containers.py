@@ -3,8 +3,10 @@
 :func:`blocks` walks a file's structure (JPEG segments, PNG chunks, RIFF chunks) and returns what the
 analyzers look at: text chunks, EXIF, XMP, IPTC and C2PA/JUMBF presence. Metadata is attacker-controlled,
 so every read is bounded: offsets never go past the end of the data, at most ``MAX_BLOCKS`` blocks are
-kept, compressed text is inflated to at most ``MAX_TEXT`` bytes, and the whole is capped at
-``MAX_TOTAL`` bytes. A malformed structure ends the walk with a note instead of an exception.
+kept, compressed text is inflated to at most ``MAX_TEXT`` bytes per block and the file's
+:class:`~fakewatch.evidence.budget.Budget` in all, what is kept is capped at ``MAX_TOTAL`` bytes (counted
+after inflating), and the walk stops at the budget's deadline. A malformed structure, or a limit met,
+ends the walk with a note instead of an exception.
 """
 
 from __future__ import annotations
@@ -14,10 +16,13 @@ import zlib
 from dataclasses import dataclass, field
 
 from fakewatch import jpeg
+from fakewatch.errors import MetadataDamaged
+from fakewatch.evidence.budget import Budget
 
 MAX_BLOCKS = 256
 MAX_TEXT = 4 * 1024 * 1024  # one text chunk or XMP packet, inflated
 MAX_TOTAL = 16 * 1024 * 1024  # everything kept from one file
+MAX_NOTES = 20
 XMP_JPEG = b"http://ns.adobe.com/xap/1.0/\x00"
 EXIF_JPEG = b"Exif\x00\x00"
 
@@ -34,6 +39,7 @@ class Blocks:
     chroma_subsampled: bool = False  # a JPEG whose colour channels are stored at lower resolution
     notes: list[str] = field(default_factory=list)  # structure problems met on the way
     kept: int = 0
+    budget: Budget = field(default_factory=Budget)  # shared with the EXIF reader
 
     @property
     def carries_metadata(self) -> bool:
@@ -42,57 +48,59 @@ class Blocks:
 
     def keep(self, size: int) -> bool:
         if self.kept + size > MAX_TOTAL or len(self.exif) + len(self.xmp) + len(self.text) > MAX_BLOCKS:
-            self.notes.append("metadata over the size limit; the rest was not read")
+            self.note("metadata over the size limit; the rest was not read")
             return False
         self.kept += size
         return True
+
+    def note(self, text: str) -> None:
+        """Remember a problem once (a hostile file can repeat one thousands of times)."""
+        if len(self.notes) < MAX_NOTES and text not in self.notes:
+            self.notes.append(text)
 
 
 def _text(raw: bytes, found: Blocks, what: str) -> str:
     """UTF-8 text of at most ``MAX_TEXT`` bytes; a longer or undecodable one is noted and kept in part."""
     if len(raw) > MAX_TEXT:
-        found.notes.append(f"{what} is {len(raw):,} bytes; only the first {MAX_TEXT:,} were read")
+        found.note(f"{what} is {len(raw):,} bytes; only the first {MAX_TEXT:,} were read")
         raw = raw[:MAX_TEXT]
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError:
-        found.notes.append(f"{what} is not valid UTF-8")
+        found.note(f"{what} is not valid UTF-8")
         return raw.decode("utf-8", errors="replace")
-
-
-def _inflate(raw: bytes) -> bytes:
-    inflater = zlib.decompressobj()
-    data = inflater.decompress(raw, MAX_TEXT)
-    if inflater.unconsumed_tail:
-        raise ValueError(f"compressed text inflates beyond {MAX_TEXT:,} bytes")
-    return data
 
 
 def _png(data: bytes, found: Blocks) -> None:
     position = 8
     while position + 12 <= len(data):
+        found.budget.check_time()
         length, kind = struct.unpack(">I4s", data[position:position + 8])
         body = data[position + 8:position + 8 + length]
         if len(body) < length:
-            found.notes.append(f"PNG chunk {kind!r} runs past the end of the file")
+            found.note(f"PNG chunk {kind!r} runs past the end of the file")
             return
         position += 12 + length
         try:
             if kind == b"tEXt" and b"\x00" in body and found.keep(len(body)):
                 key, _, value = body.partition(b"\x00")
                 if len(value) > MAX_TEXT:
-                    found.notes.append(f"text chunk {key[:40]!r} is {len(value):,} bytes; only the first "
+                    found.note(f"text chunk {key[:40]!r} is {len(value):,} bytes; only the first "
                                        f"{MAX_TEXT:,} were read")
                 found.text[key.decode("latin-1")[:80]] = value[:MAX_TEXT].decode("latin-1")
-            elif kind == b"zTXt" and b"\x00" in body and found.keep(len(body)):
+            elif kind == b"zTXt" and b"\x00" in body:
                 key, _, rest = body.partition(b"\x00")
-                found.text[key.decode("latin-1")[:80]] = _inflate(rest[1:]).decode("latin-1")
-            elif kind == b"iTXt" and b"\x00" in body and found.keep(len(body)):
+                value = found.budget.inflate(rest[1:], MAX_TEXT)
+                if found.keep(len(value)):
+                    found.text[key.decode("latin-1")[:80]] = value.decode("latin-1")
+            elif kind == b"iTXt" and b"\x00" in body:
                 key, _, rest = body.partition(b"\x00")
                 compressed, rest = rest[:1] == b"\x01", rest[2:]
                 _language, _, rest = rest.partition(b"\x00")
                 _translated, _, value = rest.partition(b"\x00")
-                value = _inflate(value) if compressed else value
+                value = found.budget.inflate(value, MAX_TEXT) if compressed else value
+                if not found.keep(len(value)):
+                    continue
                 name = key.decode("latin-1")[:80]
                 if name == "XML:com.adobe.xmp":
                     found.xmp.append(_text(value, found, "XMP packet"))
@@ -103,7 +111,7 @@ def _png(data: bytes, found: Blocks) -> None:
             elif kind == b"caBX":
                 found.c2pa = True
         except (ValueError, zlib.error) as exc:
-            found.notes.append(f"PNG {kind.decode('latin-1')} chunk: {exc}")
+            found.note(f"PNG {kind.decode('latin-1')} chunk: {exc}")
         if kind == b"IEND":
             return
 
@@ -113,6 +121,7 @@ _JPEG_KEPT = frozenset({0xE1, 0xED, 0xEB, 0xFE}) | jpeg.FRAMES  # segments whose
 
 def _jpeg(data: bytes, found: Blocks, layout: jpeg.Layout) -> None:
     for marker, start, stop in layout.segments:
+        found.budget.check_time()
         if marker not in _JPEG_KEPT:  # tables and other segments: skipped without copying them
             continue
         body = data[start:stop]
@@ -130,16 +139,17 @@ def _jpeg(data: bytes, found: Blocks, layout: jpeg.Layout) -> None:
         elif marker == 0xFE and found.keep(len(body)):
             found.text.setdefault("comment", _text(body, found, "JPEG comment"))
     if layout.problem:
-        found.notes.append(layout.problem)
+        found.note(layout.problem)
 
 
 def _webp(data: bytes, found: Blocks) -> None:
     position = 12
     while position + 8 <= len(data):
+        found.budget.check_time()
         kind, length = struct.unpack("<4sI", data[position:position + 8])
         body = data[position + 8:position + 8 + length]
         if len(body) < length:
-            found.notes.append(f"WebP chunk {kind!r} runs past the end of the file")
+            found.note(f"WebP chunk {kind!r} runs past the end of the file")
             return
         position += 8 + length + (length & 1)
         if kind == b"EXIF" and found.keep(len(body)):
@@ -150,10 +160,11 @@ def _webp(data: bytes, found: Blocks) -> None:
             found.c2pa = True
 
 
-def blocks(data: bytes, kind: str, layout: jpeg.Layout | None = None) -> Blocks:
+def blocks(data: bytes, kind: str, layout: jpeg.Layout | None = None, budget: Budget | None = None) -> Blocks:
     """The metadata blocks of ``data``, an image of sniffed ``kind`` (jpeg, png, webp; others: none).
-    ``layout``: a JPEG's :func:`fakewatch.jpeg.layout`, when the caller walked it already."""
-    found = Blocks()
+    ``layout``: a JPEG's :func:`fakewatch.jpeg.layout`, when the caller walked it already; ``budget``: the
+    file's reading limits (a fresh one when not given)."""
+    found = Blocks(budget=budget or Budget())
     try:
         if kind == "png":
             _png(data, found)
@@ -162,5 +173,7 @@ def blocks(data: bytes, kind: str, layout: jpeg.Layout | None = None) -> Blocks:
         elif kind == "webp":
             _webp(data, found)
     except struct.error as exc:
-        found.notes.append(f"truncated structure: {exc}")
+        found.note(f"truncated structure: {exc}")
+    except MetadataDamaged as exc:
+        found.note(f"{exc}; the rest was not read")
     return found

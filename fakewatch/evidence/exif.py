@@ -1,12 +1,17 @@
 """A small, bounded reader for the EXIF tags the analyzers need (TIFF structure, IFD0 and the EXIF IFD).
 
 Offsets are checked against the blob's length, each IFD is visited once (loops end the walk), entry
-counts and value sizes are capped. IPTC-IIM records come from Photoshop APP13 resource blocks.
+counts per directory and value sizes are capped, and the entries visited count against the file's
+:class:`~fakewatch.evidence.budget.Budget` (directories that overlap and point at each other would
+otherwise cost minutes). Only the values of known tags are read. IPTC-IIM records come from Photoshop
+APP13 resource blocks.
 """
 
 from __future__ import annotations
 
 import struct
+
+from fakewatch.evidence.budget import Budget
 
 TAGS = {0x010E: "ImageDescription", 0x010F: "Make", 0x0110: "Model", 0x0131: "Software", 0x013B: "Artist",
         0x8298: "Copyright", 0x927C: "MakerNote", 0x9286: "UserComment", 0xA434: "LensModel",
@@ -15,20 +20,26 @@ EXIF_IFD = 0x8769
 MAX_ENTRIES = 512
 MAX_VALUE = 64 * 1024
 TYPE_SIZES = {1: 1, 2: 1, 3: 2, 4: 4, 5: 8, 7: 1, 9: 4, 10: 8}
+MAX_NOTES = 20
+
+
+def _note(notes: list[str], text: str) -> None:
+    if len(notes) < MAX_NOTES and text not in notes:
+        notes.append(text)
 
 
 def _value(blob: bytes, order: str, kind: int, count: int, field: bytes, notes: list[str]) -> bytes | int | None:
     size = TYPE_SIZES.get(kind, 0) * count
     if size == 0 or size > MAX_VALUE:
         if size > MAX_VALUE:
-            notes.append(f"EXIF value of {size:,} bytes skipped")
+            _note(notes, f"EXIF value of {size:,} bytes skipped")
         return None
     if size <= 4:
         raw = field[:size]
     else:
         (offset,) = struct.unpack(order + "I", field)
         if offset + size > len(blob):
-            notes.append("EXIF value points past the end of its block; skipped")
+            _note(notes, "EXIF value points past the end of its block; skipped")
             return None
         raw = blob[offset:offset + size]
     if kind in (3, 4) and count == 1:
@@ -36,9 +47,11 @@ def _value(blob: bytes, order: str, kind: int, count: int, field: bytes, notes: 
     return raw
 
 
-def read_exif(blob: bytes, notes: list[str] | None = None) -> dict[str, bytes]:
-    """The known tags of one EXIF (TIFF) blob, as raw bytes; malformed parts are skipped (and noted)."""
+def read_exif(blob: bytes, notes: list[str] | None = None, budget: Budget | None = None) -> dict[str, bytes]:
+    """The known tags of one EXIF (TIFF) blob, as raw bytes; malformed parts are skipped (and noted).
+    Raises :class:`~fakewatch.errors.MetadataDamaged` when ``budget`` (the file's limits) runs out."""
     notes = notes if notes is not None else []
+    budget = budget or Budget()
     if len(blob) < 8 or blob[:2] not in (b"II", b"MM"):
         return {}
     order = "<" if blob[:2] == b"II" else ">"
@@ -48,18 +61,23 @@ def read_exif(blob: bytes, notes: list[str] | None = None) -> dict[str, bytes]:
     while pending:
         offset = pending.pop()
         if offset in seen or offset + 2 > len(blob):
-            notes.append("EXIF directory loop cut" if offset in seen else "EXIF directory past the end; skipped")
+            _note(notes, "EXIF directory loop cut" if offset in seen else "EXIF directory past the end; skipped")
             continue
         seen.add(offset)
         (count,) = struct.unpack(order + "H", blob[offset:offset + 2])
-        for index in range(min(count, MAX_ENTRIES)):
+        count = min(count, MAX_ENTRIES, (len(blob) - offset - 2) // 12)
+        budget.visit(count)
+        for index in range(count):
             start = offset + 2 + 12 * index
-            if start + 12 > len(blob):
-                break
             tag, kind, number = struct.unpack(order + "HHI", blob[start:start + 8])
+            if tag != EXIF_IFD and tag not in TAGS:
+                continue
             value = _value(blob, order, kind, number, blob[start + 8:start + 12], notes)
             if tag == EXIF_IFD and isinstance(value, int):
-                pending.append(value)
+                if value in seen:
+                    _note(notes, "EXIF directory loop cut")
+                else:
+                    pending.append(value)
             elif tag in TAGS and isinstance(value, bytes):
                 found[TAGS[tag]] = value
     return found

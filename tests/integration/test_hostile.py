@@ -165,3 +165,26 @@ def test_decoder_messages_land_on_the_file_that_caused_them(tmp_path: Path, run_
     assert "Corrupt JPEG data" in damaged_row["error"]
     assert all(row["status"] == "done" and not row["warnings"] for row in rows.values()), rows
     assert "Corrupt JPEG" not in capfd.readouterr().err  # captured, never printed
+
+
+def test_metadata_bombs_are_classified_with_their_damage_on_record(tmp_path: Path, run_cli) -> None:  # type: ignore[no-untyped-def]
+    """EXIF directories that overlap and point at each other, and compressed text that inflates a
+    thousandfold: the reading stops at its limits, the pixels still get a verdict."""
+    from tests.hostile import exif_ifd_bomb, png_text_bomb
+
+    folder = tmp_path / "bombs"
+    folder.mkdir()
+    (folder / "exif-web.jpg").write_bytes(exif_ifd_bomb(140_000))
+    (folder / "xmp-itxt.png").write_bytes(png_text_bomb(12, xmp=True))
+    (folder / "ztxt.png").write_bytes(png_text_bomb(12, xmp=False))
+    result = run_cli("scan", "--format", "json", str(folder))
+    rows = {os.path.basename(to_fs(row["path"])): row for row in map(json.loads, result.stdout.splitlines())}
+    assert len(rows) == 3
+    for name, row in rows.items():
+        assert row["status"] == "done" and row["label"] and row["p_fake"] is not None, (name, row)
+        damaged = [item for item in row["evidence"] if item["kind"] == "metadata_damaged"]
+        assert damaged and damaged[0]["strength"] == "none", (name, row["evidence"])
+    assert "EXIF directory entries" in rows["exif-web.jpg"]["evidence"][0]["summary"]
+    assert "inflates beyond" in rows["ztxt.png"]["evidence"][0]["summary"]
+    listed = run_cli("results", "--evidence", "metadata_damaged", "--format", "paths").output.split()
+    assert len(listed) == 3

@@ -169,3 +169,67 @@ def test_the_jpeg_walk_keeps_what_the_analyzers_read_and_skips_the_rest() -> Non
     cut = jpeg(pixels(8))
     cut = cut[:20] + b"\xff\xe1\x40\x00" + b"x" * 10  # a segment announcing more bytes than the file has
     assert blocks(cut, "jpeg").notes == ["JPEG segment 0xe1 runs past the end of the file"]
+
+
+def test_overlapping_exif_directories_stop_at_the_entry_budget() -> None:
+    from tests.hostile import exif_ifd_bomb
+
+    bomb = exif_ifd_bomb(140_000)  # two APP1 segments of directories that overlap and point at each other
+    started = time.perf_counter()
+    found = analyze(bomb, "jpeg")
+    assert time.perf_counter() - started < 2
+    (damaged,) = [item for item in found if item.kind == "metadata_damaged"]
+    assert "over 4,096 EXIF directory entries" in damaged.summary
+    assert len(damaged.details["notes"]) <= 20  # a repeated problem is noted once
+
+
+def test_compressed_text_counts_its_inflated_bytes() -> None:
+    from fakewatch.evidence.budget import MAX_INFLATED
+    from fakewatch.evidence.containers import blocks
+    from tests.hostile import png_text_bomb
+
+    for xmp in (True, False):  # 12 compressed chunks of almost 4 MiB each, 4 KiB each in the file
+        read = blocks(png_text_bomb(12, xmp=xmp), "png")
+        kept = sum(map(len, read.xmp)) + sum(map(len, read.text.values()))
+        assert 0 < kept <= MAX_INFLATED
+        assert read.notes == [f"compressed metadata inflates beyond {MAX_INFLATED:,} bytes in all; "
+                              "the rest was not read"]
+    found = analyze(png_text_bomb(12, xmp=True), "png")
+    assert kinds(found) == {"metadata_damaged": "none"}
+
+
+def test_the_budget_counts_inflated_bytes_entries_and_time() -> None:
+    import zlib
+
+    from fakewatch.errors import MetadataDamaged
+    from fakewatch.evidence.budget import Budget
+
+    now = [0.0]
+    budget = Budget(inflated=1000, entries=10, seconds=1.0, clock=lambda: now[0])
+    assert budget.inflate(zlib.compress(b"a" * 600), 4000) == b"a" * 600
+    with pytest.raises(ValueError, match="beyond 100 bytes"):  # one block too long: skipped, still counted
+        budget.inflate(zlib.compress(b"b" * 300), 100)
+    with pytest.raises(MetadataDamaged, match="beyond 1,000 bytes in all"):
+        budget.inflate(zlib.compress(b"c" * 600), 4000)
+    budget.visit(10)
+    with pytest.raises(MetadataDamaged, match="over 10 EXIF directory entries"):
+        budget.visit(1)
+    later = Budget(clock=lambda: now[0])
+    now[0] = 1.5
+    with pytest.raises(MetadataDamaged, match="took over 1 s"):
+        later.check_time()
+
+
+def test_the_decoder_never_sees_text_chunks() -> None:
+    import zlib
+
+    from fakewatch import imaging, png
+    from tests.hostile import png_text_bomb
+
+    bomb = png_text_bomb(3, xmp=False)
+    stripped = png.without_text(bomb)
+    assert b"zTXt" not in stripped and len(stripped) < len(bomb) - 3 * 4000
+    assert (imaging.decode(bomb, 10 ** 8) == imaging.decode(stripped, 10 ** 8)).all()
+    plain = png_with_text(pixels(1), {})
+    assert png.without_text(plain) is plain
+    assert zlib.crc32(png.without_text(png_with_text(pixels(1), {"parameters": A1111}))) == zlib.crc32(plain)
