@@ -240,10 +240,11 @@ def png_text_bomb(count: int, xmp: bool) -> bytes:
 
 
 def png_huge_text(characters: int) -> bytes:
-    """A small real PNG with one tEXt ``parameters`` chunk of about ``characters`` characters, written
-    the way AUTOMATIC1111 writes it (a prompt, then its settings line)."""
-    prompt = ("a lighthouse at dusk, " * (characters // 22 + 1))[:characters]
-    text = f"{prompt}\nSteps: 20, Sampler: Euler a, CFG scale: 7, Seed: 1, Size: 64x64, Model: {'m' * 3000}"
+    """A small real PNG with one AUTOMATIC1111 ``parameters`` tEXt chunk of over ``characters`` characters:
+    a prompt, then a settings line with a model name that long and a thousand made-up settings."""
+    extra = ", ".join(f"Extra {index}: {index}" for index in range(1000))
+    text = (f"a lighthouse at dusk\nSteps: 20, Sampler: Euler a, CFG scale: 7, Seed: 1, Size: 64x64, "
+            f"Model: {'m' * characters}, {extra}")
     return _with_png_chunks(_save(Image.fromarray(_photo(10)), "PNG"),
                             [_png_chunk(b"tEXt", b"parameters\x00" + text.encode("latin-1"))])
 

@@ -164,3 +164,29 @@ def test_evidence_is_read_once_per_content(tmp_path: Path, run_cli, monkeypatch:
     run_cli("scan", "--force", str(where))  # re-classified, but the analyzers already read this content
     assert len(calls) == 1
     assert np.all([row["reason"] == "provenance" for row in scan_rows(run_cli, where).values()])
+
+
+def test_details_over_the_limit_stay_valid_json_in_show_the_api_and_the_page(tmp_path: Path, run_cli,
+                                                                             env_settings) -> None:  # type: ignore[no-untyped-def]
+    from fastapi.testclient import TestClient
+
+    from fakewatch.db.evidence import MAX_DETAILS
+    from fakewatch.web.app import create_app
+    from tests.hostile import png_huge_text
+
+    write(tmp_path / "in", "huge.png", png_huge_text(100_000))  # a 100,000-character model name
+    (row,) = scan_rows(run_cli, tmp_path / "in").values()
+    assert "AUTOMATIC1111/Forge" in run_cli("show", str(row["id"])).output
+    shown = json.loads(run_cli("show", "--json", str(row["id"])).output)
+    details = shown["evidence"][0]["details"]
+    assert details["truncated"] is True and details["tool"] == "AUTOMATIC1111/Forge"
+    assert len(json.dumps(details)) <= MAX_DETAILS
+    assert details["settings"]["Model"].endswith("(100,000 characters)")
+    token = "test-token-0123456789"
+    auth = {"Authorization": f"Bearer {token}"}
+    with TestClient(create_app(env_settings, token), base_url="http://127.0.0.1:8000") as client:
+        answer = client.get(f"/api/v1/images/{row['id']}", headers=auth)
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["evidence"][0]["details"]["truncated"] is True
+        page = client.get(f"/images/{row['id']}", headers=auth)
+        assert page.status_code == 200 and "AUTOMATIC1111/Forge generation parameters" in page.text

@@ -233,3 +233,26 @@ def test_the_decoder_never_sees_text_chunks() -> None:
     plain = png_with_text(pixels(1), {})
     assert png.without_text(plain) is plain
     assert zlib.crc32(png.without_text(png_with_text(pixels(1), {"parameters": A1111}))) == zlib.crc32(plain)
+
+
+def test_long_details_are_shortened_by_structure_into_valid_json() -> None:
+    import json
+
+    from fakewatch.db.evidence import MAX_DETAILS, details_json
+
+    assert details_json({"tool": "A", "when": (1, 2)}) == '{"tool": "A", "when": [1, 2]}'
+    nested: dict = {"deep": {}}  # type: ignore[type-arg]
+    level = nested["deep"]
+    for _ in range(50):
+        level["next"] = {"text": "x" * 1000}
+        level = level["next"]
+    huge = {"tool": "A", "model": "m" * 100_000, "keys": list(range(50_000)), "nested": nested,
+            **{f"key {index}": "v" * 300 for index in range(500)}}
+    for details in (huge, {f"{index}" * 3000: index for index in range(100)}):
+        text = details_json(details)
+        assert len(text) <= MAX_DETAILS
+        loaded = json.loads(text)
+        assert loaded["truncated"] is True
+    loaded = json.loads(details_json(huge))
+    assert loaded["tool"] == "A" and loaded["model"].endswith("(100,000 characters)")
+    assert loaded["keys"][-1].startswith("... (") and loaded["keys"][-1].endswith(" more)")
