@@ -39,7 +39,7 @@ class Blocks:
     chroma_subsampled: bool = False  # a JPEG whose colour channels are stored at lower resolution
     notes: list[str] = field(default_factory=list)  # structure problems met on the way
     kept: int = 0
-    budget: Budget = field(default_factory=Budget)  # shared with the EXIF reader
+    budget: Budget = field(default_factory=Budget, compare=False, repr=False)  # shared with the EXIF reader
 
     @property
     def carries_metadata(self) -> bool:
