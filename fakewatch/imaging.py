@@ -114,7 +114,8 @@ def _read_all(descriptor: int, size: int, limit: int) -> bytes:
 
 
 def read_bytes(path: str | Path, max_file_bytes: int) -> bytes:
-    """Read a regular file whole, turning I/O trouble into the matching :class:`ImageError`.
+    """Read a regular file whole, turning I/O trouble into the matching :class:`ImageError` (whose message
+    does not repeat the path: the caller names the file, or :func:`about` does).
 
     The file is opened without blocking and checked with ``fstat`` on the open descriptor before a byte
     is read: a FIFO, socket, device or folder (also one swapped in under the name) is refused by kind and
@@ -131,27 +132,27 @@ def read_with_status(path: str | Path, max_file_bytes: int, follow_link: bool = 
         descriptor = os.open(path, flags)
     except FileNotFoundError as exc:
         message = "dangling symlink" if os.path.islink(path) else "file vanished before it could be read"
-        raise UnreadableFile(f"{shown(path)}: {message}") from exc
+        raise UnreadableFile(message) from exc
     except PermissionError as exc:
-        raise UnreadableFile(f"{shown(path)}: permission denied; give the scanning user read access") from exc
+        raise UnreadableFile("permission denied; give the scanning user read access") from exc
     except OSError as exc:
         if exc.errno == errno.ELOOP:
-            raise SymlinkLoop(f"{shown(path)}: symlink loop") from exc
+            raise SymlinkLoop("symlink loop") from exc
         if exc.errno == errno.ENXIO:  # a socket, or a FIFO on some systems
-            raise NotRegularFile(f"{shown(path)}: not a regular file", "socket") from exc
-        raise UnreadableFile(f"{shown(path)}: {exc.strerror or exc}") from exc
+            raise NotRegularFile("not a regular file", "socket") from exc
+        raise UnreadableFile(exc.strerror or str(exc)) from exc
     try:
         status = os.fstat(descriptor)
         kind = special_kind(status.st_mode)
         if kind is not None:
-            raise NotRegularFile(f"{shown(path)}: a {kind}, not a regular file; it is never read", kind)
+            raise NotRegularFile(f"a {kind}, not a regular file; it is never read", kind)
         data = _read_all(descriptor, status.st_size, max_file_bytes + 1)
     except OSError as exc:
-        raise UnreadableFile(f"{shown(path)}: {exc.strerror or exc}") from exc
+        raise UnreadableFile(exc.strerror or str(exc)) from exc
     finally:
         os.close(descriptor)
     if len(data) > max_file_bytes:
-        raise TooLargeImage(f"{shown(path)}: larger than max_file_bytes={max_file_bytes}")
+        raise TooLargeImage(f"larger than max_file_bytes={max_file_bytes}")
     return data, status
 
 

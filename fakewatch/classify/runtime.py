@@ -221,7 +221,7 @@ class Runtime:
                 return Uncovered(*rgb.shape[:2]), None, "; ".join(notes) or None, found
             return imaging.prepare(rgb, classifier.spec), classifier, "; ".join(notes) or None, found
         except ImageError as exc:
-            return imaging.about(exc, path), None, None, None
+            return exc, None, None, None  # recorded on the row that names the file: no path in the message
 
     def classify_ids(self, ids: Sequence[int], force: bool = False,
                      preloaded: Mapping[str, bytes] | None = None) -> BatchOutcome:

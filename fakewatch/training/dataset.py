@@ -179,7 +179,7 @@ def load_dataset(root: str | Path, spec: imaging.InputSpec, limits: Limits, *, v
         for done, (entry, result) in enumerate(zip(entries, results), 1):
             if isinstance(result, str):
                 skipped.append((str(entry.path), result))
-                log.warning("skipping %s", result)
+                log.warning("skipping %s: %s", entry.path, result)
             else:
                 loaded[entry] = result
             if progress is not None and (done % 2000 == 0 or done == len(entries)):

@@ -54,7 +54,7 @@ def _regular_bytes(path: Path, roots: tuple[str, ...], max_file_bytes: int) -> b
     try:
         return imaging.read_bytes(path, max_file_bytes)
     except ImageError as exc:
-        log.warning("inbox: %s; not collected", exc)
+        log.warning("inbox: %s: %s; not collected", path, exc)
         return None
 
 

@@ -130,7 +130,7 @@ def _check_link(path: str, roots: tuple[str, ...], is_link: bool) -> None:
     if roots and is_link:
         target = os.path.realpath(path)
         if not _inside(target, roots):
-            raise OutsideRoot(f"{shown(path)}: a symlink to {shown(target)}, outside the scanned folders; not "
+            raise OutsideRoot(f"a symlink to {shown(target)}, outside the scanned folders; not "
                               f"followed (set FAKEWATCH_FOLLOW_OUTSIDE_LINKS=true to allow it)")
 
 
@@ -165,7 +165,7 @@ def inspect(path: str, max_file_bytes: int, roots: tuple[str, ...] = ()) -> File
         status, is_link = _stat(path)
     except OSError as exc:
         return FileRecord(path, None, None, error_kind="unreadable",
-                          error_message=f"{shown(path)}: {exc.strerror or exc}")
+                          error_message=exc.strerror or str(exc))
     try:
         _check_link(path, roots, is_link)
         data = imaging.read_bytes(path, max_file_bytes)

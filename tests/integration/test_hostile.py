@@ -188,3 +188,21 @@ def test_metadata_bombs_are_classified_with_their_damage_on_record(tmp_path: Pat
     assert "inflates beyond" in rows["ztxt.png"]["evidence"][0]["summary"]
     listed = run_cli("results", "--evidence", "metadata_damaged", "--format", "paths").output.split()
     assert len(listed) == 3
+
+
+def test_error_messages_name_the_file_once(tmp_path: Path, run_cli) -> None:  # type: ignore[no-untyped-def]
+    """The row names the file; its recorded message says what went wrong, so a line that shows both
+    (`scan`, `results`) names the file once."""
+    expected = write_hostile_corpus(tmp_path / "in", tmp_path / "outside")
+    result = run_cli("scan", "--format", "json", str(tmp_path / "in"))
+    rows = _by_name([json.loads(line) for line in result.stdout.splitlines()])
+    errors = {name: row for name, row in rows.items() if expected[name] not in (None, "done")}
+    assert {row["error_kind"] for row in errors.values()} >= {"corrupt", "unreadable", "symlink_loop", "fifo",
+                                                               "outside_root", "too_large", "directory"}
+    for name, row in errors.items():
+        assert row["error"] and str(tmp_path) not in row["error"].replace(str(tmp_path / "outside"), ""), row
+        assert os.fsdecode(name) not in row["error"], row
+    assert rows[b"truncated.jpg"]["error"].startswith("truncated JPEG")
+    listing = run_cli("results", "--status", "error").output
+    truncated = next(line for line in listing.splitlines() if "truncated.jpg" in line)
+    assert truncated.count("truncated.jpg") == 1, truncated
