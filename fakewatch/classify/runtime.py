@@ -335,7 +335,7 @@ class Runtime:
             outcome.errors += len(by_content[cid])
         found = started.found
         record_evidence(session, found)
-        proven = {cid: item.summary for cid, items in found.items() if (item := evidence.proof(items))}
+        proven = {cid: item for cid, items in found.items() if (item := evidence.proof(items))}
         proven.update(proofs(session, [cid for cid in content_ids if cid not in found]))
         judged_count = sum(map(len, scores.values())) + len(started.uncovered)
         if not judged_count:
@@ -356,10 +356,13 @@ class Runtime:
                          "confidence": 0.0, "threshold": 0.5, "elapsed_ms": elapsed_ms, "host": HOST,
                          "created_at": now, "reason": "out_of_domain",
                          "reason_detail": router.explain(size.height, size.width)})
-        for row in rows:
-            if row["content_id"] in proven:  # provenance outranks the classifier, whatever it says
-                row.update(label="fake", confidence=1.0, reason="provenance",
-                           reason_detail=proven[row["content_id"]][:1000])
+        for row in rows:  # provenance outranks the classifier, whatever it says
+            if (proof := proven.get(row["content_id"])) is not None:
+                judged_by = row["reason"] == "classifier"
+                row.update(label="fake", reason="provenance", reason_detail=evidence.provenance(
+                    proof, row["p_fake"] if judged_by else None, row["threshold"])[:1000])
+                if evidence.signed(proof):  # unsigned metadata keeps the classifier's max(p, 1 - p)
+                    row["confidence"] = 1.0
         write_verdicts(session, rows, replace=started.force)
         judged: list[int] = [int(row["content_id"]) for row in rows]
         warned = started.warned

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from fakewatch.db.common import Prepared, among, as_utc, listed, upsert, utcnow
 from fakewatch.db.tables import Content
 from fakewatch.db.tables import Evidence as EvidenceRow
-from fakewatch.evidence import VERSION, Evidence
+from fakewatch.evidence import VERSION, Evidence, proof
 
 MAX_DETAILS = 20_000  # characters of JSON details kept per finding
 _SHORTER = ((2000, 100), (500, 20), (100, 5), (20, 2))  # (characters per string, items per list or object)
@@ -28,7 +28,8 @@ _EVIDENCE_VERSIONS = Prepared(lambda dialect: select(CONTENTS.c.id, CONTENTS.c.e
     listed(CONTENTS.c.id, "ids", dialect)))
 _ANALYZED = Prepared(lambda dialect: update(CONTENTS).where(listed(CONTENTS.c.id, "ids", dialect)).values(
     evidence_version=bindparam("version", type_=CONTENTS.c.evidence_version.type)))
-_PROOFS = Prepared(lambda dialect: select(EvidenceRow.content_id, EvidenceRow.summary).where(
+_PROOFS = Prepared(lambda dialect: select(EvidenceRow.content_id, EvidenceRow.analyzer, EvidenceRow.analyzer_version,
+                                          EvidenceRow.kind, EvidenceRow.summary).where(
     listed(EvidenceRow.content_id, "ids", dialect), EvidenceRow.strength == "proves_ai").order_by(EvidenceRow.id))
 
 
@@ -104,13 +105,15 @@ def _details(stored: str | None) -> dict[str, Any]:
     return loaded if isinstance(loaded, dict) else {"value": loaded}
 
 
-def proofs(session: Session, content_ids: Iterable[int]) -> dict[int, str]:
-    """For contents with ``proves_ai`` evidence: the summary of the proof (the newest finding)."""
+def proofs(session: Session, content_ids: Iterable[int]) -> dict[int, Evidence]:
+    """For contents with ``proves_ai`` evidence: the proof (signed first, else the newest finding)."""
     content_ids = list(content_ids)
     if not content_ids:
         return {}
-    rows = _PROOFS(session, ids=content_ids).all()
-    return {content_id: summary for content_id, summary in rows}
+    found: dict[int, list[Evidence]] = defaultdict(list)
+    for content_id, analyzer, version, kind, summary in _PROOFS(session, ids=content_ids).all():
+        found[content_id].insert(0, Evidence(analyzer, version, kind, "proves_ai", summary))
+    return {content_id: item for content_id, items in found.items() if (item := proof(items))}
 
 
 def evidence_of(session: Session, content_ids: Iterable[int], details: bool = False) -> dict[int, list[dict[str, Any]]]:

@@ -5,7 +5,9 @@ C2PA Content Credentials) without any network access and returns :class:`Evidenc
 that fails returns one ``error`` record instead of raising: the image is classified all the same.
 Every metadata read of one file shares a :class:`~fakewatch.evidence.budget.Budget` (bytes inflated,
 EXIF entries visited, time); a limit met stops the reading and is recorded as ``metadata_damaged``.
-``proves_ai`` evidence outranks the classifier (:func:`proof`); camera hints never flip a label.
+``proves_ai`` evidence outranks the classifier (:func:`proof`); camera hints never flip a label. Only a
+C2PA manifest that validates is signed; everything else that proves (generator parameters, XMP, EXIF,
+the watermark) anyone can write, and :func:`provenance` says which it is.
 """
 
 from __future__ import annotations
@@ -25,7 +27,9 @@ if TYPE_CHECKING:
 
     from fakewatch import jpeg
 
-__all__ = ["STRENGTHS", "VERSION", "Evidence", "analyze", "proof"]
+__all__ = ["STRENGTHS", "VERSION", "Evidence", "analyze", "proof", "provenance", "signed"]
+SOURCES = {"c2pa": "signed C2PA credentials", "parameters": "unsigned generator parameters",
+           "xmp": "unsigned XMP metadata", "exif": "unsigned EXIF tag", "watermark": "unsigned invisible watermark"}
 
 
 def analyze(data: bytes, kind: str | None, c2pa_options: object = None,
@@ -85,5 +89,22 @@ def _unique(found: list[Evidence]) -> list[Evidence]:
 
 
 def proof(found: list[Evidence]) -> Evidence | None:
-    """The evidence that settles the label (``proves_ai``), if any."""
-    return next((item for item in found if item.strength == "proves_ai"), None)
+    """The evidence that settles the label (``proves_ai``), signed first, if any."""
+    proving = [item for item in found if item.strength == "proves_ai"]
+    return next((item for item in proving if signed(item)), proving[0] if proving else None)
+
+
+def signed(item: Evidence) -> bool:
+    """Whether ``item`` is signed provenance: a C2PA manifest whose hashes and signature validate (the
+    c2pa analyzer proves nothing otherwise). Text chunks, XMP and EXIF anyone can write."""
+    return item.analyzer == "c2pa" and item.strength == "proves_ai"
+
+
+def provenance(item: Evidence, p_fake: float | None = None, threshold: float | None = None) -> str:
+    """Why a proof decided a label, for ``reason_detail``: whether it is signed, what it says, and whether
+    the classifier (``p_fake`` against ``threshold``, when it judged the picture) disagrees, e.g.
+    "unsigned generator parameters: ComfyUI generation parameters; the classifier disagrees (p 0.01)"."""
+    text = f"{SOURCES.get(item.analyzer, 'unsigned ' + item.analyzer + ' metadata')}: {item.summary}"
+    if p_fake is not None and threshold is not None and p_fake < threshold:
+        text += f"; the classifier disagrees (p {p_fake:.2f})"
+    return text

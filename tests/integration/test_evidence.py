@@ -70,17 +70,22 @@ def scan_rows(run_cli: Any, folder: Path) -> dict[str, dict[str, Any]]:
 
 def test_proof_outranks_the_classifier_and_camera_hints_never_flip(folder: Path, run_cli) -> None:  # type: ignore[no-untyped-def]
     rows = scan_rows(run_cli, folder)
-    proven = {"a1111.png": "AUTOMATIC1111/Forge generation parameters, model sd_xl_base_1.0",
-              "comfy.png": "ComfyUI generation parameters, model flux1-dev.safetensors",
-              "xmp.jpg": "XMP DigitalSourceType trainedAlgorithmicMedia",
-              "software.jpg": "EXIF Software Midjourney"}
+    proven = {"a1111.png": "unsigned generator parameters: AUTOMATIC1111/Forge generation parameters, model "
+                           "sd_xl_base_1.0",
+              "comfy.png": "unsigned generator parameters: ComfyUI generation parameters, model "
+                           "flux1-dev.safetensors",
+              "xmp.jpg": "unsigned XMP metadata: XMP DigitalSourceType trainedAlgorithmicMedia",
+              "software.jpg": "unsigned EXIF tag: EXIF Software Midjourney"}
     for name, summary in proven.items():
         row = rows[name]
-        assert (row["label"], row["reason"], row["reason_detail"]) == ("fake", "provenance", summary), row
-        assert row["p_fake"] < row["threshold"]  # the classifier alone said real
+        assert row["p_fake"] < row["threshold"]  # the classifier alone said real, and the reason says so
+        disagrees = f"; the classifier disagrees (p {row['p_fake']:.2f})"
+        assert (row["label"], row["reason"], row["reason_detail"]) == ("fake", "provenance", summary + disagrees)
+        assert row["confidence"] == pytest.approx(max(row["p_fake"], 1 - row["p_fake"]))  # anyone can write it
         assert row["evidence"][0]["strength"] == "proves_ai"
     c2pa = rows["c2pa.jpg"]
-    assert (c2pa["label"], c2pa["reason"]) == ("fake", "provenance")
+    assert (c2pa["label"], c2pa["reason"], c2pa["confidence"]) == ("fake", "provenance", 1.0)  # signed
+    assert c2pa["reason_detail"].startswith("signed C2PA credentials: C2PA ")
     assert "untrusted signer" in c2pa["reason_detail"] and "TestGen Image Model" in c2pa["reason_detail"]
     edited = rows["c2pa_edited.jpg"]
     assert edited["reason"] == "classifier" and edited["evidence"][0]["kind"] == "c2pa_invalid"
@@ -93,11 +98,15 @@ def test_proof_outranks_the_classifier_and_camera_hints_never_flip(folder: Path,
     assert {Path(json.loads(line)["path"]).name for line in listed} == {*proven, "c2pa.jpg"}
     cameras = run_cli("results", "--evidence", "camera_exif", "--format", "paths").output.split()
     assert sorted(Path(path).name for path in cameras) == ["camera_fake.jpg", "camera_real.jpg"]
-    shown = json.loads(run_cli("show", str(folder / "c2pa.jpg")).output)
+    shown = json.loads(run_cli("show", "--json", str(folder / "c2pa.jpg")).output)
     assert shown["evidence"][0]["details"]["signer"] == "Test Generator Signer"
     assert shown["history"][0]["reason"] == "provenance"
     table = run_cli("results", "--reason", "provenance").output
-    assert "[provenance: ComfyUI generation parameters" in table
+    assert "[provenance: unsigned generator parameters: ComfyUI generation parameters" in table
+    assert "; the classifier disagrees (p 0." in table
+    summary = run_cli("show", str(folder / "a1111.png")).output
+    assert "provenance: unsigned generator parameters: AUTOMATIC1111" in summary
+    assert "the classifier disagrees (p 0." in summary
 
 
 def test_strict_c2pa_counts_only_trusted_signers(folder: Path, env: dict[str, str], tmp_path: Path,
@@ -144,7 +153,7 @@ def test_a_failing_analyzer_is_recorded_and_a_newer_version_keeps_history(tmp_pa
         analyzers.Evidence("parameters", 2, item.kind, item.strength, item.summary, item.details)
         for item in original(blocks, exif)])
     run_cli("scan", "--force", str(where))  # re-classified: the newer analyzer reads it again
-    shown = json.loads(run_cli("show", str(where / "a.png")).output)
+    shown = json.loads(run_cli("show", "--json", str(where / "a.png")).output)
     assert sorted((item["analyzer"], item["kind"]) for item in shown["evidence"]) == [
         ("parameters/1", "parameters_error"), ("parameters/2", "generator_parameters")]
     assert shown["reason"] == "provenance"

@@ -256,3 +256,17 @@ def test_long_details_are_shortened_by_structure_into_valid_json() -> None:
     loaded = json.loads(details_json(huge))
     assert loaded["tool"] == "A" and loaded["model"].endswith("(100,000 characters)")
     assert loaded["keys"][-1].startswith("... (") and loaded["keys"][-1].endswith(" more)")
+
+
+def test_provenance_says_whether_it_is_signed_and_whether_the_classifier_disagrees() -> None:
+    from fakewatch.evidence import Evidence, provenance, signed
+
+    written = analyze(png_with_text(pixels(1), {"parameters": A1111}), "png")[0]
+    assert not signed(written)
+    assert provenance(written, 0.014, 0.5) == ("unsigned generator parameters: AUTOMATIC1111/Forge generation "
+                                               "parameters, model sd_xl_base_1.0; the classifier disagrees (p 0.01)")
+    assert provenance(written, 0.9, 0.5).endswith("model sd_xl_base_1.0")  # it agrees: nothing to add
+    assert provenance(written).endswith("model sd_xl_base_1.0")  # no classifier judged the picture
+    credentials = Evidence("c2pa", 1, "c2pa_ai_source", "proves_ai", "C2PA c2pa.created trainedAlgorithmicMedia")
+    assert signed(credentials) and provenance(credentials, 0.2, 0.5).startswith("signed C2PA credentials: C2PA")
+    assert proof([written, credentials]) is credentials  # a signed proof is the one named
