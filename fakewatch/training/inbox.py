@@ -45,10 +45,13 @@ class Item:
     suffix: str  # file extension, kept so the materialised file looks like an image
 
 
+def _inside(path: str, root: str) -> bool:
+    return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
+
+
 def _regular_bytes(path: Path, roots: tuple[str, ...], max_file_bytes: int) -> bytes | None:
     """The bytes of a regular file whose links stay inside ``roots`` (empty: anywhere); None otherwise."""
-    if roots and path.is_symlink() and not any(
-            (target := os.path.realpath(path)) == root or target.startswith(root + os.sep) for root in roots):
+    if roots and path.is_symlink() and not any(_inside(os.path.realpath(path), root) for root in roots):
         log.warning("inbox: %s is a link out of the inbox; not collected", path)
         return None
     try:
@@ -64,6 +67,7 @@ class TrainingSets:
     def __init__(self, root: Path) -> None:
         self.root = root
         self.objects = root / "objects"
+        self.refused: list[str] = []  # what the last collect refused to read from the inbox, and why
 
     def _private_folder(self, folder: Path) -> None:
         """Create ``folder`` (and the store's root) readable by the owner only: it holds analysts' evidence."""
@@ -123,16 +127,24 @@ class TrainingSets:
         """Labelled images not yet in the latest set (or relabelled since): sha256 -> (item, bytes).
 
         Inbox files are read only when they are regular files inside the inbox (links out of it are
-        skipped unless ``follow_outside_links``). An analyst's label is collected only with the very
+        skipped unless ``follow_outside_links``). A label folder that is a symlink, or a folder on the way
+        that leads out of the inbox, is never read; each refusal is logged and kept in :attr:`refused`.
+        An analyst's label is collected only with the very
         content it was made for: a file now holding other bytes under the labelled name is passed over."""
         known = self.latest_items()
         found: dict[str, tuple[Item, bytes]] = {}
-        roots = () if follow_outside_links else (os.path.realpath(inbox),)
+        home = os.path.realpath(inbox)
+        roots = () if follow_outside_links else (home,)
+        self.refused = []
         for label in LABELS:
-            folder = inbox / label
-            if folder.is_dir():
+            folder = self._label_folder(inbox, label)
+            if folder is not None:
                 for path in sorted(folder.rglob("*")):
                     if path.name.startswith(".") or path.is_dir():
+                        continue
+                    if not _inside(os.path.realpath(path.parent), home):
+                        self._refuse(f"{path.parent} leads out of the inbox through a symlink; "
+                                     f"{path.name} not collected")
                         continue
                     data = _regular_bytes(path, roots, limits.max_file_bytes)
                     if data is not None:
@@ -153,6 +165,20 @@ class TrainingSets:
         return {digest: (item, data) for digest, (item, data) in found.items()
                 if digest not in known or known[digest].label != item.label}
 
+    def _label_folder(self, inbox: Path, label: str) -> Path | None:
+        """``INBOX/label`` when it is a real folder; a symlink in its place is refused, wherever it leads."""
+        folder = inbox / label
+        if folder.is_symlink():
+            self._refuse(f"{folder} is a symlink (to {os.path.realpath(folder)}), not a folder; label folders "
+                         f"must be real folders inside the inbox, so nothing under it was collected")
+            return None
+        return folder if folder.is_dir() else None
+
+    def _refuse(self, message: str) -> None:
+        """Log a refused inbox entry and keep it for the next manifest (``refused``)."""
+        log.warning("inbox: %s", message)
+        self.refused.append(message)
+
     def publish(self, new: dict[str, tuple[Item, bytes]]) -> int:
         """Store the new items and write the next version's manifest; returns its number."""
         items = self.latest_items()
@@ -166,6 +192,7 @@ class TrainingSets:
         version = (versions[-1] + 1) if versions else 1
         manifest = {"format_version": MANIFEST_FORMAT, "version": version, "parent": versions[-1] if versions else None,
                     "created_at": utcnow().isoformat(timespec="seconds"), "added": sorted(new),
+                    "refused": list(self.refused),
                     "items": [asdict(items[digest]) for digest in sorted(items)]}
         self._private_folder(self.root)
         (self.root / f"{version}.json").write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")

@@ -70,3 +70,27 @@ def test_each_domain_remembers_the_set_it_trained_from_and_older_stores_keep_the
     assert sets.consumed("photo") == second and sets.consumed("thumbnail") == first
     item = next(iter(sets.latest_items().values()))
     assert sets.object_bytes(item)[:2] == b"\xff\xd8"  # the stored JPEG itself
+
+
+def test_a_label_folder_that_is_a_symlink_is_refused_and_recorded(tmp_path: Path, env_settings) -> None:  # type: ignore[no-untyped-def]
+    inbox = tmp_path / "inbox"
+    (kept,) = write_photos(inbox / "fake", 1, seed=3)
+    private = tmp_path / "root-only"
+    (secret,) = write_photos(private, 1, seed=4)
+    private.chmod(0o700)
+    (inbox / "real").symlink_to(private, target_is_directory=True)  # real/ is a door to a private folder
+    (inbox / "fake" / "sub").symlink_to(private, target_is_directory=True)  # and a folder further down
+    sets = TrainingSets(tmp_path / "trainsets")
+    database = Database(env_settings.resolved_database_url)
+    found = sets.collect(database, inbox, env_settings.limits)
+    assert [data for _, data in found.values()] == [kept.read_bytes()]
+    assert all(secret.read_bytes() != data for _, data in found.values())
+    (message,) = sets.refused
+    assert str(inbox / "real") in message and "symlink" in message and str(private) in message
+    version = sets.publish(found)
+    assert sets.manifest(version)["refused"] == [message]
+    for follow in (True, False):  # follow_outside_links is about file links, never label folders
+        (inbox / "real").unlink()
+        (inbox / "real").symlink_to(inbox / "fake" if follow else private, target_is_directory=True)
+        assert sets.collect(database, inbox, env_settings.limits, follow_outside_links=follow) == {}
+        assert len(sets.refused) == 1
