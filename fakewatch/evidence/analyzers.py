@@ -129,8 +129,9 @@ def xmp(blocks: Blocks) -> list[Evidence]:
     """IPTC DigitalSourceType in XMP packets, and generator names in CreatorTool."""
     found: list[Evidence] = []
     for packet in blocks.xmp:
+        lowered = packet.lower()  # a literal search is many times faster than a case-blind one on megabytes
         sources = sorted({value for value in AI_SOURCE_TYPES
-                          if re.search(r"digitalsourcetype/" + value + r"\b", packet, re.IGNORECASE)})
+                          if re.search(r"digitalsourcetype/" + value.lower() + r"\b", lowered)})
         if sources:
             found.append(Evidence("xmp", 1, "xmp_digital_source_type", "proves_ai",
                                   f"XMP DigitalSourceType {sources[0]}", {"digital_source_types": sources}))
