@@ -25,11 +25,15 @@ import argparse
 import csv
 import hashlib
 import io
+import random
+import re
 import subprocess
 import sys
 import tarfile
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
+from typing import NamedTuple
 
 FIELDS = ("file", "label", "group", "repo", "commit", "path", "sha256", "licence")
 # Reserved for independent evaluation: never trained or tuned on, nor any copy of their files (lower case)
@@ -101,6 +105,12 @@ REPOSITORIES = (
      "old-photo-scans",
      lambda path: path.startswith(("test_images/old/", "test_images/old_w_scratch/")) and path.endswith(".png"),
      "MIT repository; historical photographs"),
+    # Trained on: the classic image-processing test photographs (Set5, Set12, classic5) that SwinIR evaluates on;
+    # Lena is left out (its subject asked that it no longer be used), as are the downscaled Set5 copies
+    ("JingyunLiang/SwinIR", "6545850fbf8df298df73d81f3e8cba638787c8bd", "real", "classic-test-photos",
+     lambda path: (path.startswith(("testsets/Set5/HR/", "testsets/Set12/", "testsets/classic5/"))
+                   and path not in ("testsets/Set12/08.png", "testsets/classic5/lena.bmp")),
+     "Apache-2.0 repository; classic test images (USC-SIPI and benchmark photographs, research use)"),
     # Trained on: the example photos of three face-recognition projects (public figures; dlib's are PASCAL VOC photos)
     ("ageitgey/face_recognition", "2e2dccea9dd0ce730c8d464d0f67c6eebb40c9d1", "real", "face-recognition-examples",
      lambda path: path.startswith(("examples/", "tests/test_images/")) and path.endswith((".jpg", ".jpeg", ".png"))
@@ -128,6 +138,161 @@ REPOSITORIES = (
 )
 
 
+# Repositories of ../shared/data-sources: each lists its usable files in paths/<owner>+<name>.tsv (path, label,
+# generator or source, and "grid RxC" for an equal grid of outputs); "<commit>:<path>" names a file of an older
+# commit. ``group`` maps (path, generator) to a group, None to leave the file out; ``excluded`` are files that
+# looking at them showed are not what their label says.
+class Listed(NamedTuple):
+    repo: str
+    commit: str
+    licence: str
+    group: Callable[[str, str], str | None]
+    excluded: frozenset[str] = frozenset()
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+
+
+STYLEGAN2_SEEPRETTYFACE = "stylegan2-seeprettyface-"  # one fine-tuned checkpoint per grid (its file name)
+DALABAD_MODELS = {"_ad_v3": "analog-diffusion-v3", "_oj_v2": "openjourney-v2", "_sd_v21": "sd-2-1", "_sd_v1": "sd-1",
+                  "cyberpunk": "sdxl-base-1-0", "drawing": "sdxl-base-1-0", "sketch": "sdxl-base-1-0",
+                  "fashion": "realvisxl-v1-0", "vehicle": "realvisxl-v1-0"}  # file names and A1111 "Model:"
+
+
+def _dalabad(path: str, generator: str) -> str:
+    return "dalabad-" + next((model for key, model in DALABAD_MODELS.items() if key in path), "sd-1-or-2-unnamed")
+
+
+def _kolors(path: str, generator: str) -> str:
+    return {"Kolors": "kolors", "SDXL (comparison)": "kolors-repo-sdxl"}.get(generator, "kolors-repo-midjourney")
+
+
+LISTED = (
+    # Real photos: BSDS500 (Corel), LIVE1 and six web JPEGs that FBCNN restores, McMaster film scans, and Bing's
+    # daily stock photos as 256x144 thumbnails (a guard against "small or downscaled means fake")
+    Listed("seyed-mohammadreza-mousavi/HMEGS-BSDS500-Dataset", "f4404c5d54624ae12aa344bf34e743026feee8df",
+           "BSDS500 research use (no licence file)", lambda path, generator: "bsds500"),
+    Listed("jiaxi-jiang/FBCNN", "54d1831927506b3247e2d4d245abb4f4dab1a1cd", "Apache-2.0",
+           lambda path, generator: "live1-color" if "/LIVE1_color/" in path else "fbcnn-web-jpegs"),
+    Listed("JingyunLiang/SwinIR", "6545850fbf8df298df73d81f3e8cba638787c8bd", "Apache-2.0",
+           lambda path, generator: "mcmaster"),
+    Listed("tonyc726/bing-wallpaper-robot", "2f0cec69f0ea9392289a58daba8caaf548a31457",
+           "MIT repository; Bing wallpapers, each under its owner's terms", lambda path, generator: "bing-thumbnails"),
+    # GANs and early text-to-image models (2018-2022)
+    Listed("a312863063/generators-with-stylegan2", "54615db2f0e90d7868e7e7c52287c9ab6b5cafcc",
+           "seeprettyface licence (non-commercial)",
+           lambda path, generator: STYLEGAN2_SEEPRETTYFACE + _slug(Path(path).stem.removeprefix("example_"))),
+    Listed("justinpinkney/awesome-pretrained-stylegan", "66323482be1eedad80c61cda83c2b9620ba81405",
+           "none in the repository; each checkpoint's terms in models.csv",
+           lambda path, generator: "stylegan1-" + _slug(Path(path).stem)),  # one checkpoint per grid (models.csv)
+    Listed("rosinality/style-based-gan-pytorch", "07fa60be77b093dd13a46597138df409ffc3b9bc", "MIT",
+           lambda path, generator: "stylegan1-rosinality-pytorch"),
+    Listed("lucidrains/lightweight-gan", "efbec4570b7cb715e05058eccc518dc1a5753523", "MIT",
+           lambda path, generator: "lightweight-gan"),
+    Listed("ajbrock/BigGAN-PyTorch", "98459431a5d618d644d54cd1e9fceb1e5045648d", "MIT",
+           lambda path, generator: "biggan-deep" if "Deep" in path else "biggan"),
+    Listed("huggingface/pytorch-pretrained-BigGAN", "1e18aed2dff75db51428f13b940c38b923eb4a3d", "MIT",
+           lambda path, generator: "biggan-deep"),  # the port of the BigGAN-deep checkpoints
+    Listed("lucidrains/big-sleep", "49b20f9c8169667395b68d1bbe169d28137fea8e", "MIT",
+           lambda path, generator: "big-sleep-biggan-clip"),
+    Listed("lucidrains/deep-daze", "c3c471e63c30ccabfd8dfc09ced3028a8979ebe4", "MIT",
+           lambda path, generator: "deep-daze-siren-clip"),
+    Listed("yang-song/score_sde_pytorch", "cb1f359f4aadf0ff9a5e122fe8fffc9451fd6e44", "Apache-2.0",
+           lambda path, generator: "score-sde-ncsnpp"),
+    Listed("hojonathanho/diffusion", "4bd79b07783161b4b8cccba25a9362d9077cc241", "none in the repository",
+           lambda path, generator: "ddpm"),
+    Listed("kakaobrain/minDALL-E", "e5480076b9634e9dc097e1892157ed2cf15a2f86", "Apache-2.0 (code)",
+           lambda path, generator: "mindalle-1-3b"),
+    Listed("kuprel/min-dalle", "73621fb280b42f1b3aa05786447ddfbf09dada33", "MIT",
+           lambda path, generator: "dalle-mega-min-dalle"),
+    Listed("ai-forever/ru-dalle", "0255cec528ad936f54f79962db9b46429e80dad6", "Apache-2.0",
+           lambda path, generator: "rudalle-malevich"),
+    Listed("CompVis/latent-diffusion", "a506df5756472e2ebaf9078affdde2c4f1502cd4", "MIT",
+           lambda path, generator: "ldm-256-txt2img"),
+    Listed("kakaobrain/karlo", "3c68a50a16d76b48a15c181d1c5a5e0879a90f85", "Kakao Brain licence (LICENSE file)",
+           lambda path, generator: "karlo-v1-alpha"),
+    Listed("openai/dalle-2-preview", "eeec5a1843b1d17cb9ed113117a2fcaa9206a564", "none in the repository",
+           lambda path, generator: "dalle-2-preview"),
+    Listed("deep-floyd/IF", "ffc8163891682beaca0c5eb6b9077860a3bc6509", "DeepFloyd IF licence",
+           lambda path, generator: "deepfloyd-if"),
+    # Open diffusion models (2022-2025)
+    Listed("SupaGruen/StableDiffusion-CheatSheet", "169c57dce400ed000520c1c40a12731eecca1370", "MIT",
+           lambda path, generator: "cheatsheet-sd15-finetunes"),  # sampled: CHEATSHEET_GRIDS
+    Listed("Dalabad/stable-diffusion-prompt-templates", "e90e0a799d85c2eb88c8e0d8ebf6749bf5bdf927",
+           "none in the repository", _dalabad),
+    Listed("Tencent/HunyuanDiT", "368280ec35119ed2741a30cc5b40aafde34f8a8a", "Tencent Hunyuan Community License",
+           lambda path, generator: "hunyuandit"),
+    Listed("Kwai-Kolors/Kolors", "0fafa56a76b7acf1e147b153d1e7b8fd65f9055b", "Apache-2.0", _kolors),
+    Listed("FoundationVision/Infinity", "4c27bbb54a9918847a2fe56b0fbe31a8523791a1", "MIT",
+           lambda path, generator: _slug(generator)),
+    Listed("Yehia-Fahmy/ML_Benchmarking", "68214350aab61687f6b4effb55cdaafae70b7be4", "none in the repository",
+           lambda path, generator: "z-image-turbo"),
+    Listed("sjh9714/awesome-krea-2", "3cf631d560d32b360f4d6afbd1817ad9e3195541",
+           "MIT repository; images made with Krea 2 Turbo (Krea 2 Community License)",
+           lambda path, generator: "krea-2-turbo"),
+    # Closed services (2022-2026): DALL-E 3, Midjourney v5-v7, GPT-4o and GPT Image 2, Nano Banana (Pro), Grok
+    Listed("zeyofu/Commonsense-T2I", "07f2fdb6e6853c513b3331fa75a20233f144132e", "Apache-2.0",
+           lambda path, generator: "commonsense-t2i-dalle-3"),
+    Listed("genevievecurry/wordle", "18c8e4f70686ab6bd39014a612c98c86a0268cc4", "none in the repository",
+           lambda path, generator: {"Midjourney v5.1": "wordle-midjourney-v5-1",
+                                    "Midjourney v5.2": "wordle-midjourney-v5-2",
+                                    "Niji journey 5": "wordle-niji-5"}[generator]),
+    Listed("cesardgm/react19", "2fe2204ac3028f1a4c7fb2b6a5ac8067c84f29c3", "none in the repository",
+           lambda path, generator: "react19-midjourney-v6-1"),
+    # Only its single images: grids, multi-panel collages and images with a creator's badge are left out
+    Listed("Pixmind-io/awesome-midjourney-v7-example-prompts", "e48e898fcd381b0f560cf0f2a56128f67299d5b5",
+           "CC0 (README badge)", lambda path, generator: "pixmind-midjourney-v7",
+           frozenset(f"docs/x-twitter-images/{name}.jpg" for name in (
+               "azed_ai_portrait_sref", "charaspowerai_grid_1", "charaspowerai_grid_2", "charaspowerai_grid_3",
+               "charaspowerai_grid_4", "michaelrabone_koi_1", "michaelrabone_koi_3",
+               "michaelrabone_sref_3625817665_fiber", "michaelrabone_sref_4051825409_linocut",
+               "michaelrabone_sref_419519381_storybook", "nickfloats_exp", "promptsref_myth_sref"))),
+    Listed("jamez-bondos/awesome-gpt4o-images", "3ed4dbb0f1ae6f7385c81e1fcea48d9eefd2e596", "CC BY 4.0",
+           lambda path, generator: "awesome-gpt4o-gpt-image-1"),
+    Listed("freestylefly/awesome-gpt-image-2", "3a9c63baa03e6bbe2f28c89a2654cf9845466646", "MIT",
+           lambda path, generator: "awesome-gpt-image-2"),
+    # pro_case* are its "Nano Banana Pro Examples"; left out: collages and multi-panel sheets, infographics and
+    # text posters, diagrams, UI screenshots and outputs that show their own input beside them
+    Listed("PicoTrex/Awesome-Nano-Banana-images", "7d344750a40e9061821d4fdf1ef22bdc3a970ead",
+           "Apache-2.0 (LICENSE file; the README badge says CC BY 4.0)",
+           lambda path, generator: "picotrex-nano-banana-pro" if "/pro_case" in path else "picotrex-nano-banana",
+           frozenset(f"images/{case}/{name}" for case, name in (
+               ("case104", "output.jpg"), ("case106", "output.jpg"), ("case108", "output.jpg"),
+               ("case109", "output.jpg"), ("case10", "output.jpg"), ("case12", "output.jpg"), ("case14", "output.jpg"),
+               ("case15", "output.jpg"), ("case19", "output.jpg"), ("case24", "output.jpg"), ("case25", "output.jpg"),
+               ("case28", "output.jpg"), ("case28", "output1.jpg"), ("case29", "output.jpg"), ("case31", "output.jpg"),
+               ("case48", "output.jpg"), ("case52", "output.jpg"), ("case53", "output.jpg"), ("case56", "output.jpg"),
+               ("case76", "output.png"), ("case77", "output.png"), ("case87", "output.png"), ("case90", "output.png"),
+               ("pro_case13", "output.jpg"), ("pro_case17", "output.jpg"), ("pro_case18", "output.jpg"),
+               ("pro_case19", "output.jpg"), ("pro_case1", "output.jpg"), ("pro_case20", "output.jpg"),
+               ("pro_case21", "output.jpg"), ("pro_case23", "output.jpg"), ("pro_case25", "output.jpg"),
+               ("pro_case29", "output.jpg"), ("pro_case30", "output.jpg"), ("pro_case34", "output.jpg"),
+               ("pro_case3", "output.jpg"), ("pro_case43", "output.jpg"), ("pro_case4", "output.jpg"),
+               ("pro_case50", "output.jpg"), ("pro_case52", "output.jpg"), ("pro_case5", "output.jpg"),
+               ("pro_case6", "output.jpg"), ("pro_case8", "output.jpg")))),
+    # GPT-4o rows are left out: labelled only by date, and many are 4-up mosaics with gutters and badges
+    Listed("songguoxs/gpt4o-image-prompts", "27ee9f06bcf7d1a0a0a82411a6f03a495f9ee1b0", "none in the repository",
+           lambda path, generator: {"Nano Banana Pro (Gemini 3 Pro Image)": "songguoxs-nano-banana-pro",
+                                    "Grok (xAI Aurora)": "songguoxs-grok"}.get(generator)),
+)
+# Left out after looking: Sagarkadyan/Real-Or-Fake-AI-Image-Detector, whose "real" side is mostly paintings,
+# posters, book covers, collages and images that look generated
+# Grids whose list names no single "grid RxC" (one is 8x8 among 4x4s; min-dalle's are 4x4 and 5x5)
+GRIDS = {("a312863063/generators-with-stylegan2", "examples/black_model.jpg"): (8, 8),
+         **{("a312863063/generators-with-stylegan2", f"examples/{name}.jpg"): (4, 4) for name in (
+             "chinese-style", "example_kids", "example_mixed-blood", "example_model", "example_star",
+             "example_wanghong", "example_yellow", "hongkong-style", "japanese-style", "korean-style")},
+         **{("kuprel/min-dalle", f"examples/{name}.jpg"): (4, 4) for name in ("dali_walle", "nuclear_broccoli")},
+         **{("kuprel/min-dalle", f"examples/{name}.jpg"): (5, 5) for name in ("panda_tophat_high_temp",
+                                                                               "panda_tophat_low_temp")}}
+# Grids drawn with borders that no equal padding fits: first tile's x, y, step across, step down, width, height
+GRID_BOXES = {("ai-forever/ru-dalle", "pics/malevich/rainbow-full.png"): (13, 8, 130, 130, 128, 128),
+              ("ai-forever/ru-dalle", "pics/malevich/rainbow-cherry-pick.png"): (13, 8, 260, 260, 258, 258),
+              ("ajbrock/BigGAN-PyTorch", "imgs/header_image.jpg"): (1, 1, 257, 257, 255, 256),
+              ("ajbrock/BigGAN-PyTorch", "imgs/DeepSamples.png"): (1, 1, 258, 258, 256, 256)}
+CHEATSHEET_GRIDS, CHEATSHEET_SEED = 65, 7  # 65 of its 906 2x2 grids (260 tiles) and its 38 singles
+
 FACE_CROPS = Path(__file__).resolve().parents[1] / "data" / "face_crops.csv"  # boxes: scripts/face_crops.py
 FACE_CROP_GROUP = "face-crops"
 
@@ -137,7 +302,8 @@ def _sha(data: bytes) -> str:
 
 
 def _mirror(mirrors: Path, repo: str) -> Path:
-    return mirrors / repo.replace("/", "+") / "repo"
+    mirror = mirrors / repo.replace("/", "+") / "repo"
+    return mirror / ".git" if (mirror / ".git").is_dir() else mirror  # a bare clone, or a clone with a work tree
 
 
 def _git(mirror: Path, *args: str) -> bytes:
@@ -154,7 +320,77 @@ def reserved(row: dict[str, str]) -> bool:
     return any(name in where for name in RESERVED + RESERVED_ANYWHERE)
 
 
-def manifest(shared: Path, mirrors: Path) -> list[dict[str, str]]:
+def _entries(sources: Path, repo: str) -> list[tuple[str, str, str, str]]:
+    """(commit or "", path, label, generator, grid) for each line of a repository's list."""
+    entries = []
+    with open(sources / "paths" / f"{repo.replace('/', '+')}.tsv", encoding="utf-8") as handle:
+        for line in handle:
+            path, label, generator, *grid = line.rstrip("\n").split("\t")
+            older = re.fullmatch(r"([0-9a-f]{40}):(.+)", path)
+            commit, path = older.groups() if older else ("", path)
+            entries.append((commit, path, label, generator, grid[0] if grid else ""))
+    return entries
+
+
+def grid_boxes(repo: str, path: str, generator: str, grid: str, size: tuple[int, int]) -> list[tuple[int, ...]]:
+    """The tiles (x, y, width, height) of a grid of outputs, or [] for a single image. An equal grid may have the
+    same padding around every tile (torchvision's ``make_grid`` draws 2 px): the smallest that fits is taken."""
+    if (repo, path) in GRID_BOXES:
+        x0, y0, step_x, step_y, width, height = GRID_BOXES[repo, path]
+        rows, cols = (size[1] - y0 - height) // step_y + 1, (size[0] - x0 - width) // step_x + 1
+        return [(x0 + col * step_x, y0 + row * step_y, width, height) for row in range(rows) for col in range(cols)]
+    written = re.search(r"grid (\d+)x(\d+)", grid) or re.search(r"(\d+)x(\d+) ?(?:grid|strip)", generator)
+    rows, cols = GRIDS.get((repo, path)) or ((int(written[1]), int(written[2])) if written else (1, 1))
+    if rows == cols == 1:
+        return []
+    for pad in range(5):
+        width, spare_x = divmod(size[0] - pad * (cols + 1), cols)
+        height, spare_y = divmod(size[1] - pad * (rows + 1), rows)
+        if spare_x == spare_y == 0:
+            return [(pad + col * (width + pad), pad + row * (height + pad), width, height)
+                    for row in range(rows) for col in range(cols)]
+    raise SystemExit(f"{repo} {path}: {size[0]}x{size[1]} does not cut into an equal {rows}x{cols} grid")
+
+
+def _cheatsheet_sample(entries: list[tuple[str, str, str, str, str]]) -> list[tuple[str, str, str, str, str]]:
+    """SupaGruen's cheat sheet is some 3,600 tiles of one family: a seeded sample of its grids, and its singles."""
+    grids = sorted(entry for entry in entries if "grid" in entry[3])
+    kept = set(random.Random(CHEATSHEET_SEED).sample(grids, CHEATSHEET_GRIDS))
+    return [entry for entry in entries if entry in kept or "grid" not in entry[3]]
+
+
+def listed_rows(sources: Path, mirrors: Path) -> list[dict[str, str]]:
+    """One row per file of each data-sources repository, and one per tile of a grid (``#crop=x,y,w,h``)."""
+    from PIL import Image
+
+    rows = []
+    for source in LISTED:
+        mirror = _mirror(mirrors, source.repo)
+        entries = _entries(sources, source.repo)
+        if source.repo == "SupaGruen/StableDiffusion-CheatSheet":
+            entries = _cheatsheet_sample(entries)
+        for commit, path, label, generator, grid in entries:
+            group = source.group(path, generator)
+            if group is None or path in source.excluded:
+                continue
+            full = _resolve_commit(mirror, commit or source.commit)
+            data = _git(mirror, "show", f"{full}:{path}")
+            row = {"label": label, "group": group, "repo": source.repo, "commit": full, "path": path,
+                   "sha256": _sha(data), "licence": source.licence}
+            with Image.open(io.BytesIO(data)) as picture:
+                boxes = grid_boxes(source.repo, path, generator, grid, picture.size)
+                if boxes and picture.getexif().get(0x0112, 1) != 1:  # decoders would rotate it before cutting
+                    raise SystemExit(f"{source.repo} {path}: a grid with an EXIF orientation")
+            folders, stem = path.rpartition("/")[0].replace("/", "__"), Path(path).stem
+            if not boxes:
+                rows.append({**row, "file": f"{label}/{group}/{path.replace('/', '__')}"})
+            for x, y, width, height in boxes:  # tiles share the grid's name as their prompt (the last part)
+                name = f"{folders}__{x}_{y}_{width}_{height}__{stem}.png"
+                rows.append({**row, "file": f"{label}/{group}/{name}", "path": f"{path}#crop={x},{y},{width},{height}"})
+    return rows
+
+
+def manifest(shared: Path, mirrors: Path, sources: Path) -> list[dict[str, str]]:
     rows = []
     with tarfile.open(shared / SHARED_PHOTOS) as archive:
         member = next(m for m in archive.getmembers() if m.name.endswith("MANIFEST.csv"))
@@ -187,6 +423,7 @@ def manifest(shared: Path, mirrors: Path) -> list[dict[str, str]]:
                 name = path.replace("/", "__")
                 rows.append({"file": f"{label}/{group}/{name}", "label": label, "group": group, "repo": repo,
                              "commit": full, "path": path, "sha256": _sha(data), "licence": licence})
+    rows += listed_rows(sources, mirrors)
     rows += face_crop_rows(rows, FACE_CROPS)
     refused = [row for row in rows if reserved(row)]
     if refused:
@@ -216,15 +453,16 @@ def face_crop_rows(rows: list[dict[str, str]], boxes: Path) -> list[dict[str, st
 
 
 def _crop(data: bytes, fragment: str) -> bytes:
-    """The square ``x,y,side`` of an image's pixels, as a PNG."""
+    """The square ``x,y,side`` or the rectangle ``x,y,width,height`` of an image's pixels, as a PNG."""
     import cv2
     import numpy as np
 
-    x, y, side = (int(value) for value in fragment.removeprefix("crop=").split(","))
+    x, y, width, *height = (int(value) for value in fragment.removeprefix("crop=").split(","))
+    height = height[0] if height else width
     picture = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
-    if picture is None or y + side > picture.shape[0] or x + side > picture.shape[1]:
+    if picture is None or y + height > picture.shape[0] or x + width > picture.shape[1]:
         raise SystemExit(f"cannot cut the crop {fragment} from its source")
-    return cv2.imencode(".png", picture[y:y + side, x:x + side])[1].tobytes()
+    return cv2.imencode(".png", picture[y:y + height, x:x + width])[1].tobytes()
 
 
 def _from_archives(rows: list[dict[str, str]], shared: Path) -> dict[str, bytes]:
@@ -289,12 +527,14 @@ def main() -> None:
     parser.add_argument("manifest_file", nargs="?", type=Path)
     parser.add_argument("--shared", type=Path, default=Path("../shared/data"))
     parser.add_argument("--mirrors", type=Path, default=Path("/work/.mirror"))
+    parser.add_argument("--sources", type=Path, default=Path("../shared/data-sources"),
+                        help="the data-sources folder: per-repository file lists in paths/")
     parser.add_argument("--out", type=Path, default=Path("data/photo"))
     args = parser.parse_args()
     if args.step == "manifest":
         writer = csv.DictWriter(sys.stdout, FIELDS, lineterminator="\n")
         writer.writeheader()
-        writer.writerows(manifest(args.shared, args.mirrors))
+        writer.writerows(manifest(args.shared, args.mirrors, args.sources))
     else:
         build(args.manifest_file or Path("data/manifest.csv"), args.shared, args.mirrors, args.out)
 
