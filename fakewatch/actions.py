@@ -6,44 +6,66 @@ verdict labels in ``action_labels`` (default: fake), in both modes, at most once
 webhook see the file's new path), then the command and the webhook on a small background pool, so a slow
 hook never holds up classification. Every outcome, failures included, is recorded on the action's row.
 
-- Quarantine moves the file into ``quarantine_dir``: a hard link then an unlink on the same file system
-  (atomic, never overwrites), copy-then-unlink across file systems; a name already taken gets `` (2)``...
-  The image row takes the new path and keeps the old one as ``original_path``.
+- Quarantine moves the judged file into ``quarantine_dir`` (resolved once; it may not lie inside a scanned
+  or watched folder). The file is opened without following a symlink, must be a regular file whose content
+  still has the judged SHA-256, and is moved from that descriptor: a hard link on the same file system
+  (atomic, never overwrites), an exclusive copy across file systems; anything else is recorded as skipped.
+  The new name is free on disk and in the database (a taken one gets `` (2)``...); the image row takes it
+  and keeps the old path as ``original_path``, and the file's old name goes only once the row is written.
 - The command runs without a shell (``shlex`` splits the setting), the file's path as its last argument,
   the verdict in ``FAKEWATCH_VERDICT_*`` environment variables, and ``action_timeout`` seconds to finish.
-- The webhook POSTs the image's JSON row (the shape of ``scan --format json``), retrying failures
-  ``webhook_retries`` times with the usual backoff.
+- The webhook POSTs the image's JSON row (the shape of ``scan --format json``) to an http(s) URL, retrying
+  failures ``webhook_retries`` times with the usual backoff.
+
+Shutdown waits at most ``SHUTDOWN_GRACE`` seconds for the hooks; the ones cut short are recorded
+``pending`` and, like the ones a killed process left ``running``, retried once when the next process that
+runs actions starts (:meth:`VerdictActions.resume`).
 """
 
 from __future__ import annotations
 
 import errno
+import hashlib
 import json
 import logging
 import os
+import queue
 import shlex
-import shutil
+import stat
 import subprocess
+import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
-from concurrent.futures import Future, ThreadPoolExecutor, wait
-from pathlib import Path
+from collections.abc import Callable, Iterable
 from typing import Any
+
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from fakewatch.config import Settings, child_environment
 from fakewatch.db import actions as recorded
 from fakewatch.db.results import rows_for_ids
 from fakewatch.db.session import Database
+from fakewatch.errors import ConfigError
 from fakewatch.names import shown, to_fs, to_stored
 from fakewatch.redact import mask_url
 
 log = logging.getLogger(__name__)
 ACTIONS = ("quarantine", "command", "webhook")
+WEBHOOK_SCHEMES = ("http", "https")
+SHUTDOWN_GRACE = 5.0  # seconds close() waits for hooks before recording the rest as pending
+STALE_MARGIN = 5.0  # seconds past an action's longest run before a claim still running is taken as abandoned
+HOOK_THREADS = 2
+CHUNK = 1 << 20
 
 
 class ActionFailed(Exception):
     """An action could not be completed; the message is recorded on its row."""
+
+
+class ActionSkipped(ActionFailed):
+    """The action was not run because the file is not what was judged; recorded as ``skipped``."""
 
 
 def configured(settings: Settings) -> tuple[str, ...]:
@@ -53,41 +75,142 @@ def configured(settings: Settings) -> tuple[str, ...]:
     return tuple(name for name in ACTIONS if wanted[name])
 
 
-def quarantine(path: str, folder: Path) -> str:
-    """Move ``path`` into ``folder`` without ever overwriting; returns the new path."""
-    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-    name = os.path.basename(path)
-    stem, suffix = os.path.splitext(name)
-    for attempt in range(1, 10_000):
-        candidate = os.path.join(os.fsdecode(folder), name if attempt == 1 else f"{stem} ({attempt}){suffix}")
-        try:
-            os.link(path, candidate, follow_symlinks=False)  # same file system: atomic, fails if taken
-        except FileExistsError:
-            continue
-        except OSError as exc:
-            if exc.errno not in (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP):
-                raise ActionFailed(f"cannot move {shown(path)} to {shown(candidate)}: {exc.strerror}") from exc
-            try:
-                _copy_exclusive(path, candidate)
-            except FileExistsError:
-                continue
-        os.unlink(path)
-        return candidate
-    raise ActionFailed(f"no free name for {shown(name)} in {shown(folder)}")
+def quarantine_folder(settings: Settings) -> str:
+    """The quarantine folder with every symlink resolved ("" when quarantine is off)."""
+    return os.path.realpath(os.path.expanduser(settings.quarantine_dir)) if settings.quarantine_dir else ""
 
 
-def _copy_exclusive(source: str, target: str) -> None:
-    """Copy across file systems into a name nobody holds (O_EXCL), durably, before the source goes."""
-    descriptor = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+def _within(path: str, folder: str) -> bool:
+    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
+
+
+def check_quarantine(settings: Settings, paths: Iterable[str]) -> None:
+    """Refuse a quarantine folder inside one of ``paths`` (being scanned or watched): every file moved
+    there would come back as new input."""
+    folder = quarantine_folder(settings)
+    if not folder:
+        return
+    for path in paths:
+        root = os.path.realpath(path)
+        if _within(folder, root):
+            raise ConfigError(f"quarantine_dir {shown(folder)} lies inside {shown(root)}, which is being scanned "
+                              f"or watched; choose a quarantine folder outside it.")
+
+
+def longest_run(settings: Settings, action: str) -> float:
+    """Seconds one action may take at most, retries and their backoff included."""
+    if action != "webhook":
+        return settings.action_timeout
+    tries = 1 + settings.webhook_retries
+    return tries * settings.action_timeout + sum(settings.retry_delay(failures) for failures in range(1, tries))
+
+
+def _open_judged(path: str, sha256: str) -> tuple[int, os.stat_result]:
+    """Open ``path`` if it is still the judged file: not a symlink, a regular file, content ``sha256``."""
     try:
-        with open(source, "rb") as reader, os.fdopen(descriptor, "wb") as writer:
-            shutil.copyfileobj(reader, writer, 1 << 20)
+        descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise ActionSkipped(f"{shown(path)} is now a symlink; not moved") from exc
+        if exc.errno == errno.ENOENT:
+            raise ActionSkipped(f"{shown(path)} is gone; not moved") from exc
+        raise ActionFailed(f"cannot open {shown(path)}: {exc.strerror}") from exc
+    try:
+        status = os.fstat(descriptor)
+        if not stat.S_ISREG(status.st_mode):
+            raise ActionSkipped(f"{shown(path)} is no longer a regular file; not moved")
+        if _digest(descriptor) != sha256:
+            raise ActionSkipped(f"{shown(path)} no longer holds the content that was judged; not moved")
+    except BaseException:
+        os.close(descriptor)
+        raise
+    return descriptor, status
+
+
+def _digest(descriptor: int, sink: Callable[[bytes], object] = lambda data: None) -> str:
+    """SHA-256 of the whole file behind ``descriptor`` (read from its start), each chunk also given to ``sink``."""
+    hasher, offset = hashlib.sha256(), 0
+    while data := os.pread(descriptor, CHUNK, offset):
+        hasher.update(data)
+        sink(data)
+        offset += len(data)
+    return hasher.hexdigest()
+
+
+def _place(descriptor: int, status: os.stat_result, sha256: str, candidate: str) -> bool:
+    """Give the open file the name ``candidate``: a hard link to it, or an exclusive copy of it across file
+    systems. False when the name is taken on disk."""
+    try:
+        os.link(f"/proc/self/fd/{descriptor}", candidate)  # the open file itself, never the name it had
+    except FileExistsError:
+        return False
+    except OSError as exc:
+        if exc.errno not in (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP, errno.ENOENT):
+            raise ActionFailed(f"cannot move into {shown(candidate)}: {exc.strerror}") from exc
+        try:
+            _copy_exclusive(descriptor, status, sha256, candidate)
+        except FileExistsError:
+            return False
+    return True
+
+
+def _copy_exclusive(descriptor: int, status: os.stat_result, sha256: str, target: str) -> None:
+    """Copy the open file into a name nobody holds (O_EXCL), durably, checking it is the judged content."""
+    output = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    try:
+        with os.fdopen(output, "wb") as writer:
+            copied = _digest(descriptor, writer.write)
             writer.flush()
+            os.fchmod(writer.fileno(), stat.S_IMODE(status.st_mode))
             os.fsync(writer.fileno())
-        shutil.copystat(source, target)
+        os.utime(target, ns=(status.st_atime_ns, status.st_mtime_ns), follow_symlinks=False)
+        if copied != sha256:
+            raise ActionSkipped(f"{shown(target)}: the file changed while it was copied; not moved")
     except BaseException:
         os.unlink(target)
         raise
+
+
+def _unlink_if_same(path: str, status: os.stat_result) -> None:
+    """Remove ``path`` if it is still the file that was moved (not one swapped in since)."""
+    try:
+        now = os.lstat(path)
+    except FileNotFoundError:
+        return
+    if (now.st_dev, now.st_ino) == (status.st_dev, status.st_ino):
+        os.unlink(path)
+    else:
+        log.warning("%s was replaced while it was quarantined; the newcomer stays", shown(path))
+
+
+def quarantine(path: str, folder: str, sha256: str, record: Callable[[str], bool]) -> str:
+    """Move the judged file at ``path`` into ``folder`` under a free name; returns the new path.
+
+    ``record(candidate)`` writes the new path to the database; it returns False when a row holds that name
+    already, and the next name is tried. The old name is removed only after the record is written.
+    Raises :class:`ActionSkipped` when the file is not the one judged (content ``sha256``)."""
+    descriptor, status = _open_judged(path, sha256)
+    try:
+        if status.st_nlink == 0:
+            raise ActionSkipped(f"{shown(path)} was removed; not moved")
+        name = os.path.basename(path)
+        stem, suffix = os.path.splitext(name)
+        for attempt in range(1, 10_000):
+            candidate = os.path.join(folder, name if attempt == 1 else f"{stem} ({attempt}){suffix}")
+            if not _place(descriptor, status, sha256, candidate):
+                continue
+            try:
+                free = record(candidate)
+            except BaseException:
+                os.unlink(candidate)
+                raise
+            if free:
+                _unlink_if_same(path, status)
+                return candidate
+            os.unlink(candidate)
+        raise ActionFailed(f"no free name for {shown(name)} in {shown(folder)}")
+    finally:
+        os.close(descriptor)
 
 
 def verdict_environment(row: dict[str, Any]) -> dict[str, str]:
@@ -98,28 +221,51 @@ def verdict_environment(row: dict[str, Any]) -> dict[str, str]:
     return {f"FAKEWATCH_VERDICT_{key}": "" if value is None else str(value) for key, value in values.items()}
 
 
-def run_command(command: str, path: str, row: dict[str, Any], timeout: float) -> str:
-    """Run the hook (no shell); returns what it printed, raises :class:`ActionFailed` on failure."""
+def run_command(command: str, path: str, row: dict[str, Any], timeout: float,
+                started: Callable[[subprocess.Popen[bytes]], None] = lambda child: None) -> str:
+    """Run the hook (no shell); returns what it printed, raises :class:`ActionFailed` on failure.
+    ``started`` is told about the child process (so a shutdown can stop it)."""
     argv = [*shlex.split(command), path]
     try:
-        done = subprocess.run(argv, env=child_environment(verdict_environment(row)), stdin=subprocess.DEVNULL,
-                              capture_output=True, timeout=timeout, check=False)
-    except subprocess.TimeoutExpired as exc:
-        raise ActionFailed(f"{argv[0]} timed out after {timeout:g} s and was killed") from exc
+        child = subprocess.Popen(argv, env=child_environment(verdict_environment(row)), stdin=subprocess.DEVNULL,
+                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     except OSError as exc:
         raise ActionFailed(f"cannot run {argv[0]}: {exc.strerror or exc}") from exc
-    said = (done.stdout + done.stderr).decode("utf-8", "replace").strip()[-500:]
-    if done.returncode != 0:
-        raise ActionFailed(f"{argv[0]} exited {done.returncode}: {said}")
+    with child:
+        started(child)
+        try:
+            output, _ = child.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired as exc:
+            child.kill()
+            child.communicate()
+            raise ActionFailed(f"{argv[0]} timed out after {timeout:g} s and was killed") from exc
+    said = output.decode("utf-8", "replace").strip()[-500:]
+    if child.returncode != 0:
+        raise ActionFailed(f"{argv[0]} exited {child.returncode}: {said}")
     return f"{argv[0]} exited 0" + (f": {said}" if said else "")
 
 
+class _WebRedirects(urllib.request.HTTPRedirectHandler):
+    """Follow redirects to http and https only (never ``file:`` or ``ftp:``)."""
+
+    def redirect_request(self, req: Any, fp: Any, code: int, msg: str, headers: Any, newurl: str) -> Any:
+        if urllib.parse.urlsplit(newurl).scheme.lower() not in WEBHOOK_SCHEMES:
+            raise urllib.error.HTTPError(newurl, code, "redirect to a scheme other than http(s)", headers, fp)
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
+_OPENER = urllib.request.build_opener(_WebRedirects)
+
+
 def post(url: str, row: dict[str, Any], timeout: float) -> str:
+    """POST the verdict to an http(s) ``url``; returns the HTTP status, raises :class:`ActionFailed`."""
+    if urllib.parse.urlsplit(url).scheme.lower() not in WEBHOOK_SCHEMES:
+        raise ActionFailed(f"{mask_url(url)} is not an http or https URL; not sent")
     body = json.dumps({"event": "verdict", "image": row}, sort_keys=True).encode("utf-8")
     request = urllib.request.Request(url, data=body, method="POST",
                                      headers={"Content-Type": "application/json", "User-Agent": "fakewatch"})
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - the user's URL
+        with _OPENER.open(request, timeout=timeout) as response:
             return f"HTTP {response.status}"
     except urllib.error.HTTPError as exc:
         raise ActionFailed(f"HTTP {exc.code} from {mask_url(url)}") from exc
@@ -128,14 +274,37 @@ def post(url: str, row: dict[str, Any], timeout: float) -> str:
 
 
 class VerdictActions:
-    """Runs the configured actions for freshly classified images; :meth:`close` waits for the hooks."""
+    """Runs the configured actions for freshly classified images; :meth:`close` waits a bounded time for
+    the hooks. Built when a process that runs actions starts, it first retries what a stopped one left."""
 
     def __init__(self, settings: Settings, database: Database) -> None:
         self.settings = settings
         self.database = database
         self.enabled = configured(settings)
-        self._pool: ThreadPoolExecutor | None = None
-        self._pending: list[Future[None]] = []
+        self.folder = quarantine_folder(settings)  # resolved once: a symlink swapped in later is not followed
+        self._waiting: queue.Queue[recorded.Claim] = queue.Queue()
+        self._busy: dict[int, recorded.Claim] = {}  # action id -> a hook being run
+        self._children: set[subprocess.Popen[bytes]] = set()
+        self._lock = threading.Lock()
+        self._idle = threading.Condition(self._lock)
+        self._threads: list[threading.Thread] = []
+        self._abandoned = threading.Event()  # set when close() stops waiting
+        if self.enabled:
+            self.resume()
+
+    def resume(self) -> None:
+        """Retry, once, the actions a stopped process left pending or running past their time."""
+        longest = {name: longest_run(self.settings, name) + STALE_MARGIN for name in self.enabled}
+        try:
+            with self.database.session() as session, session.begin():
+                claims, given_up = recorded.reclaim(session, longest)
+        except DBAPIError as exc:  # the database is down: the next start tries again
+            log.warning("cannot look for interrupted verdict actions: %s", exc)
+            return
+        if claims or given_up:
+            log.info("retrying %d interrupted verdict actions; %d interrupted twice were failed",
+                     len(claims), given_up)
+        self._run(claims)
 
     def after(self, image_ids: list[int], classifier: str | list[str]) -> None:
         """Claim and run the actions owed for ``image_ids``' verdicts from ``classifier`` (one or several)."""
@@ -143,27 +312,67 @@ class VerdictActions:
             return
         with self.database.session() as session, session.begin():
             claims = recorded.claim(session, image_ids, classifier, self.settings.action_labels, self.enabled)
+        self._run(claims)
+
+    def _run(self, claims: list[recorded.Claim]) -> None:
         for claim in claims:
             if claim.action == "quarantine":
                 self._quarantine(claim)
             else:
-                self._pending = [future for future in self._pending if not future.done()]
-                self._pending.append(self._executor().submit(self._hook, claim))
-
-    def _executor(self) -> ThreadPoolExecutor:
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="verdict-action")
-        return self._pool
+                self._submit(claim)
 
     def _quarantine(self, claim: recorded.Claim) -> None:
-        try:
-            new_path = quarantine(to_fs(claim.stored_path), Path(self.settings.quarantine_dir).expanduser())
-        except (ActionFailed, OSError) as exc:
-            self._finish(claim, "failed", str(exc), 1)
+        path = to_fs(claim.stored_path)
+        if os.path.dirname(os.path.realpath(path)) == self.folder:
+            self._finish(claim, "done", f"already in quarantine at {claim.stored_path}", 1)
             return
-        with self.database.session() as session, session.begin():
-            recorded.moved(session, claim.image_id, to_stored(new_path), claim.stored_path)
-        self._finish(claim, "done", f"moved to {to_stored(new_path)}", 1)
+        try:
+            os.makedirs(self.folder, mode=0o700, exist_ok=True)
+            if os.path.realpath(self.folder) != self.folder:
+                raise ActionFailed(f"the quarantine folder {shown(self.folder)} was replaced by a symlink")
+            new_path = quarantine(path, self.folder, claim.sha256, lambda candidate: self._record_move(
+                claim, candidate))
+        except ActionSkipped as exc:
+            self._finish(claim, "skipped", str(exc), 1)
+        except (ActionFailed, OSError, DBAPIError) as exc:
+            self._finish(claim, "failed", f"{exc.__class__.__name__}: {exc}" if isinstance(exc, DBAPIError)
+                         else str(exc), 1)
+        else:
+            self._finish(claim, "done", f"moved to {to_stored(new_path)}", 1)
+
+    def _record_move(self, claim: recorded.Claim, new_path: str) -> bool:
+        try:
+            with self.database.session() as session, session.begin():
+                return recorded.moved(session, claim.image_id, to_stored(new_path), claim.stored_path)
+        except IntegrityError:  # another row took the name between the check and the write
+            return False
+
+    def _submit(self, claim: recorded.Claim) -> None:
+        with self._lock:
+            self._threads = [thread for thread in self._threads if thread.is_alive()]
+            if len(self._threads) < HOOK_THREADS:
+                # daemon threads: a hook still running when close() gives up never holds the process up
+                thread = threading.Thread(target=self._serve, name="verdict-action", daemon=True)
+                self._threads.append(thread)
+                thread.start()
+            self._waiting.put(claim)
+
+    def _serve(self) -> None:
+        while not self._abandoned.is_set():
+            with self._lock:
+                try:
+                    claim = self._waiting.get_nowait()
+                except queue.Empty:
+                    self._idle.notify_all()
+                    self._threads.remove(threading.current_thread())
+                    return
+                self._busy[claim.action_id] = claim
+            try:
+                self._hook(claim)
+            finally:
+                with self._lock:
+                    self._busy.pop(claim.action_id, None)
+                    self._idle.notify_all()
 
     def _hook(self, claim: recorded.Claim) -> None:
         with self.database.session() as session:
@@ -174,28 +383,50 @@ class VerdictActions:
             try:
                 if claim.action == "command":
                     detail = run_command(self.settings.action_command, to_fs(row["path"]), row,
-                                         self.settings.action_timeout)
+                                         self.settings.action_timeout, self._started)
                 else:
                     detail = post(self.settings.webhook_url, row, self.settings.action_timeout)
             except ActionFailed as exc:
+                if self._abandoned.is_set():
+                    return  # cut short by close(): the row says so and the next start retries it
                 if attempts < limit:
-                    time.sleep(self.settings.retry_delay(attempts))
+                    if self._abandoned.wait(self.settings.retry_delay(attempts)):
+                        return
                     continue
                 self._finish(claim, "failed", str(exc), attempts)
                 return
             self._finish(claim, "done", detail, attempts)
             return
 
+    def _started(self, child: subprocess.Popen[bytes]) -> None:
+        with self._lock:
+            self._children = {each for each in self._children if each.poll() is None} | {child}
+        if self._abandoned.is_set():
+            child.kill()
+
     def _finish(self, claim: recorded.Claim, status: str, detail: str, attempts: int) -> None:
-        if status == "failed":
-            log.warning("%s action for image %d failed: %s", claim.action, claim.image_id, detail)
+        if status != "done":
+            log.warning("%s action for image %d %s: %s", claim.action, claim.image_id, status, detail)
         with self.database.session() as session, session.begin():
             recorded.finish(session, claim.action_id, status, detail, attempts)
 
-    def close(self, timeout: float | None = None) -> None:
-        """Wait for running hooks (up to ``timeout`` seconds), then stop the pool."""
-        if self._pending:
-            wait(self._pending, timeout=timeout)
-        if self._pool is not None:
-            self._pool.shutdown(wait=False)
-            self._pool = None
+    def close(self, timeout: float = SHUTDOWN_GRACE) -> None:
+        """Wait up to ``timeout`` seconds for the hooks; then stop the ones still running or waiting and
+        record them as interrupted (``pending``: retried at the next start)."""
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            while (self._busy or not self._waiting.empty()) and (left := deadline - time.monotonic()) > 0:
+                self._idle.wait(min(left, 0.1))
+            if not self._busy and self._waiting.empty():
+                return
+            self._abandoned.set()
+            cut = list(self._busy.values())
+            while not self._waiting.empty():
+                cut.append(self._waiting.get_nowait())
+            children = [child for child in self._children if child.poll() is None]
+        for child in children:
+            child.kill()
+        log.warning("stopping with %d verdict actions unfinished; they are retried at the next start", len(cut))
+        with self.database.session() as session, session.begin():
+            for claim in cut:
+                recorded.interrupted(session, claim)

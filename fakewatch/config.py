@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from fakewatch.broker import CLASSIFY_QUEUES
 from fakewatch.errors import ConfigError
@@ -135,12 +136,13 @@ class Settings:
     refresh_interval: float = _setting(0.0, "Seconds between scheduled refreshes run by the Celery beat "
                                             "(`fakewatch worker --beat`); 0 = off.")
     quarantine_dir: str = _setting("", "Verdict action: move files whose verdict is in action_labels into this "
-                                       "folder (never overwriting; the database keeps both paths). Empty: off.")
+                                       "folder (never overwriting; the database keeps both paths). Must lie "
+                                       "outside every scanned or watched folder. Empty: off.")
     action_command: str = _setting("", "Verdict action: a command run for each such file, without a shell, with "
                                        "the file's path as its last argument and the verdict in "
                                        "FAKEWATCH_VERDICT_* variables. Empty: off.")
-    webhook_url: str = _setting("", "Verdict action: a URL that receives each such verdict as a JSON POST. "
-                                    "Empty: off.")
+    webhook_url: str = _setting("", "Verdict action: an http:// or https:// URL that receives each such "
+                                    "verdict as a JSON POST. Empty: off.")
     action_labels: tuple[str, ...] = _setting(("fake",), "Verdict labels that trigger the actions "
                                                          "(comma-separated: fake, real, uncertain).")
     action_timeout: float = _setting(30.0, "Seconds the action command and each webhook request may take.")
@@ -312,6 +314,7 @@ def _validate(settings: Settings) -> None:
         raise ConfigError("action_labels may name fake, real and uncertain only.")
     if settings.action_timeout <= 0 or settings.webhook_retries < 0:
         raise ConfigError("action_timeout must be positive and webhook_retries at least 0.")
+    _validate_actions(settings)
     if settings.retry_max_delay <= 0:
         raise ConfigError("retry_max_delay must be positive.")
     if settings.batch_size < 1:
@@ -334,3 +337,16 @@ def _validate(settings: Settings) -> None:
         raise ConfigError("train_input_size must be at least 16 pixels.")
     if settings.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         raise ConfigError("log_level must be DEBUG, INFO, WARNING or ERROR.")
+
+
+def _validate_actions(settings: Settings) -> None:
+    """The webhook must be an http(s) URL; the quarantine folder, when it exists, a folder."""
+    if settings.webhook_url:
+        parts = urlsplit(settings.webhook_url)
+        if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+            raise ConfigError(f"webhook_url must be an http:// or https:// URL with a host, not a "
+                              f"{parts.scheme or 'scheme-less'} URL.")
+    if settings.quarantine_dir:
+        folder = os.path.realpath(os.path.expanduser(settings.quarantine_dir))
+        if os.path.lexists(folder) and not os.path.isdir(folder):
+            raise ConfigError(f"quarantine_dir {folder!r} exists and is not a folder.")

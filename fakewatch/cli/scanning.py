@@ -11,6 +11,7 @@ from typing import Any
 
 import click
 
+from fakewatch.actions import check_quarantine
 from fakewatch.cli.base import EXIT_NOT_QUEUED, cli, command_settings, format_option, open_mode, require_broker
 from fakewatch.config import Settings
 from fakewatch.errors import FakewatchError
@@ -51,6 +52,7 @@ def _take_in(ctx: click.Context, settings: Settings, paths: tuple[str, ...], for
     Returns the scan summary and how many ids were sent to the queue."""
     from fakewatch.classify.scan import scan as run_scan
 
+    check_quarantine(settings, paths)
     with open_mode(settings) as mode:
         total = sum(1 for _ in mode.intake.walk(paths))
         hidden = ctx.obj["quiet"] or output_format != "text"
@@ -147,6 +149,7 @@ def watch(ctx: click.Context, folders: tuple[str, ...], polling: bool | None, in
     settings = command_settings(ctx, polling=polling, poll_interval=interval, stability_delay=stability_delay,
                                 rescan_interval=rescan_interval, include=include or None, exclude=exclude or None)
     log = logging.getLogger("fakewatch.watch")
+    check_quarantine(settings, folders)
     with open_mode(settings) as mode:
         mode.warm_up()  # load the classifier before the first file arrives: low first-verdict latency
 

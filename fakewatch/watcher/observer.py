@@ -184,6 +184,8 @@ class Watcher:
             return  # backing off after an outage: settled files wait in the tracker
         ready = list(chunks(self.tracker.ready(), self.settings.batch_size))
         for index, chunk in enumerate(ready):
+            if self.stop.is_set():
+                return  # the rest are not recorded yet: the next start's catch-up finds them
             if not self._attempt(RECORDING, partial(self._take_in, chunk)):
                 self.resume_at[RECORDING] = self.clock() + self._delay(RECORDING)
                 for path in (path for later in ready[index:] for path in later):

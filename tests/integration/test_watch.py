@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -19,6 +20,7 @@ from fakewatch.mode import open_mode
 from fakewatch.names import to_stored
 from fakewatch.watcher.observer import Watcher
 from tests.integration.conftest import write_photos
+from tests.integration.test_actions import slow_webhook  # noqa: F401 - a fixture used below
 
 
 def wait_for(predicate: Callable[[], object], timeout: float = 30.0) -> None:
@@ -234,3 +236,60 @@ def test_catch_up_and_sweep_failures_are_retried_not_fatal(daemon: Daemon, error
     assert daemon.thread.is_alive()
     assert "catch-up failed, retrying" in caplog.text
     assert flaky.failures == 0
+
+
+EVERY_LABEL = ("fake", "real", "uncertain")  # the stand-in classifier's labels are arbitrary: act on all of them
+
+
+def test_the_watcher_quarantines_a_reused_name_under_a_free_one(tmp_path: Path, env_settings) -> None:  # type: ignore[no-untyped-def]
+    from fakewatch.db.tables import Action
+
+    first, second = write_photos(tmp_path / "source", 2, seed=14)
+    jail = tmp_path / "quarantine"
+    (tmp_path / "watched").mkdir()
+    running = Daemon(tmp_path / "watched", env_settings.replace(
+        stability_delay=0.3, rescan_interval=0, quarantine_dir=str(jail), action_labels=EVERY_LABEL))
+    try:
+        running.start()
+        (running.folder / "x.jpg").write_bytes(first.read_bytes())
+        wait_for(lambda: (jail / "x.jpg").exists() and running.image(jail / "x.jpg") is not None)
+        (jail / "x.jpg").unlink()  # deleted from quarantine; the row keeps the name
+        (running.folder / "x.jpg").write_bytes(second.read_bytes())
+        wait_for(lambda: running.image(jail / "x (2).jpg") is not None)
+        assert (jail / "x (2).jpg").read_bytes() == second.read_bytes()
+        assert not (running.folder / "x.jpg").exists() and not (jail / "x.jpg").exists()
+        with running.intake.database.session() as session:
+            assert [action.status for action in session.scalars(select(Action))] == ["done", "done"]
+        assert running.thread is not None and running.thread.is_alive()
+    finally:
+        if running.thread is not None and running.thread.is_alive():
+            running.stop()
+        running.mode.close()
+
+
+def test_sigterm_stops_the_watcher_within_the_unit_timeout_despite_a_slow_webhook(
+        tmp_path: Path, env, slow_webhook) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+    from fakewatch.db.session import Database
+    from fakewatch.db.tables import Action
+    from tests.integration.services import FakewatchProcess
+    from tests.integration.test_actions import SlowHook
+
+    folder = tmp_path / "watched"
+    folder.mkdir()
+    env.update({"FAKEWATCH_WEBHOOK_URL": f"http://127.0.0.1:{slow_webhook.server_port}/",
+                "FAKEWATCH_ACTION_LABELS": ",".join(EVERY_LABEL), "FAKEWATCH_STABILITY_DELAY": "0.3"})
+    watcher = FakewatchProcess(["watch", str(folder)], env, tmp_path / "watch.log")
+    try:
+        wait_for(lambda: "watching" in watcher.output(), 60)
+        write_photos(folder, 10, seed=15)
+        wait_for(lambda: len(SlowHook.arrived) >= 2, 60)  # deliveries in flight, the rest waiting
+        started = time.monotonic()
+        os.killpg(watcher.process.pid, signal.SIGTERM)
+        assert watcher.process.wait(60) == 0, watcher.output()
+        took = time.monotonic() - started
+    finally:
+        watcher.stop()
+    assert took < 15, f"the watcher took {took:.1f} s to stop"
+    with Database(f"sqlite:///{env['FAKEWATCH_HOME']}/fakewatch.db").session() as session:
+        statuses = [action.status for action in session.scalars(select(Action))]
+    assert len(statuses) == 10 and set(statuses) == {"pending"}  # kept for the next start to retry
