@@ -323,7 +323,7 @@ class VerdictActions:
 
     def _quarantine(self, claim: recorded.Claim) -> None:
         path = to_fs(claim.stored_path)
-        if os.path.dirname(os.path.realpath(path)) == self.folder:
+        if os.path.realpath(os.path.dirname(path)) == self.folder:  # moved by a run that stopped before the end
             self._finish(claim, "done", f"already in quarantine at {claim.stored_path}", 1)
             return
         try:
@@ -376,7 +376,11 @@ class VerdictActions:
 
     def _hook(self, claim: recorded.Claim) -> None:
         with self.database.session() as session:
-            (row,) = rows_for_ids(session, [claim.image_id])
+            rows = rows_for_ids(session, [claim.image_id])
+        if not rows:
+            self._finish(claim, "failed", f"image {claim.image_id} is no longer recorded", 0)
+            return
+        row = rows[0]
         attempts, limit = 0, (1 + self.settings.webhook_retries) if claim.action == "webhook" else 1
         while True:
             attempts += 1
