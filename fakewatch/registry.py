@@ -187,6 +187,18 @@ def weights_file(card: dict[str, Any]) -> str:
     return str(card.get("weights_file", WEIGHTS_FILE))
 
 
+def summary_metrics(card: dict[str, Any]) -> dict[str, float]:
+    """The headline test figures of a card: ``clean`` for whole-frame classifiers, the held-out groups'
+    totals (balanced accuracy) for the photo classifier. `classifiers list` and the console show these."""
+    metrics = card.get("metrics", {})
+    if "clean" in metrics:
+        return dict(metrics["clean"])
+    totals = dict(metrics.get("test", {}).get("totals", {}))
+    if "balanced_accuracy" in totals:
+        totals["accuracy"] = totals["balanced_accuracy"]
+    return totals
+
+
 def new_version_id(architecture: str, now: datetime | None = None) -> str:
     now = now or datetime.now(UTC)
     return f"{architecture}-{now.strftime('%Y%m%d-%H%M%S')}"

@@ -5,28 +5,25 @@ from __future__ import annotations
 import click
 
 from fakewatch.cli.base import cli, command_settings
-from fakewatch.errors import FakewatchError
 
 
 @cli.command()
 @click.option("--host", default="127.0.0.1", show_default=True,
-              help="Address to listen on. Anything but loopback needs FAKEWATCH_API_TOKEN.")
+              help="Address to listen on. Anything but loopback needs FAKEWATCH_API_TOKEN (16 characters or more).")
 @click.option("--port", default=8000, show_default=True, type=int)
 @click.pass_context
 def serve(ctx: click.Context, host: str, port: int) -> None:
-    """Run the web console and the HTTP API (pages at /, API at /api/v1, its documentation at /api/docs).
+    """Run the web console and the HTTP API (pages at /, API at /api/v1, its reference at /api/docs, Prometheus
+    metrics at /metrics).
 
     Every request needs the token: FAKEWATCH_API_TOKEN, or a random one made at each start and printed
     here as a login URL. API calls send `Authorization: Bearer TOKEN`.
     """
-    from fakewatch.web.security import Guard, is_loopback
+    from fakewatch.web.security import Guard, check_token
 
     settings = command_settings(ctx)
-    token = settings.api_token
-    if not token and not is_loopback(host):
-        raise FakewatchError(f"serving on {host} makes the console reachable from other machines: set "
-                             "FAKEWATCH_API_TOKEN to a long random secret first")
-    token = token or Guard.new_token()
+    check_token(settings.api_token, host)
+    token = settings.api_token or Guard.new_token()
     import uvicorn
 
     from fakewatch.web.app import create_app

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, HTTPException, Request
+from fastapi import Path as PathParameter
 from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 from pydantic import BaseModel, Field
 from sqlalchemy import text
@@ -21,6 +22,9 @@ from fakewatch.web.console import Console, NotFound, Upload
 router = APIRouter(prefix="/api/v1")
 MAX_FILES = 64
 PAGE_LIMIT = 1000
+MAX_ID = 2 ** 63 - 1  # the largest id (and row offset) a database column holds
+ImageId = Annotated[int, PathParameter(ge=1, le=MAX_ID, description="an image id, as listings give it")]
+TOO_MANY_FILES = "{count} files in one request; at most {limit} are checked at once: send them in batches"
 CSV_COLUMNS = ("id", "path", "sha256", "size", "status", "label", "p_fake", "confidence", "threshold",
                "classifier", "classified_at", "reason", "reason_detail", "error_kind", "error", "deleted",
                "warnings", "original_path", "evidence")
@@ -48,6 +52,9 @@ def result_filter(label: str | None = None, min_confidence: float | None = None,
         raise HTTPException(422, "after (keyset pages) goes with order=newest; use offset for other orders")
     if limit is not None and not 1 <= limit <= PAGE_LIMIT:
         raise HTTPException(422, f"limit must be between 1 and {PAGE_LIMIT}")
+    for name, value in (("after", after), ("offset", offset)):
+        if value is not None and not 0 <= value <= MAX_ID:
+            raise HTTPException(422, f"{name} must be between 0 and {MAX_ID}")
     if min_confidence is not None and not 0 <= min_confidence <= 1:
         raise HTTPException(422, "min_confidence must be between 0 and 1")
     try:
@@ -80,18 +87,29 @@ def healthz(request: Request) -> JSONResponse:
 
 
 async def read_uploads(request: Request, limit: int) -> list[Upload]:
-    form = await request.form(max_files=MAX_FILES, max_fields=16)
+    """The files of multipart field ``files`` (at most MAX_FILES: more is a 413 that says so), each read up
+    to one byte over ``limit``."""
+    # the page routes' CSRF check may have parsed the form already (with the default limits): count here
+    form = await request.form(max_files=MAX_FILES * 16, max_fields=16)
+    files = [value for name, value in form.multi_items() if name == "files" and not isinstance(value, str)]
+    if len(files) > MAX_FILES:
+        raise HTTPException(413, TOO_MANY_FILES.format(count=len(files), limit=MAX_FILES))
     uploads = []
-    for name, value in form.multi_items():
-        if name == "files" and not isinstance(value, str):
-            data = await value.read(limit + 1)  # one byte more than allowed is enough to refuse it
-            uploads.append(Upload(name=value.filename or "upload", data=data))
+    for value in files:
+        data = await value.read(limit + 1)  # one byte more than allowed is enough to refuse it
+        uploads.append(Upload(name=value.filename or "upload", data=data))
     if not uploads:
         raise HTTPException(422, "send one or more files in multipart field 'files'")
     return uploads
 
 
-@router.post("/scan")
+SCAN_BODY = {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
+    "type": "object", "required": ["files"],
+    "properties": {"files": {"type": "array", "items": {"type": "string", "format": "binary"},
+                             "description": f"the images, one part each (at most {MAX_FILES})"}}}}}}}
+
+
+@router.post("/scan", openapi_extra=SCAN_BODY)
 async def scan(request: Request) -> JSONResponse:
     """Check uploaded images (multipart field ``files``, repeatable). Embedded mode answers with verdicts;
     distributed mode with pending rows that workers finish (poll ``GET /images/{id}``)."""
@@ -167,13 +185,13 @@ def result_counts(request: Request, label: str | None = None, min_confidence: fl
 
 
 @router.get("/images/{image_id}")
-def image(request: Request, image_id: int) -> dict[str, Any]:
+def image(request: Request, image_id: ImageId) -> dict[str, Any]:
     """One image's record: latest verdict, history, other paths with the same content, labels, actions."""
     return _found(console_of(request).image, image_id)  # type: ignore[no-any-return]
 
 
 @router.get("/images/{image_id}/thumbnail")
-def thumbnail(request: Request, image_id: int) -> Response:
+def thumbnail(request: Request, image_id: ImageId) -> Response:
     from fakewatch.web.console import THUMBNAIL_SIDE
 
     data = _found(console_of(request).picture, image_id, THUMBNAIL_SIDE)
@@ -181,7 +199,7 @@ def thumbnail(request: Request, image_id: int) -> Response:
 
 
 @router.get("/images/{image_id}/preview")
-def preview(request: Request, image_id: int) -> Response:
+def preview(request: Request, image_id: ImageId) -> Response:
     """The picture itself, re-encoded as a JPEG of at most 1600 pixels a side."""
     from fakewatch.web.console import PREVIEW_SIDE
 
@@ -190,7 +208,7 @@ def preview(request: Request, image_id: int) -> Response:
 
 
 @router.get("/images/{image_id}/heatmap")
-async def heatmap(request: Request, image_id: int) -> Response:
+async def heatmap(request: Request, image_id: ImageId) -> Response:
     """Where the classifier looked: an occlusion heatmap over the picture (PNG), as `fakewatch explain` draws."""
     from starlette.concurrency import run_in_threadpool
 
@@ -205,7 +223,7 @@ class LabelIn(BaseModel):
 
 
 @router.post("/images/{image_id}/labels")
-def add_label(request: Request, image_id: int, body: Annotated[LabelIn, Body()]) -> dict[str, Any]:
+def add_label(request: Request, image_id: ImageId, body: Annotated[LabelIn, Body()]) -> dict[str, Any]:
     """Record an analyst's judgement, as `fakewatch label` does; answers with the image's record."""
     return _found(console_of(request).add_label, image_id, body.label, body.note, body.author)  # type: ignore[no-any-return]
 
@@ -237,5 +255,5 @@ def status(request: Request) -> dict[str, Any]:
 
 @router.get("/metrics")
 def metrics(request: Request) -> PlainTextResponse:
-    """Prometheus text format."""
+    """Prometheus text format (also at ``/metrics``, where Prometheus looks by default)."""
     return PlainTextResponse(console_of(request).metrics(), media_type="text/plain; version=0.0.4")

@@ -10,7 +10,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 from fastapi.staticfiles import StaticFiles
 
 from fakewatch.config import Settings
@@ -30,7 +30,9 @@ def create_app(settings: Settings, token: str, host: str = "127.0.0.1", console:
         yield
         app.state.console.close()
 
-    app = FastAPI(title="fakewatch", version="1", lifespan=lifespan, docs_url="/api/docs",
+    # /api/docs is the server-rendered reference (pages.py): Swagger UI's script from a CDN would break the
+    # console's Content-Security-Policy and needs the network
+    app = FastAPI(title="fakewatch", version="1", lifespan=lifespan, docs_url=None,
                   openapi_url="/api/v1/openapi.json", redoc_url=None,
                   description="Find AI-generated images: upload and check images, list verdicts, label them, "
                               "manage classifiers. Send `Authorization: Bearer TOKEN` with every call.")
@@ -45,7 +47,7 @@ def create_app(settings: Settings, token: str, host: str = "127.0.0.1", console:
             return JSONResponse({"detail": f"request body over {limit:,} bytes"}, status_code=413)
         return await call_next(request)
 
-    app.middleware("http")(middleware(app.state.guard))  # outermost: runs before the body limit
+    app.middleware("http")(middleware(app.state.guard, pages.login_page))  # outermost: before the body limit
 
     @app.exception_handler(FakewatchError)
     async def fakewatch_error(request: Request, exc: FakewatchError) -> JSONResponse:
@@ -54,6 +56,11 @@ def create_app(settings: Settings, token: str, host: str = "127.0.0.1", console:
     @app.get("/healthz", include_in_schema=False)
     def healthz(request: Request) -> JSONResponse:
         return api.healthz(request)
+
+    @app.get("/metrics", summary="Metrics")
+    def metrics(request: Request) -> PlainTextResponse:
+        """Prometheus text format, where Prometheus looks by default (the same as ``/api/v1/metrics``)."""
+        return api.metrics(request)
 
     app.include_router(api.router)
     app.include_router(pages.router)

@@ -10,7 +10,9 @@ from __future__ import annotations
 import getpass
 import hashlib
 import os
+import re
 import threading
+import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
@@ -29,12 +31,16 @@ from fakewatch.db.session import Database
 from fakewatch.db.tables import Image, Verdict
 from fakewatch.errors import FakewatchError, ImageError
 from fakewatch.names import to_fs
-from fakewatch.registry import Registry
+from fakewatch.registry import Registry, summary_metrics
 
 THUMBNAIL_SIDE = 256
 PREVIEW_SIDE = 1600
 LATENCY_BUCKETS_MS = (1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500)
 EXTENSIONS = {"jpeg": ".jpg", "png": ".png", "webp": ".webp", "bmp": ".bmp", "tiff": ".tif", "gif": ".gif"}
+SUFFIXES = {"jpeg": {".jpg", ".jpeg", ".jpe", ".jfif"}, "png": {".png"}, "webp": {".webp"}, "bmp": {".bmp", ".dib"},
+            "tiff": {".tif", ".tiff"}, "gif": {".gif"}}
+MAX_NAME = 100  # characters of an upload's stored name
+_UNSAFE_IN_NAME = re.compile(r"[^\w.,+@() -]+")  # \w: letters and digits of any script, and _
 
 
 class UploadRefused(FakewatchError):
@@ -54,6 +60,19 @@ class NotFound(FakewatchError):
 class Upload:
     name: str  # as the client sent it: shown, never used as a path
     data: bytes
+
+
+def upload_name(name: str, kind: str) -> str:
+    """The name an upload is stored under: the client's file name without its folders, with anything but
+    letters, digits, spaces and ``.,+@()-_`` replaced by ``_``, at most 100 characters, ending in an
+    extension of the type its bytes are (``notes.png`` holding a JPEG becomes ``notes.png.jpg``)."""
+    base = unicodedata.normalize("NFC", re.split(r"[/\\]", name)[-1])
+    base = _UNSAFE_IN_NAME.sub("_", base).strip(" .")
+    stem, suffix = os.path.splitext(base)
+    if suffix.lower() not in SUFFIXES.get(kind, set()):
+        stem, suffix = base, EXTENSIONS.get(kind, ".img")
+    stem = stem[: MAX_NAME - len(suffix)].rstrip(" .") or "upload"
+    return stem + suffix
 
 
 def _write_whole(target: Path, data: bytes) -> None:
@@ -76,6 +95,7 @@ class Console:
         self.mode = open_mode(settings, self.database)
         self.registry = Registry(settings)
         self.intake_lock = threading.Lock()  # one intake (and in-process classifier) call at a time
+        self.store_lock = threading.Lock()  # the same bytes uploaded twice at once are stored once
         self.author = getpass.getuser()
         self.explainers: dict[str, Any] = {}  # classifier version -> loaded classifier, for heatmaps
 
@@ -85,7 +105,8 @@ class Console:
     # --- uploads --------------------------------------------------------------------------------------
 
     def check_upload(self, upload: Upload) -> str:
-        """Validate ``upload`` as a file on disk would be, store it content-addressed; its stored path."""
+        """Validate ``upload`` as a file on disk would be, store it by content under its sanitised name; its
+        stored path."""
         limits = self.settings.limits
         if not upload.data:
             raise UploadRefused(f"{upload.name}: empty file", 422, "empty")
@@ -101,12 +122,25 @@ class Console:
             status = 413 if exc.kind == "too_large" else 422
             raise UploadRefused(f"{upload.name}: {exc}", status, exc.kind) from exc
         digest = hashlib.sha256(upload.data).hexdigest()
+        with self.store_lock:
+            return str(self._store(upload, digest, kind))
+
+    def _store(self, upload: Upload, digest: str, kind: str) -> Path:
+        """Where the upload's bytes are kept: ``uploads/ab/DIGEST/NAME``, named as they were first uploaded
+        (later uploads of the same bytes find that file, so the same bytes are one image)."""
         folder = self.settings.uploads_path / digest[:2]
-        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-        target = folder / f"{digest}{EXTENSIONS.get(kind, '.img')}"
-        if not target.exists():
-            _write_whole(target, upload.data)
-        return str(target)
+        earlier = folder / f"{digest}{EXTENSIONS.get(kind, '.img')}"  # before names were kept
+        if earlier.exists():
+            return earlier
+        holder = folder / digest
+        if holder.is_dir():
+            kept = [entry for entry in holder.iterdir() if not entry.name.startswith(".")]
+            if kept:
+                return kept[0]
+        holder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        target = holder / upload_name(upload.name, kind)
+        _write_whole(target, upload.data)
+        return target
 
     def scan(self, uploads: list[Upload]) -> list[dict[str, Any]]:
         """Store, record and classify (or queue) uploaded files; one JSON row or refusal per upload."""
@@ -180,7 +214,8 @@ class Console:
         return data
 
     def heatmap(self, image_id: int) -> bytes:
-        """Where the classifier looked (an occlusion heatmap), built once per content and version."""
+        """Where the classifier looked: the occlusion heatmap PNG of `fakewatch explain`, drawn on request
+        (the browser keeps it for an hour); the classifiers it needs stay loaded."""
         from fakewatch.explain import heatmap_for
 
         try:
@@ -215,7 +250,7 @@ class Console:
                 "input_size": version.spec.size, "parent": card.get("parent"),
                 "source": "shipped" if version.builtin else "registry",
                 "status": "active" if version.version in active else (gate["status"] if gate else "available"),
-                "gate": gate, "metrics": card.get("metrics", {}).get("clean", {}),
+                "gate": gate, "metrics": summary_metrics(card),
                 "created_at": card.get("created_at"), "plots": self.plots(version.version),
             })
         return listed

@@ -1,8 +1,10 @@
-"""The console's pages: check an image, results, one image, classifiers, status (server-rendered)."""
+"""The console's pages: sign in, check an image, results, one image, classifiers, status and the API
+reference (server-rendered)."""
 
 from __future__ import annotations
 
 import getpass
+import os
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -13,11 +15,12 @@ from fastapi.templating import Jinja2Templates
 from starlette.concurrency import run_in_threadpool
 
 from fakewatch.names import shown
-from fakewatch.web.api import console_of, read_uploads, result_filter
+from fakewatch.web import reference
+from fakewatch.web.api import MAX_FILES, ImageId, console_of, read_uploads, result_filter
 from fakewatch.web.console import NotFound
-from fakewatch.web.security import COOKIE, require_csrf
+from fakewatch.web.security import COOKIE, client_of, require_csrf, throttled
 
-router = APIRouter(dependencies=[Depends(require_csrf)])
+router = APIRouter(dependencies=[Depends(require_csrf)], include_in_schema=False)
 templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 templates.env.filters["shown"] = lambda value: shown(str(value)) if value is not None else ""
 templates.env.filters["when"] = lambda value: f"{str(value)[:10]} {str(value)[11:19]} UTC" if value else "–"
@@ -31,21 +34,49 @@ def render(request: Request, name: str, status_code: int = 200, **context: Any) 
     guard = request.app.state.guard
     return templates.TemplateResponse(request, name, {
         "csrf": guard.csrf, "mode": "embedded" if console.settings.embedded else "distributed",
-        "active_classifier": ", ".join(console.registry.in_use()), "page": name.removesuffix(".html"), **context},
+        "active_classifier": ", ".join(console.registry.in_use()), "page": name.removesuffix(".html"),
+        "uploads": str(console.settings.uploads_path) + os.sep, "max_files": MAX_FILES, **context},
         status_code=status_code)
+
+
+def _local(target: str) -> str:
+    """``target`` if it is a path on this console, else the check page (no redirect to another site)."""
+    return target if target.startswith("/") and not target.startswith(("//", "/\\")) else "/check"
+
+
+def login_page(request: Request, message: str = "", status_code: int = 401, target: str = "") -> HTMLResponse:
+    """The sign-in form, shown for any page asked for without the session cookie (then back to that page)."""
+    if not target:
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    return templates.TemplateResponse(request, "login.html", {"message": message, "next": _local(target)},
+                                      status_code=status_code)
+
+
+def _signed_in(request: Request, token: str, target: str) -> Response:
+    guard = request.app.state.guard
+    if (refused := throttled(request, guard)) is not None:
+        return refused
+    if not token or not guard.token_matches(token):
+        if token:
+            guard.throttle.failed(client_of(request))
+        return login_page(request, "Wrong or missing token." if token else "", 401, target)
+    response = RedirectResponse(_local(target), status_code=303)
+    response.set_cookie(COOKIE, guard.session, httponly=True, samesite="strict", path="/",
+                        secure=request.url.scheme == "https")
+    return response
 
 
 @router.get("/login")
 def login(request: Request, token: str = "", next: str = "/check") -> Response:  # noqa: A002
-    guard = request.app.state.guard
-    if not token or not guard.token_matches(token):
-        return HTMLResponse("<!doctype html><title>fakewatch</title><p>Wrong or missing token. Open the login URL "
-                            "that <code>fakewatch serve</code> printed.</p>", status_code=401)
-    target = next if next.startswith("/") and not next.startswith("//") else "/check"
-    response = RedirectResponse(target, status_code=303)
-    response.set_cookie(COOKIE, guard.session, httponly=True, samesite="strict", path="/",
-                        secure=request.url.scheme == "https")
-    return response
+    """The login URL `fakewatch serve` prints (``?token=``), or the sign-in form without one."""
+    return _signed_in(request, token, next)
+
+
+@router.post("/login")
+async def login_form(request: Request) -> Response:
+    form = await request.form(max_files=0, max_fields=4)
+    token, target = (str(form.get(key) or "") for key in ("token", "next"))
+    return _signed_in(request, token, target or "/check")
 
 
 @router.get("/")
@@ -60,8 +91,12 @@ def check_page(request: Request) -> HTMLResponse:
 
 @router.post("/check", response_class=HTMLResponse)
 async def check_upload(request: Request) -> HTMLResponse:
+    """One card per file: its verdict, or why it was refused."""
     console = console_of(request)
-    uploads = await read_uploads(request, console.settings.max_file_bytes)
+    try:
+        uploads = await read_uploads(request, console.settings.max_file_bytes)
+    except HTTPException as exc:
+        return render(request, "check.html", status_code=exc.status_code, cards=[], error=exc.detail)
     cards = await run_in_threadpool(console.scan, uploads)
     return render(request, "check.html", cards=cards)
 
@@ -98,7 +133,7 @@ def results_page(request: Request) -> HTMLResponse:
 
 
 @router.get("/images/{image_id}", response_class=HTMLResponse)
-def image_page(request: Request, image_id: int) -> HTMLResponse:
+def image_page(request: Request, image_id: ImageId) -> HTMLResponse:
     try:
         record = console_of(request).image(image_id)
     except NotFound as exc:
@@ -107,7 +142,7 @@ def image_page(request: Request, image_id: int) -> HTMLResponse:
 
 
 @router.post("/images/{image_id}/labels")
-async def label_form(request: Request, image_id: int) -> Response:
+async def label_form(request: Request, image_id: ImageId) -> Response:
     form = await request.form()
     label, note, author = (str(form.get(key) or "") for key in ("label", "note", "author"))
     if label not in ("fake", "real"):
@@ -143,3 +178,11 @@ def status_page(request: Request) -> HTMLResponse:
     console = console_of(request)
     counts = console.per_minute()
     return render(request, "status.html", report=console.status(), counts=counts, peak=max(counts) or 1)
+
+
+@router.get("/api/docs", response_class=HTMLResponse)
+def api_reference(request: Request) -> HTMLResponse:
+    """The HTTP API's reference, from the app's OpenAPI schema (no script, nothing from elsewhere)."""
+    schema = request.app.openapi()
+    return render(request, "reference.html", endpoints=reference.endpoints(schema), models=reference.models(schema),
+                  description=schema.get("info", {}).get("description", ""), schema_url=request.app.openapi_url)

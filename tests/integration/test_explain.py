@@ -10,7 +10,7 @@ import pytest
 
 from fakewatch.classifier import load
 from fakewatch.config import load_settings
-from fakewatch.explain import explain, occluded
+from fakewatch.explain import LEGEND_HEIGHT, MIN_SIDE, explain, occluded
 from fakewatch.registry import Registry
 from tests.conftest import noisy_image, smooth_image, write_image
 
@@ -67,5 +67,6 @@ def test_explain_command_writes_the_heatmap_over_the_picture(tmp_path: Path, run
     result = run_cli("--classifier", "", "explain", str(path), "--out", str(out))
     assert "lowers it the most" in result.output and shipped.version in result.output
     drawn = cv2.imread(str(out))
-    assert drawn.shape == (64, 64, 3)
-    assert not np.array_equal(cv2.cvtColor(drawn, cv2.COLOR_BGR2RGB), picture)  # colours drawn over it
+    assert drawn.shape == (MIN_SIDE + LEGEND_HEIGHT, MIN_SIDE, 3)  # enlarged 6 times to be seen; legend below
+    enlarged = cv2.resize(picture, (MIN_SIDE, MIN_SIDE), interpolation=cv2.INTER_NEAREST)
+    assert not np.array_equal(cv2.cvtColor(drawn[:MIN_SIDE], cv2.COLOR_BGR2RGB), enlarged)  # colours drawn over it

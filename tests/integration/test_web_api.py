@@ -98,8 +98,9 @@ def test_upload_classifies_once_per_content_and_names_never_become_paths(client:
     rows = first.json()["results"]
     assert [row["status"] for row in rows] == ["done", "done"] and first.json()["mode"] == "embedded"
     assert rows[0]["name"] == "../../../../tmp/evil.jpg" and rows[0]["classifier"] == "hash-a"
-    stored = Path(rows[0]["path"])
-    assert stored.is_relative_to(web_settings.uploads_path) and stored.stem == rows[0]["sha256"]
+    stored = Path(rows[0]["path"])  # uploads/26/26ba...(sha256)/evil.jpg: the name, never its folders
+    assert stored.is_relative_to(web_settings.uploads_path) and stored.parent.name == rows[0]["sha256"]
+    assert stored.name == "evil.jpg"
     assert not Path("/tmp/evil.jpg").exists()
     again = upload(client, ("renamed.jpg", data)).json()["results"][0]
     assert again["id"] == rows[0]["id"]  # the same bytes are one image
@@ -273,3 +274,240 @@ def test_fakewatch_serve_prints_a_login_url_that_works(tmp_path: Path, env: dict
     finally:
         process.terminate()
         process.wait(20)
+
+
+# --- the shipped classifiers behind the console ----------------------------------------------------------
+
+
+@pytest.fixture
+def shipped_client(tmp_path: Path) -> Iterator[TestClient]:
+    """The console over a fresh home: the shipped thumbnail and photo classifiers are the active ones."""
+    settings = load_settings({"home": str(tmp_path / "shipped-home")}, env={})
+    with TestClient(create_app(settings, TOKEN), base_url="http://127.0.0.1:8000") as test_client:
+        yield test_client
+
+
+def png_bytes(rgb: np.ndarray) -> bytes:
+    import cv2
+
+    return cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))[1].tobytes()
+
+
+def signed_in(client: TestClient) -> str:
+    """Log the client in with the login URL; the pages' CSRF token."""
+    client.get(f"/login?token={TOKEN}")
+    page = client.get("/check").text
+    return re.search(r'name="csrf_token" value="([0-9a-f]+)"', page).group(1)  # type: ignore[union-attr]
+
+
+def check_form(client: TestClient, csrf: str, *files: tuple[str, bytes]) -> Any:
+    return client.post("/check", files=[("files", (name, data, "application/octet-stream")) for name, data in files],
+                       data={"csrf_token": csrf})
+
+
+def cards_of(page: str) -> list[str]:
+    return re.findall(r'<article class="card.*?</article>', page, re.S)
+
+
+def test_the_check_page_gives_every_file_its_card_refused_or_not_judged(shipped_client: TestClient) -> None:
+    csrf = signed_in(shipped_client)
+    rng = np.random.default_rng(11)
+    thumbnail = png_bytes(noisy_image(rng, 32))  # the thumbnail classifier's domain
+    odd_size = png_bytes(smooth_image(rng, 100))  # 100x100: no shipped classifier covers it
+    answer = check_form(shipped_client, csrf, ("suspect.png", thumbnail), ("notes.jpg", b"just some text\n" * 20),
+                        ("empty.png", b""), ("odd.png", odd_size))
+    assert answer.status_code == 200, answer.text[:300]
+    cards = cards_of(answer.text)
+    assert len(cards) == 4
+    judged, text, empty, unjudged = cards
+    assert "suspect.png" in judged and "<meter" in judged and "resnet-" in judged
+    assert "notes.jpg" in text and "not a JPEG, PNG, WebP, BMP, TIFF or GIF image" in text and "<meter" not in text
+    assert "empty.png" in empty and "empty file" in empty and "<meter" not in empty
+    assert "Not judged" in unjudged and "no active classifier covers this size" in unjudged
+    for shown_as_judged in ("<meter", "0.500", "threshold", "too close to call", "confidence"):
+        assert shown_as_judged not in unjudged, shown_as_judged
+    rows = shipped_client.get("/api/v1/results", headers=AUTH).json()["results"]
+    assert sorted(row["reason"] for row in rows) == ["classifier", "out_of_domain"]  # the good ones recorded
+
+
+def test_an_image_no_classifier_covers_is_not_shown_as_judged(shipped_client: TestClient) -> None:
+    rng = np.random.default_rng(12)
+    rows = upload(shipped_client, ("odd.png", png_bytes(smooth_image(rng, 100))),
+                  ("small.png", png_bytes(noisy_image(rng, 32)))).json()["results"]
+    odd, small = rows
+    assert (odd["reason"], odd["classifier"]) == ("out_of_domain", "none")
+    page = shipped_client.get(f"/images/{odd['id']}", headers=AUTH).text
+    verdict = page[page.index("<h2>Verdict</h2>"):page.index('<section id="evidence">')]
+    assert "Not judged" in verdict and "100x100 px: no active classifier covers images this size" in verdict
+    assert "<meter" not in verdict and "0.500" not in verdict and "threshold" not in verdict
+    assert "heatmap-toggle" not in page  # no classifier: no heatmap to show
+    assert shipped_client.get(f"/api/v1/images/{odd['id']}/heatmap", headers=AUTH).status_code == 404
+    judged = shipped_client.get(f"/images/{small['id']}", headers=AUTH).text
+    assert "heatmap-toggle" in judged and "Decided by the classifier" in judged
+    grid = shipped_client.get("/results", headers=AUTH).text
+    assert grid.count("not judged") == 1 and "p(fake) 0.50" not in grid
+    assert re.search(r'class="score">p\(fake\) [01]\.\d\d<', grid)  # the number says what it is
+    listing = shipped_client.get("/results?view=list", headers=AUTH).text
+    assert "not judged" in listing and "0.500" not in listing
+
+
+def test_uploads_are_listed_by_the_name_they_were_uploaded_with(shipped_client: TestClient) -> None:
+    data = png_bytes(noisy_image(np.random.default_rng(13), 32))
+    row = upload(shipped_client, ("C:\\cases\\suspect.png", data)).json()["results"][0]
+    assert Path(row["path"]).name == "suspect.png"
+    again = upload(shipped_client, ("renamed.png", data)).json()["results"][0]
+    assert again["id"] == row["id"] and again["path"] == row["path"]  # the same bytes: the first name stays
+    grid = shipped_client.get("/results", headers=AUTH).text
+    assert re.search(r'<span class="file">suspect\.png', grid) and row["sha256"] not in grid.replace(
+        row["path"], "")  # only the tooltip holds the stored path
+    listing = shipped_client.get("/results?view=list", headers=AUTH).text
+    assert re.search(r'>suspect\.png</a> <span class="muted">uploaded</span>', listing)
+    page = shipped_client.get(f"/images/{row['id']}", headers=AUTH).text
+    assert "<h1>suspect.png</h1>" in page
+
+
+def test_heatmaps_are_drawn_readable_with_a_legend_in_bounded_batches(shipped_client: TestClient) -> None:
+    import cv2
+
+    from fakewatch.classifier import load
+    from fakewatch.explain import BATCH, LEGEND_HEIGHT, MIN_SIDE, explain
+    from fakewatch.registry import Registry
+
+    rng = np.random.default_rng(14)
+    small = png_bytes(noisy_image(rng, 32))
+    large = write_image(Path(shipped_client.app.state.console.settings.home) / "large.jpg",  # type: ignore[attr-defined]
+                        cv2.resize(smooth_image(rng, 64), (1800, 1200)), quality=85).read_bytes()
+    rows = upload(shipped_client, ("small.png", small), ("large.jpg", large)).json()["results"]
+    drawn = []
+    for row in rows:
+        answer = shipped_client.get(f"/api/v1/images/{row['id']}/heatmap", headers=AUTH)
+        assert answer.status_code == 200 and answer.content[:8] == b"\x89PNG\r\n\x1a\n"
+        drawn.append(cv2.imdecode(np.frombuffer(answer.content, np.uint8), cv2.IMREAD_COLOR))
+    assert drawn[0].shape == (MIN_SIDE + LEGEND_HEIGHT, MIN_SIDE, 3)  # 32 px enlarged 12 times, legend below
+    assert drawn[1].shape == (683 + LEGEND_HEIGHT, 1024, 3)  # 1800x1200 drawn at 1024 px, legend below
+    legend = drawn[0][MIN_SIDE:]
+    assert legend[24:38, 40:-80].std(axis=1).mean() > 20  # a colour ramp, not a flat band
+
+    settings = shipped_client.app.state.console.settings  # type: ignore[attr-defined]
+    sizes: list[int] = []
+
+    class Recording:  # the real photo classifier, noting how many images each call gets
+        def __init__(self, inner: Any) -> None:
+            self.inner, self.spec, self.threshold, self.version = inner, inner.spec, inner.threshold, inner.version
+
+        def predict(self, images: np.ndarray) -> np.ndarray:
+            sizes.append(len(images))
+            return self.inner.predict(images)  # type: ignore[no-any-return]
+
+    photo = load(Registry(settings).resolve("photo"), 256, "lite")
+    explanation = explain(Recording(photo), cv2.resize(smooth_image(rng, 64), (4000, 3000)))
+    assert max(sizes) <= BATCH and sum(sizes) == 50  # the picture itself and 49 positions
+    assert explanation.heat.shape == (224, 224)
+    top, left, height, width = explanation.region
+    assert (round(top), round(left), round(height), round(width)) == (1388, 1888, 224, 224)  # the centre crop
+
+
+def test_api_reference_is_a_page_of_its_own_and_the_schema_stays(client: TestClient) -> None:
+    page = client.get("/api/docs", headers=AUTH)
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    text = page.text
+    for expected in ("POST", "/api/v1/scan", "multipart/form-data", "/api/v1/results", "after", "offset",
+                     "/api/v1/images/{image_id}/labels", "LabelIn", "/metrics"):
+        assert expected in text, expected
+    assert re.findall(r"<script[^>]*>", text) == ['<script src="/static/app.js" defer>']  # none inline
+    assert not re.search(r'(src|href)="(https?:)?//', text)  # nothing from elsewhere
+    assert "/check" not in re.findall(r"<code>GET ([^<]+)</code>", text)  # pages are not the API
+    schema = client.get("/api/v1/openapi.json", headers=AUTH).json()
+    assert "/api/v1/results" in schema["paths"] and "/check" not in schema["paths"]
+
+
+def test_a_page_without_the_token_is_a_login_form(client: TestClient) -> None:
+    browser = {"accept": "text/html,application/xhtml+xml"}
+    for path in ("/", "/results?label=fake"):
+        page = client.get(path, headers=browser)
+        assert page.status_code == 401 and '<input id="token" name="token" type="password"' in page.text
+    assert 'name="next" value="/results?label=fake"' in page.text
+    wrong = client.post("/login", data={"token": "not-it", "next": "/results"}, headers=browser)
+    assert wrong.status_code == 401 and "Wrong or missing token" in wrong.text
+    right = client.post("/login", data={"token": TOKEN, "next": "/results?label=fake"}, follow_redirects=False)
+    assert right.status_code == 303 and right.headers["location"] == "/results?label=fake"
+    assert "HttpOnly" in right.headers["set-cookie"]
+    assert client.get("/", follow_redirects=False).headers["location"] == "/check"
+    elsewhere = client.post("/login", data={"token": TOKEN, "next": "//evil.example/"}, follow_redirects=False)
+    assert elsewhere.headers["location"] == "/check"
+
+
+def test_classifiers_page_shows_the_accuracy_classifiers_list_shows(shipped_client: TestClient, env: dict[str, str]
+                                                                    ) -> None:
+    listed = CliRunner().invoke(cli, ["--classifier", "", "classifiers", "list"], env=env, obj={}).output
+    photo = re.search(r"efficientnet-lite0-\S+\s+photo\s+\S+\s+\d+\s+(\d\.\d{4})", listed)
+    assert photo, listed
+    page = shipped_client.get("/classifiers", headers=AUTH).text
+    row = re.search(r'<tr data-version="efficientnet-lite0-.*?</tr>', page, re.S).group(0)  # type: ignore[union-attr]
+    assert photo.group(1) == "0.9623" and f'<td class="num">{photo.group(1)}</td>' in row
+
+
+def test_metrics_are_served_where_prometheus_looks(client: TestClient) -> None:
+    assert client.get("/metrics").status_code == 401
+    assert client.get("/metrics", headers={"Authorization": "Bearer wrong"}).status_code == 401
+    scraped = client.get("/metrics", headers=AUTH)
+    assert scraped.status_code == 200 and scraped.headers["content-type"].startswith("text/plain")
+    assert "fakewatch_images{" in scraped.text
+    assert scraped.text == client.get("/api/v1/metrics", headers=AUTH).text
+
+
+def test_serving_beyond_loopback_needs_a_long_token(tmp_path: Path) -> None:
+    for short in ("a", "fifteen-chars-x"):
+        env = {"FAKEWATCH_HOME": str(tmp_path), "FAKEWATCH_API_TOKEN": short, "FAKEWATCH_CONFIG": ""}
+        result = CliRunner().invoke(cli, ["serve", "--host", "0.0.0.0"], obj={}, env=env)
+        assert result.exit_code == 2 and "at least 16 characters" in result.output, result.output
+        assert len(result.output.strip().splitlines()) == 1 and "fifteen-chars-x" not in result.output
+
+
+def test_wrong_tokens_are_throttled_per_client(web_settings: Settings) -> None:
+    app = create_app(web_settings, TOKEN)
+    with TestClient(app, base_url="http://127.0.0.1:8000", client=("10.0.0.7", 5000)) as guessing, \
+            TestClient(app, base_url="http://127.0.0.1:8000", client=("10.0.0.8", 5000)) as other:
+        codes = [guessing.get("/api/v1/status", headers={"Authorization": f"Bearer guess-{n}"}).status_code
+                 for n in range(300)]
+        assert codes[:20] == [401] * 20 and set(codes[20:]) == {429}
+        refused = guessing.get("/api/v1/status", headers=AUTH)  # the right token too, while refused
+        assert refused.status_code == 429 and 1 <= int(refused.headers["retry-after"]) <= 60
+        assert guessing.get(f"/login?token={TOKEN}", follow_redirects=False).status_code == 429
+        assert other.get("/api/v1/status", headers=AUTH).status_code == 200  # another client is not
+        assert guessing.get("/api/v1/healthz").status_code == 200
+
+
+def test_the_throttle_forgets_old_failures_and_stays_small() -> None:
+    from fakewatch.web.throttle import Throttle
+
+    now = [1000.0]
+    throttle = Throttle(limit=3, window=60, clients=100, clock=lambda: now[0])
+    for _ in range(3):
+        throttle.failed("a")
+    assert throttle.retry_after("a") == 60 and throttle.retry_after("b") == 0
+    now[0] += 59.5
+    assert throttle.retry_after("a") == 1
+    now[0] += 1
+    assert throttle.retry_after("a") == 0
+    for index in range(1000):
+        throttle.failed(f"client-{index}")
+    assert len(throttle._failures) == 100
+
+
+def test_numbers_out_of_range_are_refused_not_failed(client: TestClient, tmp_path: Path) -> None:
+    huge = "99999999999999999999"
+    for path in (f"/api/v1/images/{huge}", f"/api/v1/images/{huge}/thumbnail", f"/api/v1/images/{huge}/heatmap",
+                 f"/api/v1/results?after={huge}", f"/api/v1/results?order=path&offset={huge}",
+                 "/api/v1/results?offset=-1", f"/images/{huge}", f"/results?after={huge}", f"/results?offset={huge}"):
+        assert client.get(path, headers=AUTH).status_code == 422, path
+    assert client.post(f"/api/v1/images/{huge}/labels", json={"label": "fake"}, headers=AUTH).status_code == 422
+    csrf = signed_in(client)
+    data = photo_bytes(tmp_path, 20)
+    many = [(f"p{index}.jpg", data) for index in range(200)]
+    page = check_form(client, csrf, *many)
+    assert page.status_code == 413 and "200 files in one request; at most 64" in page.text
+    assert 'id="check-error"' in page.text and not cards_of(page.text)
+    assert upload(client, *many[:65]).status_code == 413
+    assert client.get("/api/v1/results", headers=AUTH).json()["results"] == []  # nothing was recorded
+    assert check_form(client, csrf, *many[:64]).status_code == 200

@@ -17,27 +17,44 @@
         document.getElementById("upload").requestSubmit();
       }
     });
+    // more files than one check takes: say so at once instead of sending them all to be refused
+    const most = Number(input.dataset.maxFiles || 0);
+    const tooMany = () => (most && input.files.length > most
+      ? `${input.files.length} files chosen; at most ${most} are checked at once: check them in batches` : "");
+    input.addEventListener("change", () => input.setCustomValidity(tooMany()));
+    document.getElementById("upload").addEventListener("submit", (event) => {
+      input.setCustomValidity(tooMany());
+      if (tooMany()) { event.preventDefault(); input.reportValidity(); }
+    });
   }
 
   // distributed mode: pending cards poll their image until a worker has written the verdict
   function poll(card) {
     const id = card.dataset.pending;
-    fetch(`/api/v1/images/${id}`, { credentials: "same-origin" }).then((response) => response.json()).then((row) => {
+    fetch(`/api/v1/images/${id}`, { credentials: "same-origin" }).then((response) => {
+      if (response.status === 401 || response.status === 429) throw new Error("signed out");  // stop polling
+      return response.json();
+    }).then((row) => {
       if (row.status === "pending") { setTimeout(() => poll(card), 1000); return; }
+      const unjudged = row.reason === "out_of_domain";
       const name = card.querySelector(".name").textContent;
       const label = card.querySelector(".label");
-      label.textContent = row.label || row.error_kind || row.status;
-      label.className = `label label-${row.label || "error"}`;
-      card.className = `card verdict-${row.label || row.status}`;
+      label.textContent = unjudged ? "not judged" : row.label || row.error_kind || row.status;
+      label.className = `label label-${unjudged ? "unjudged" : row.label || "error"}`;
+      card.className = `card verdict-${unjudged ? "unjudged" : row.label || row.status}`;
       const body = card.querySelector(".body");
       body.replaceChildren();
       const line = document.createElement("p");
       line.className = "reason";
-      line.textContent = row.label
-        ? `p(fake) ${row.p_fake.toFixed(3)} (threshold ${row.threshold.toFixed(2)}), confidence ${row.confidence.toFixed(2)}; classifier ${row.classifier}`
-        : `${name}: ${row.error || row.status}`;
+      if (unjudged) {
+        line.textContent = `Not judged: no active classifier covers this size. ${row.reason_detail || ""}`;
+      } else {
+        line.textContent = row.label
+          ? `p(fake) ${row.p_fake.toFixed(3)} (threshold ${row.threshold.toFixed(2)}), confidence ${row.confidence.toFixed(2)}; classifier ${row.classifier}`
+          : `${name}: ${row.error || row.status}`;
+      }
       body.appendChild(line);
-      if (row.label) {
+      if (row.label && !unjudged) {
         const meter = document.createElement("meter");
         Object.assign(meter, { min: 0, max: 1, low: row.threshold, high: row.threshold, optimum: 0, value: row.p_fake });
         body.prepend(meter);
@@ -78,6 +95,14 @@
   if (toggle && picture) {
     toggle.addEventListener("change", () => {
       picture.src = toggle.checked ? picture.dataset.heatmap : picture.dataset.preview;
+    });
+    // no heatmap to be had (the file is gone, say): back to the picture, and say so instead of a broken image
+    picture.addEventListener("error", () => {
+      if (!toggle.checked) return;
+      toggle.checked = false;
+      toggle.disabled = true;
+      picture.src = picture.dataset.preview;
+      toggle.parentElement.append(" (no heatmap can be drawn for this image)");
     });
   }
 
