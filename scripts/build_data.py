@@ -248,10 +248,21 @@ LISTED = (
                "charaspowerai_grid_4", "michaelrabone_koi_1", "michaelrabone_koi_3",
                "michaelrabone_sref_3625817665_fiber", "michaelrabone_sref_4051825409_linocut",
                "michaelrabone_sref_419519381_storybook", "nickfloats_exp", "promptsref_myth_sref"))),
+    # Left out: sticker and emoji sheets, posters and infographics, a fake tweet, UI and code mock-ups, collages
     Listed("jamez-bondos/awesome-gpt4o-images", "3ed4dbb0f1ae6f7385c81e1fcea48d9eefd2e596", "CC BY 4.0",
-           lambda path, generator: "awesome-gpt4o-gpt-image-1"),
-    Listed("freestylefly/awesome-gpt-image-2", "3a9c63baa03e6bbe2f28c89a2654cf9845466646", "MIT",
-           lambda path, generator: "awesome-gpt-image-2"),
+           lambda path, generator: "awesome-gpt4o-gpt-image-1",
+           frozenset(("cases/15/example_gpt_involution_poster.png", "cases/21/chibi_character_sticker_pack.png",
+                      "cases/22/example_notebook_promo.png", "cases/27/example_chibi_emoji_pack.png",
+                      "cases/31/example_naruto_stickers.png", "cases/34/example_hand_drawn_infographic_cognition.png",
+                      "cases/38/example_hand_drawn_infographic.png", "cases/3/example_vintage_poster.png",
+                      "cases/40/example_two_panel_manga_president.png", "cases/46/example_happy_capsule.png",
+                      "cases/61/example_fake_tweet_einstein.png", "cases/80/example_business_card_code_style.png",
+                      "cases/87/case.png", *(f"gpt-image-1/examples/{name}.png" for name in (
+                          "backstitch-tutorial", "bottle-poster", "chocolate-poster", "furniture-poster",
+                          "icons-poster", "interior-design-poster", "italian-menu", "parking-pattern",
+                          "parking-poster", "patterns-poster", "sneakers-poster", "sprites"))))),
+    # freestylefly/awesome-gpt-image-2 is left out for now: most of its cases are text posters, web-page and
+    # app mock-ups, infographics and manga pages; its photographic singles need picking by hand
     # pro_case* are its "Nano Banana Pro Examples"; left out: collages and multi-panel sheets, infographics and
     # text posters, diagrams, UI screenshots and outputs that show their own input beside them
     Listed("PicoTrex/Awesome-Nano-Banana-images", "7d344750a40e9061821d4fdf1ef22bdc3a970ead",
@@ -274,7 +285,14 @@ LISTED = (
     # GPT-4o rows are left out: labelled only by date, and many are 4-up mosaics with gutters and badges
     Listed("songguoxs/gpt4o-image-prompts", "27ee9f06bcf7d1a0a0a82411a6f03a495f9ee1b0", "none in the repository",
            lambda path, generator: {"Nano Banana Pro (Gemini 3 Pro Image)": "songguoxs-nano-banana-pro",
-                                    "Grok (xAI Aurora)": "songguoxs-grok"}.get(generator)),
+                                    "Grok (xAI Aurora)": "songguoxs-grok"}.get(generator),
+           # collages, contact sheets, multi-panel comics, infographics, menus and screenshots seen so far
+           frozenset(f"images/{name}" for name in (
+               "1015.jpeg 1020.jpeg 1035.jpeg 440.jpeg 465.jpeg 476.jpeg 486.jpeg 491.jpeg 501.jpeg 506.jpeg "
+               "521.jpeg 526.jpeg 531.jpeg 536.jpeg 541.jpeg 546.jpeg 550.jpeg 585.jpeg 594.png 618.jpeg 636.jpeg "
+               "689.jpeg 694.jpeg 714.jpeg 729.jpeg 754.jpeg 759.jpeg 775.jpeg 790.jpeg 805.jpeg 853.jpeg 875.jpeg "
+               "891.jpeg 911.jpeg 932.jpeg 942.jpeg 952.jpeg 962.jpeg 967.jpeg 975.jpeg 980.jpeg 990.jpeg "
+               "995.jpeg").split())),
 )
 # Left out after looking: Sagarkadyan/Real-Or-Fake-AI-Image-Detector, whose "real" side is mostly paintings,
 # posters, book covers, collages and images that look generated

@@ -111,3 +111,22 @@ def test_build_writes_each_listed_file_and_removes_files_no_longer_listed(tmp_pa
     (out / "fake" / "gen" / "sample.png").write_bytes(b"changed")  # a file that differs is written again
     module.build(manifest, tmp_path, tmp_path / "mirrors", out)
     assert (out / "fake" / "gen" / "sample.png").read_bytes() == encoded
+
+
+def test_grids_cut_into_equal_tiles_and_rectangles_are_cut_exactly() -> None:
+    import cv2
+    import numpy as np
+
+    module = build_data()
+    # a 1x6 strip of 256 px tiles with 2 px padding (as torchvision draws grids): tiles at x = 2 + 258k
+    strip = module.grid_boxes("example/gen", "strip.png", "", "grid 1x6", (1550, 260))
+    assert [box[0] for box in strip] == [2 + 258 * k for k in range(6)]
+    assert {box[1:] for box in strip} == {(2, 256, 256)}
+    assert len(module.grid_boxes("example/gen", "a.png", "", "grid 2x2", (1024, 1024))) == 4
+    assert module.grid_boxes("example/gen", "a.png", "single", "", (1024, 1024)) == []
+    with pytest.raises(SystemExit, match="equal 2x3 grid"):
+        module.grid_boxes("example/gen", "a.png", "", "grid 2x3", (1001, 997))
+    picture = np.random.default_rng(4).integers(0, 255, (60, 90, 3), dtype=np.uint8)
+    data = cv2.imencode(".png", picture)[1].tobytes()
+    tile = cv2.imdecode(np.frombuffer(module._crop(data, "crop=10,5,40,30"), np.uint8), cv2.IMREAD_COLOR)
+    assert np.array_equal(tile, picture[5:35, 10:50])
