@@ -108,9 +108,9 @@ class Cache:
         self.train_features = photo.trunk_features(self.trunk, self.train_crops)
         spec = InputSpec(size=224, crops="tiles", max_crops=max_crops)
         rng = np.random.default_rng(seed + 1)
-        shared = [photo_data.social_media_pass(rgb, rng) for rgb in decoded.images]
+        shared = (photo_data.social_media_pass(rgb, rng) for rgb in decoded.images)  # one pass each, streamed
         self.score: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
-        for condition, images in (("clean", decoded.images), ("social", shared)):
+        for condition, images in (("clean", iter(decoded.images)), ("social", shared)):
             crops, owners = photo_data.scoring_crops(images, spec)
             self.score[condition] = (crops, owners, photo.trunk_features(self.trunk, crops))
         print(f"cache: {len(self.samples)} images, {len(self.train_crops)} training crops, "

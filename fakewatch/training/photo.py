@@ -197,12 +197,12 @@ def train_photo(options: PhotoOptions, registry: Registry, log_progress: Callabl
     parts_of = split_network(model, options.tune_blocks)
     trunk, top = parts_of.trunk, parts_of.top
     # features
-    train_images = [decoded.images[i] for i in parts["train"]]
+    train_images = decoded.images.subset(parts["train"])
     train_crops, owners = photo_data.training_crops(train_images, options.crop, options.copies, options.seed)
     log_progress(f"trunk features for {len(train_crops)} training crops")
     train_features = trunk_features(trunk, train_crops)
     train_labels = labels[parts["train"]][owners]
-    scored = {name: photo_data.scoring_crops([decoded.images[i] for i in parts[name]], spec)
+    scored = {name: photo_data.scoring_crops(decoded.images.subset(parts[name]), spec)
               for name in ("valid", "carve", "heldout") if parts[name]}
     check_crops = scored["valid"][0][:CHECK_CROPS]  # what the export is checked on
     # fit the backbone's top

@@ -18,11 +18,12 @@ import hashlib
 import logging
 import os
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from pathlib import Path
+from typing import overload
 
 import cv2
 import numpy as np
@@ -142,20 +143,47 @@ def carve(samples: list[Sample], holdout: list[str], valid_fraction: float, test
             "heldout": heldout}
 
 
+class Images(Sequence[np.ndarray]):
+    """Decoded images, kept encoded: each is decoded again when it is read, so a data set of many large
+    images costs the memory of its files, not of its pixels. ``Images[i]`` is the RGB array
+    :func:`fakewatch.imaging.decode` gives; :meth:`subset` selects images without decoding them."""
+
+    def __init__(self, encoded: list[bytes], max_pixels: int) -> None:
+        self._encoded = encoded
+        self._max_pixels = max_pixels
+
+    def __len__(self) -> int:
+        return len(self._encoded)
+
+    @overload
+    def __getitem__(self, index: int) -> np.ndarray: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Images: ...
+
+    def __getitem__(self, index: int | slice) -> np.ndarray | Images:
+        if isinstance(index, slice):
+            return Images(self._encoded[index], self._max_pixels)
+        return imaging.decode(self._encoded[index], self._max_pixels)
+
+    def subset(self, indices: Iterable[int]) -> Images:
+        return Images([self._encoded[i] for i in indices], self._max_pixels)
+
+
 @dataclass
 class Decoded:
     samples: list[Sample]
-    images: list[np.ndarray]  # decoded RGB, native resolution
+    images: Images  # decoded RGB at native resolution, on reading
     dropped: dict[str, int]
 
 
 def decode_all(samples: list[Sample], limits: Limits, workers: int = 4) -> Decoded:
-    """Decode every sample once; drop unreadable files, exact duplicates (by SHA-256, across all groups;
-    a content found under both labels is dropped entirely) and near-constant images."""
-    def one(sample: Sample) -> tuple[str, np.ndarray] | str:
+    """Decode every sample once to check it; drop unreadable files, exact duplicates (by SHA-256, across
+    all groups; a content found under both labels is dropped entirely) and near-constant images."""
+    def one(sample: Sample) -> tuple[str, bytes, float] | str:
         try:
             data = imaging.read_bytes(sample.path, limits.max_file_bytes)
-            return hashlib.sha256(data).hexdigest(), imaging.decode(data, limits.max_pixels)
+            return hashlib.sha256(data).hexdigest(), data, float(imaging.decode(data, limits.max_pixels).std())
         except ImageError as exc:
             return f"{exc.kind}: {exc}"
 
@@ -167,24 +195,24 @@ def decode_all(samples: list[Sample], limits: Limits, workers: int = 4) -> Decod
         if not isinstance(result, str):
             labels_by_hash.setdefault(result[0], set()).add(sample.label)
     seen: set[str] = set()
-    kept, images = [], []
+    kept, encoded = [], []
     for sample, result in zip(samples, results):
         if isinstance(result, str):
             dropped["unreadable"] += 1
             log.warning("skipping %s", result)
             continue
-        digest, rgb = result
+        digest, data, spread = result
         if len(labels_by_hash[digest]) > 1:
             dropped["conflicting_label"] += 1
         elif digest in seen:
             dropped["duplicate"] += 1
-        elif float(rgb.std()) < NEAR_CONSTANT_STD:
+        elif spread < NEAR_CONSTANT_STD:
             dropped["near_constant"] += 1
         else:
             seen.add(digest)
             kept.append(sample)
-            images.append(rgb)
-    return Decoded(kept, images, dropped)
+            encoded.append(data)
+    return Decoded(kept, Images(encoded, limits.max_pixels), dropped)
 
 
 def social_media_pass(rgb: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -248,7 +276,7 @@ def random_crop(rgb: np.ndarray, size: int, rng: np.random.Generator) -> np.ndar
     return np.ascontiguousarray(rgb[top:top + size, left:left + size])
 
 
-def training_crops(images: list[np.ndarray], size: int, copies: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+def training_crops(images: Iterable[np.ndarray], size: int, copies: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """``copies`` augmented random crops of every image: (N*copies) x size x size x 3 crops and the index
     of the image each came from."""
     rng = np.random.default_rng(seed)
@@ -260,7 +288,7 @@ def training_crops(images: list[np.ndarray], size: int, copies: int, seed: int) 
     return np.stack(crops), np.array(owners)
 
 
-def scoring_crops(images: list[np.ndarray], spec: imaging.InputSpec) -> tuple[np.ndarray, np.ndarray]:
+def scoring_crops(images: Iterable[np.ndarray], spec: imaging.InputSpec) -> tuple[np.ndarray, np.ndarray]:
     """The crops the scanner classifies each image from, and the index of the image each came from."""
     prepared = [imaging.prepare(rgb, spec) for rgb in images]
     owners = np.concatenate([np.full(len(crops), index) for index, crops in enumerate(prepared)])
