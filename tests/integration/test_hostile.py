@@ -79,7 +79,7 @@ def test_names_that_are_not_utf8_round_trip_through_the_database(tmp_path: Path,
     (row,) = [json.loads(line) for line in run_cli("results", "--format", "json").stdout.splitlines()]
     assert os.fsencode(to_fs(row["path"])) == raw and row["status"] == "done"
     run_cli("label", row["path"], "--fake")  # found again by its stored name
-    shown = run_cli("show", str(row["id"])).stdout
+    shown = run_cli("show", "--json", str(row["id"])).stdout
     assert json.loads(shown)["labels"][0]["label"] == "fake"
 
 
