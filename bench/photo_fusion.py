@@ -1,7 +1,7 @@
 """Leave-repository-out evaluation of the photo classifier's two views and their fusion.
 
     python bench/photo_fusion.py DATA --manifest data/manifest.csv --backbone-weights W
-        [--seeds 1337,2024] [--folds all] [--max-crops 3] [--out build/photo-fusion]
+        [--seeds 1337,2024] [--folds all] [--max-crops 5] [--pixels-per-crop 700000] [--out build/photo-fusion]
 
 Each fold holds out whole repositories (every group whose files come from them, with their prompts) and
 trains on the rest, as the shipped recipe trains: the backbone's last block and head fine-tuned on
@@ -66,18 +66,23 @@ ERAS = {  # repository prefix -> era of its fakes
 }
 
 
-def group_repositories(manifest: Path) -> dict[str, str]:
-    """``label/group`` -> the repository its files come from (the manifest's ``repo`` column)."""
+def repositories(manifest: Path) -> tuple[dict[str, str], dict[str, str]]:
+    """The repository each file comes from (the manifest's ``repo`` column; a crop's is its source's), by the
+    file's path in the data folder, and by ``label/group`` (the last file's, for the per-era rows)."""
     with manifest.open(newline="", encoding="utf-8") as handle:
-        return {f"{row['label']}/{row['group']}": row["repo"].split(" (")[0] for row in csv.DictReader(handle)}
+        rows = list(csv.DictReader(handle))
+    by_file = {row["file"]: row["repo"].split(" (")[0] for row in rows}
+    return by_file, {f"{row['label']}/{row['group']}": by_file[row["file"]] for row in rows}
 
 
 def era_of(repo: str) -> str:
     return next((era for era, prefixes in ERAS.items() if repo.startswith(prefixes)), "other")
 
 
-def carve(samples: list, repos: dict[str, str], held: list[str], seed: int) -> dict[str, np.ndarray]:
-    test = [i for i, s in enumerate(samples) if repos.get(s.group, "").startswith(tuple(held))]
+def carve(samples: list, data: Path, repos: dict[str, str], held: list[str], seed: int) -> dict[str, np.ndarray]:
+    """Test: every image whose file comes from a held-out repository; validation: a random tenth of the rest."""
+    test = [i for i, s in enumerate(samples)
+            if repos.get(Path(s.path).relative_to(data).as_posix(), "").startswith(tuple(held))]
     rest = [i for i in range(len(samples)) if i not in set(test)]
     rng = np.random.default_rng(seed)
     valid = [i for i in rest if rng.random() < 0.1]
@@ -95,7 +100,8 @@ def rows_of(owners: np.ndarray, members: np.ndarray) -> tuple[np.ndarray, np.nda
 class Cache:
     """Every crop the folds need, decoded and cropped once, and the frozen trunk's features of each."""
 
-    def __init__(self, data: Path, weights: Path, copies: int, max_crops: int, seed: int) -> None:
+    def __init__(self, data: Path, weights: Path, copies: int, max_crops: int, pixels_per_crop: int,
+                 seed: int) -> None:
         started = time.perf_counter()
         decoded = photo_data.decode_all(photo_data.discover(data), Limits(100_000_000, 200 << 20))
         self.samples = decoded.samples
@@ -106,7 +112,7 @@ class Cache:
         self.initial = self.top.get_weights()
         self.train_crops, self.train_owners = photo_data.training_crops(decoded.images, 224, copies, seed)
         self.train_features = photo.trunk_features(self.trunk, self.train_crops)
-        spec = InputSpec(size=224, crops="tiles", max_crops=max_crops)
+        spec = InputSpec(size=224, crops="tiles", max_crops=max_crops, pixels_per_crop=pixels_per_crop)
         rng = np.random.default_rng(seed + 1)
         shared = (photo_data.social_media_pass(rgb, rng) for rgb in decoded.images)  # one pass each, streamed
         self.score: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
@@ -172,17 +178,18 @@ def main() -> None:
     parser.add_argument("--folds", default="all", help="comma-separated fold numbers (1..), or all")
     parser.add_argument("--seeds", default="1337,2024")
     parser.add_argument("--copies", type=int, default=2)
-    parser.add_argument("--max-crops", type=int, default=3)
+    parser.add_argument("--max-crops", type=int, default=5)
+    parser.add_argument("--pixels-per-crop", type=int, default=700_000)
     parser.add_argument("--epochs", type=int, default=8)
-    parser.add_argument("--residual-width", type=int, default=16)
+    parser.add_argument("--residual-width", type=int, default=8)
     parser.add_argument("--residual-epochs", type=int, default=6)
     parser.add_argument("--target-fpr", type=float, default=0.05)
     parser.add_argument("--out", type=Path, default=Path("build/photo-fusion"))
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     seeds = [int(value) for value in args.seeds.split(",")]
-    repos = group_repositories(args.manifest)
-    cache = Cache(args.data, args.backbone_weights, args.copies, args.max_crops, seeds[0])
+    file_repos, repos = repositories(args.manifest)
+    cache = Cache(args.data, args.backbone_weights, args.copies, args.max_crops, args.pixels_per_crop, seeds[0])
     names = list(FOLDS)
     chosen = range(1, len(names) + 1) if args.folds == "all" else [int(v) for v in args.folds.split(",")]
     results: dict[str, dict] = {}
@@ -190,7 +197,7 @@ def main() -> None:
         name = names[number - 1]
         for seed in seeds:
             started = time.perf_counter()
-            parts = carve(cache.samples, repos, FOLDS[name], seed)
+            parts = carve(cache.samples, args.data, file_repos, FOLDS[name], seed)
             if not len(parts["test"]) or len(set(cache.labels[parts["test"]])) < 2:
                 print(f"fold {name}: no held-out images of both labels here; skipped", flush=True)
                 break
