@@ -3,7 +3,9 @@
 Fills a database with N images, N contents and N verdicts (about half fake; a few unclassified images),
 then times the queries the CLI runs, newest verdict first: "before" sorts by the verdict's time as
 earlier versions did; "after" is the current query, which walks the (classified_at, id) index, and its
-next page (`--after`). SQLite always; PostgreSQL when it is reachable (a throwaway database).
+next page (`--after`); then the label counts (`GET /api/v1/results/counts`, with and without a status) and
+`fakewatch stats`, which read the counts the database keeps. SQLite always; PostgreSQL when it is reachable
+(a throwaway database).
 
     python bench/results_query.py [--rows 1000000] [--databases sqlite,postgresql]
 """
@@ -22,6 +24,7 @@ from typing import Any
 
 from common import ROOT, table
 from sqlalchemy import insert, text
+from sqlalchemy.orm import Session
 
 sys.path.insert(0, str(ROOT))
 from fakewatch.db.results import ResultFilter, label_counts, result_row, results, results_query  # noqa: E402
@@ -32,25 +35,35 @@ from fakewatch.db.tables import Content, Image, Verdict  # noqa: E402
 UNCLASSIFIED = 1000  # images recorded but not classified yet: they sort last
 
 
+def _insert(session: Session, table: Any, rows: list[dict[str, Any]], chunk: int = 2000) -> None:
+    """On PostgreSQL, multi-row INSERT statements, as the scan's and the worker's writes are: the statement
+    triggers that keep the counts then run once per statement, not once per row as with executemany."""
+    if session.get_bind().dialect.name != "postgresql":
+        session.execute(insert(table), rows)
+        return
+    for start in range(0, len(rows), chunk):
+        session.execute(insert(table).values(rows[start:start + chunk]))
+
+
 def fill(database: Database, rows: int) -> None:
     start = datetime(2026, 1, 1, tzinfo=UTC)
     with database.session() as session, session.begin():
         for offset in range(0, rows, 50_000):
             ids = range(offset + 1, min(rows, offset + 50_000) + 1)
-            session.execute(insert(Content), [{"id": i, "sha256": f"{i:064x}", "size": 1000,
-                                               "created_at": start} for i in ids])
+            _insert(session, Content, [{"id": i, "sha256": f"{i:064x}", "size": 1000,
+                                        "created_at": start} for i in ids])
             classified = [i for i in ids if i <= rows - UNCLASSIFIED]
-            session.execute(insert(Image), [{"id": i, "path": f"/archive/{i // 1000:05d}/{i}.jpg", "content_id": i,
-                                             "size": 1000, "mtime": 0.0, "status": "done"
-                                             if i <= rows - UNCLASSIFIED else "pending",
-                                             "first_seen": start, "last_seen": start,
-                                             "classified_at": start + timedelta(seconds=i) if i <= rows - UNCLASSIFIED
-                                             else None} for i in ids])
+            _insert(session, Image, [{"id": i, "path": f"/archive/{i // 1000:05d}/{i}.jpg", "content_id": i,
+                                      "size": 1000, "mtime": 0.0, "status": "done"
+                                      if i <= rows - UNCLASSIFIED else "pending",
+                                      "first_seen": start, "last_seen": start,
+                                      "classified_at": start + timedelta(seconds=i) if i <= rows - UNCLASSIFIED
+                                      else None} for i in ids])
             if classified:
-                session.execute(insert(Verdict), [{"content_id": i, "classifier": "v1",
-                                                   "label": "fake" if i % 2 else "real", "p_fake": 0.9,
-                                                   "confidence": 0.9, "threshold": 0.5, "elapsed_ms": 1.0, "host": "h",
-                                                   "created_at": start + timedelta(seconds=i)} for i in classified])
+                _insert(session, Verdict, [{"content_id": i, "classifier": "v1",
+                                            "label": "fake" if i % 2 else "real", "p_fake": 0.9,
+                                            "confidence": 0.9, "threshold": 0.5, "elapsed_ms": 1.0, "host": "h",
+                                            "created_at": start + timedelta(seconds=i)} for i in classified])
 
 
 def timed(database: Database, filters: ResultFilter, before: bool) -> tuple[float, list[dict[str, Any]]]:

@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import Select, and_, bindparam, func, literal_column, or_, select, tuple_
 from sqlalchemy.orm import Session, aliased
 
+from fakewatch.db import counts
 from fakewatch.db.actions import actions_of
 from fakewatch.db.common import Prepared, among, as_utc, listed, utcnow
 from fakewatch.db.evidence import evidence_of
@@ -188,22 +189,24 @@ def label_counts(session: Session, filters: ResultFilter = ResultFilter()) -> di
     ("unclassified" for images without a verdict; the path filter counts its SQL prefilter).
 
     The one way images are counted by label (`stats`, `results --label`, the console, the API): each live
-    image once, by its content's newest verdict. Filters on the image row alone are counted from the
-    image's own copy of that label (``images.verdict_label``, kept by triggers) on one index."""
+    image once, by its content's newest verdict. Filters on status and deletion alone are read from the
+    counts the database keeps (:mod:`fakewatch.db.counts`); a path on the image's own copy of its label
+    (``images.verdict_label``); any other filter finds each image's verdict."""
     every = dataclasses.replace(filters, label=None, limit=None, after=None, offset=None, order="newest")
-    if _image_side(every):
-        query = select(Image.verdict_label, func.count()).group_by(Image.verdict_label)
+    if _image_side(every) and not every.path_glob:
+        return counts.labels(counts.image_groups(session, every.include_deleted, every.status or None))
+    if _image_side(every) and every.path_glob:
+        query = (select(Image.verdict_label, func.count()).group_by(Image.verdict_label)
+                 .where(Image.path.like(_glob_to_like(every.path_glob), escape="\\")))
         if not every.include_deleted:
             query = query.where(Image.deleted_at.is_(None))
         if every.status:
             query = query.where(Image.status == every.status)
-        if every.path_glob:
-            query = query.where(Image.path.like(_glob_to_like(every.path_glob), escape="\\"))
-        counts = session.execute(query).all()
+        found = session.execute(query).all()
     else:
         listed = results_query(every).order_by(None).subquery()
-        counts = session.execute(select(listed.c.label, func.count()).group_by(listed.c.label)).all()
-    return {label or "unclassified": count for label, count in counts}
+        found = session.execute(select(listed.c.label, func.count()).group_by(listed.c.label)).all()
+    return {label or "unclassified": count for label, count in found}
 
 
 def _image_side(filters: ResultFilter) -> bool:
@@ -366,26 +369,23 @@ def _scores(verdict: Verdict) -> dict[str, float | None]:
 
 def images_by_status(session: Session) -> dict[str, int]:
     """Live (not deleted) images per status."""
-    return dict(session.execute(select(Image.status, func.count()).where(Image.deleted_at.is_(None))
-                                .group_by(Image.status)).all())
+    return counts.statuses(counts.image_groups(session))
 
 
 def stats(session: Session) -> dict[str, Any]:
-    live = Image.deleted_at.is_(None)
-    by_status = images_by_status(session)
-    by_error = dict(session.execute(select(Image.error_kind, func.count())
-                                    .where(live, Image.status == "error").group_by(Image.error_kind)).all())
-    by_label = {label: count for label, count in label_counts(session).items() if label != "unclassified"}
-    by_classifier = dict(session.execute(select(Verdict.classifier, func.count())
-                                         .group_by(Verdict.classifier)).all())
+    """Images per status, label and error kind, deleted images, contents and verdicts per classifier: all
+    from the counts the database keeps."""
+    groups = counts.image_groups(session, include_deleted=True)
+    live = [group for group in groups if not group.deleted]
+    by_status = counts.statuses(live)
     return {
         "images": sum(by_status.values()),
-        "deleted": session.scalar(select(func.count()).select_from(Image).where(Image.deleted_at.is_not(None))),
-        "contents": session.scalar(select(func.count()).select_from(Content)),
+        "deleted": sum(group.count for group in groups if group.deleted),
+        "contents": counts.contents(session),
         "by_status": by_status,
-        "by_label": by_label,
-        "by_error_kind": by_error,
-        "verdicts_by_classifier": by_classifier,
+        "by_label": {label: n for label, n in counts.labels(live).items() if label != "unclassified"},
+        "by_error_kind": counts.error_kinds(live),
+        "verdicts_by_classifier": counts.verdicts_by_classifier(session),
     }
 
 

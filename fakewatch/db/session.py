@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 MIGRATIONS = Path(__file__).parent / "migrations"
 # The newest migration's revision. Checking a database against it needs one query and no Alembic import
 # (a test keeps it equal to the head of migrations/versions); Alembic itself loads only to upgrade.
-SCHEMA_HEAD = "0005"
+SCHEMA_HEAD = "0006"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 

@@ -6,6 +6,9 @@
     labels    analysts' judgements on contents (made on an image at a path; they follow the content)
     evidence  what a content's metadata says about its origin, per analyzer version (history kept)
     actions   verdict actions (quarantine, command hook, webhook): one row per image, verdict and action
+
+    image_counts, verdict_counts, content_counts   how many rows of each kind there are, kept by triggers
+              (migration 0006) so that counting reads a few rows, not a million
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from datetime import datetime
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     DateTime,
     Float,
     ForeignKey,
@@ -153,3 +157,33 @@ class Evidence(Base):
 
     __table_args__ = (UniqueConstraint("content_id", "analyzer", "analyzer_version", "kind",
                                        name="uq_evidence_finding"),)
+
+
+class ImageCount(Base):
+    """Images per (deleted, status, error kind, current verdict label); '' stands for none."""
+
+    __tablename__ = "image_counts"
+
+    deleted: Mapped[bool] = mapped_column(Boolean, primary_key=True)
+    status: Mapped[str] = mapped_column(String(16), primary_key=True)
+    error_kind: Mapped[str] = mapped_column(String(32), primary_key=True)
+    label: Mapped[str] = mapped_column(String(16), primary_key=True)
+    n: Mapped[int] = mapped_column(BigInteger)
+
+
+class VerdictCount(Base):
+    """Verdicts per classifier version."""
+
+    __tablename__ = "verdict_counts"
+
+    classifier: Mapped[str] = mapped_column(String(128), primary_key=True)
+    n: Mapped[int] = mapped_column(BigInteger)
+
+
+class ContentCount(Base):
+    """Distinct contents: one row."""
+
+    __tablename__ = "content_counts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    n: Mapped[int] = mapped_column(BigInteger)

@@ -239,3 +239,99 @@ def test_the_database_keeps_each_images_current_label(tmp_path: Path, backend: s
             assert label_counts(session) == {"real": 3}
             assert label_counts(session) == label_counts(session, ResultFilter(min_confidence=0.5))
         database.dispose()
+
+
+def _recount(session) -> dict[str, object]:  # type: ignore[no-untyped-def]
+    """What the kept counts should say, counted row by row."""
+    from sqlalchemy import func
+
+    from fakewatch.db.tables import Content
+
+    images = {(deleted, status, error_kind, label): n for deleted, status, error_kind, label, n in session.execute(
+        select(Image.deleted_at.is_not(None), Image.status, Image.error_kind, Image.verdict_label, func.count())
+        .group_by(Image.deleted_at.is_not(None), Image.status, Image.error_kind, Image.verdict_label)).all()}
+    return {"images": images, "contents": session.scalar(select(func.count()).select_from(Content)),
+            "verdicts": dict(session.execute(select(Verdict.classifier, func.count())
+                                             .group_by(Verdict.classifier)).all())}
+
+
+def _kept(session) -> dict[str, object]:  # type: ignore[no-untyped-def]
+    from fakewatch.db import counts
+
+    groups = counts.image_groups(session, include_deleted=True)
+    return {"images": {(g.deleted, g.status, g.error_kind, g.label): g.count for g in groups},
+            "contents": counts.contents(session), "verdicts": counts.verdicts_by_classifier(session)}
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_kept_counts_equal_a_recount_after_mixed_writes(tmp_path: Path, backend: str) -> None:
+    from contextlib import nullcontext
+
+    from sqlalchemy import delete, insert
+
+    from fakewatch.db.common import upsert
+    from fakewatch.db.results import ResultFilter, label_counts, stats
+    from fakewatch.db.session import make_engine, upgrade
+    from fakewatch.db.tables import Content
+    from tests.integration.services import throwaway_postgres
+
+    place = throwaway_postgres() if backend == "postgresql" else nullcontext(f"sqlite:///{tmp_path / 'x.db'}")
+    moment = datetime(2026, 1, 1, tzinfo=UTC)
+
+    def verdict(content_id: int, classifier: str, label: str, minutes: int = 0) -> dict[str, object]:
+        return {"content_id": content_id, "classifier": classifier, "label": label, "p_fake": 0.5, "confidence": 0.9,
+                "threshold": 0.5, "elapsed_ms": 1.0, "host": "h", "created_at": moment + timedelta(minutes=minutes)}
+
+    def image(image_id: int, content_id: int | None, status: str = "pending", **more: object) -> dict[str, object]:
+        return {"id": image_id, "path": f"/x/{image_id}.jpg", "content_id": content_id, "size": 1, "mtime": 0.0,
+                "status": status, "error_kind": None, "error_message": None, "first_seen": moment,
+                "last_seen": moment, "queued_at": None, "deleted_at": None, "classified_at": None, **more}
+
+    steps = [
+        lambda s: s.execute(insert(Content), [{"id": c, "sha256": f"{c:064x}", "size": 1, "created_at": moment}
+                                              for c in range(1, 10)]),
+        lambda s: s.execute(insert(Verdict), [verdict(c, "v1", "fake" if c % 2 else "real") for c in (1, 2, 3)]),
+        # a scan's upsert: new rows, some of them on already judged contents, and an unreadable file
+        lambda s: upsert(s, Image.__table__, [image(i, (i - 1) % 8 + 1) for i in range(1, 13)]
+                         + [image(13, None, "error", error_kind="corrupt")], keys=["path"]),
+        lambda s: s.execute(update(Image).where(Image.id <= 6).values(status="done")),
+        # a rescan by a newer classifier: one verdict statement moves the images of three contents
+        lambda s: s.execute(insert(Verdict), [verdict(c, "v2", "uncertain", 5) for c in (1, 4, 5)]),
+        lambda s: s.execute(update(Verdict).where(Verdict.content_id == 4).values(label="fake")),
+        lambda s: s.execute(update(Verdict).where(Verdict.content_id == 2, Verdict.classifier == "v1")
+                            .values(classifier="v3")),
+        # the same paths recorded again: some change status, content or errors, one comes back deleted
+        lambda s: upsert(s, Image.__table__, [image(2, 6, "done"), image(7, 1, "error", error_kind="too_large"),
+                                              image(14, 2, "skipped", deleted_at=moment)],
+                         keys=["path"], update=("content_id", "status", "error_kind", "deleted_at")),
+        lambda s: s.execute(update(Image).where(Image.id.in_([3, 9, 11])).values(deleted_at=moment,
+                                                                                   status="skipped")),
+        lambda s: s.execute(update(Image).where(Image.id == 9).values(deleted_at=None)),
+        lambda s: s.execute(update(Image).values(last_seen=moment + timedelta(days=1))),  # no group changes
+        lambda s: s.execute(delete(Verdict).where(Verdict.content_id == 1, Verdict.classifier == "v2")),
+        lambda s: s.execute(delete(Image).where(Image.id.in_([4, 13]))),
+        lambda s: s.execute(delete(Verdict).where(Verdict.content_id == 3)),
+        lambda s: s.execute(delete(Content).where(Content.id == 9)),
+    ]
+    with place as url:
+        upgrade(make_engine(url))
+        database = Database(url)
+        for step in steps:
+            with database.session() as session, session.begin():
+                step(session)
+            with database.session() as session:
+                assert _kept(session) == _recount(session)
+        with database.session() as session:  # the same labels as a query that finds each image's verdict
+            for status in (None, "done"):
+                kept = label_counts(session, ResultFilter(status=status))
+                kept.pop("unclassified", None)
+                assert kept == label_counts(session, ResultFilter(status=status, min_confidence=0.0))
+            summary = stats(session)
+            assert summary["contents"] == 8 and summary["verdicts_by_classifier"] == {"v1": 1, "v2": 2, "v3": 1}
+            assert summary["deleted"] == 3 and summary["by_error_kind"] == {"too_large": 1}
+        with database.session() as session:  # a writer that rolls back leaves the counts as they were
+            before = _kept(session)
+            session.execute(update(Image).values(status="error", error_kind="corrupt"))
+            session.rollback()
+            assert _kept(session) == before
+        database.dispose()

@@ -91,7 +91,7 @@ def test_evaluate_and_classifiers_commands(tiny_classifier, labelled_folder: Pat
     assert metrics["clean"]["count"] == 200 and metrics["data"]["evaluated_split"] == "all"
     assert (out / "roc.png").exists() and (out / "reliability.png").exists()
 
-    shown = runner.invoke(cli, ["classifiers", "show"], env=env, obj={})
+    shown = runner.invoke(cli, ["classifiers", "show", "--json"], env=env, obj={})
     assert json.loads(shown.stdout)["version"] == tiny_classifier.version
     registry = tmp_path / "home" / "classifiers"
     import shutil
