@@ -60,6 +60,54 @@ def decide(p_fake: float, threshold: float, uncertain_margin: float) -> Decision
     return Decision(label, float(p_fake), float(max(p_fake, 1.0 - p_fake)))
 
 
+@dataclass(frozen=True)
+class Views:
+    """A fused photo classifier's two views, each calibrated and thresholded on validation images on its own
+    (``views`` in the card): where one calls an image fake and the other real, each beyond the uncertain
+    margin of its own threshold, the fused verdict's uncertain band is widened (:data:`DISAGREEMENT_WIDENING`)."""
+
+    temperatures: tuple[float, float]
+    thresholds: tuple[float, float]
+
+    @classmethod
+    def from_card(cls, card: dict[str, object]) -> Views | None:
+        views = card.get("views")
+        if not isinstance(views, dict):
+            return None
+        try:
+            semantic, residual = views["semantic"], views["residual"]
+            return cls((float(semantic["temperature"]), float(residual["temperature"])),
+                       (float(semantic["threshold"]), float(residual["threshold"])))
+        except (KeyError, TypeError, ValueError):
+            return None
+
+    def probabilities(self, logits: np.ndarray) -> tuple[float, float]:
+        return (float(calibrated(np.asarray([logits[0]]), self.temperatures[0])[0]),
+                float(calibrated(np.asarray([logits[1]]), self.temperatures[1])[0]))
+
+    def disagree(self, logits: np.ndarray, margin: float) -> bool:
+        first, second = self.probabilities(logits)
+        fake = (first >= self.thresholds[0] + margin, second >= self.thresholds[1] + margin)
+        real = (first < self.thresholds[0] - margin, second < self.thresholds[1] - margin)
+        return (fake[0] and real[1]) or (real[0] and fake[1])
+
+
+DISAGREEMENT_WIDENING = 2.0  # where the views disagree, ``uncertain`` reaches this many margins from the threshold
+
+
+def judge_views(p_fake: float, classifier: Classifier, view_logits: np.ndarray | None,
+                margin: float) -> tuple[Decision, str | None]:
+    """:func:`decide`, with the uncertain band widened where a fused classifier's two views disagree; the
+    second value says so (the verdict's ``reason_detail``), or is None."""
+    views = getattr(getattr(classifier, "loaded", classifier), "views", None)
+    if not isinstance(views, Views) or view_logits is None or not views.disagree(view_logits, margin):
+        return decide(p_fake, classifier.threshold, margin), None
+    first, second = views.probabilities(view_logits)
+    decision = decide(p_fake, classifier.threshold, margin * DISAGREEMENT_WIDENING)
+    return decision, (f"the backbone view and the residual view disagree (p_fake {first:.2f} and {second:.2f}): "
+                      f"uncertain within {margin * DISAGREEMENT_WIDENING:.2f} of the threshold")
+
+
 def sigmoid(values: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-np.clip(values, -60, 60)))
 
@@ -143,6 +191,15 @@ class _Aggregated:
 
     def result(self) -> np.ndarray:
         return aggregate(self.crops.result(), self.owners, self.count)
+
+    def views(self) -> np.ndarray | None:
+        """Per image, the mean of its crops' view logits (N x 2), when the classifier gives them."""
+        crop_views = getattr(self.crops, "views", lambda: None)()
+        if crop_views is None:
+            return None
+        counts = np.maximum(np.bincount(self.owners, minlength=self.count), 1)
+        return np.column_stack([np.bincount(self.owners, weights=crop_views[:, column], minlength=self.count) / counts
+                                for column in range(crop_views.shape[1])])
 
 
 def start_prepared(classifier: Classifier, prepared: list[np.ndarray], executor: Executor) -> Pending:

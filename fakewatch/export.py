@@ -46,15 +46,23 @@ class ExportMismatch(ClassifierError):
 
 
 def onnx_model(weights: Path, size: int) -> bytes:
-    """The network in ``weights`` as an ONNX model: uint8 N x size x size x 3 in, N logits out."""
+    """The network in ``weights`` as an ONNX model: uint8 N x size x size x 3 in, N logits out; a network
+    with two views (:mod:`fakewatch.training.fusion`) has a second output, N x 2 view logits (backbone,
+    residual), read by the runtime to see where the views disagree."""
     network = fold_batch_norms(keras.saving.load_model(weights, compile=False))
-    logits = keras.Model(network.inputs, network.get_layer("logit").output)
+    names = {layer.name for layer in network.layers}
+    views = "views" in names
+    outputs = [network.get_layer("logit").output] + ([network.get_layer("views").output] if views else [])
+    logits = keras.Model(network.inputs, outputs)
 
     signature = [tf.TensorSpec((None, size, size, 3), tf.uint8, name="image")]
 
     @tf.function(input_signature=signature)
-    def serve(batch: tf.Tensor) -> tf.Tensor:
-        return tf.reshape(logits(tf.cast(batch, tf.float32), training=False), (-1,))
+    def serve(batch: tf.Tensor) -> tf.Tensor | tuple[tf.Tensor, tf.Tensor]:
+        out = logits(tf.cast(batch, tf.float32), training=False)
+        if views:
+            return tf.reshape(out[0], (-1,)), tf.identity(out[1], name="views")
+        return tf.reshape(out, (-1,))
 
     proto, _ = tf2onnx.convert.from_function(serve, input_signature=signature, opset=OPSET)
     return bytes(proto.SerializeToString())

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from fakewatch.classifier import calibrated
+from fakewatch.classifier import Views, calibrated
 from fakewatch.config import cores
 from fakewatch.errors import IncompatibleClassifier
 from fakewatch.registry import ClassifierVersion
@@ -32,10 +32,20 @@ class Later:
     values: np.ndarray | None
     temperature: float | None  # None: hand back raw logits
 
-    def result(self) -> np.ndarray:
+    def _all(self) -> np.ndarray:
         if self.values is None:
             self.values = np.concatenate([part.result() for part in self.parts]).astype(np.float64)
-        return self.values if self.temperature is None else calibrated(self.values, self.temperature)
+        return self.values
+
+    def result(self) -> np.ndarray:
+        values = self._all()
+        logits = values[:, 0] if values.ndim == 2 else values
+        return logits if self.temperature is None else calibrated(logits, self.temperature)
+
+    def views(self) -> np.ndarray | None:
+        """N x 2 raw logits of the two views (backbone, residual) when the network has them, else None."""
+        values = self._all()
+        return values[:, 1:] if values.ndim == 2 else None
 
 
 class OnnxClassifier:
@@ -73,11 +83,17 @@ class OnnxClassifier:
         if list(image.shape[1:]) != expected or image.type != "tensor(uint8)":
             raise IncompatibleClassifier(f"classifier {self.version}: export {path.name} takes {image.shape[1:]} "
                                          f"{image.type}, but the card's input spec is {expected} uint8")
+        self.has_views = len(self._session.get_outputs()) > 1  # a fused network also gives its views' logits
+        self.views = Views.from_card(version.card) if self.has_views else None
         self.provider = self._session.get_providers()[0]
         self._lanes: ThreadPoolExecutor | None = None  # started on the first batch that needs two lanes
 
     def _run(self, images: np.ndarray) -> np.ndarray:
-        return self._session.run(None, {self._input: np.ascontiguousarray(images, dtype=np.uint8)})[0].reshape(-1)
+        """Logits (N), or with views N x 3: fused logit, backbone view, residual view."""
+        outputs = self._session.run(None, {self._input: np.ascontiguousarray(images, dtype=np.uint8)})
+        if self.has_views:
+            return np.column_stack([outputs[0].reshape(-1), outputs[1].reshape(len(images), -1)])
+        return outputs[0].reshape(-1)
 
     def _slices(self, images: np.ndarray) -> list[np.ndarray]:
         step = min(self.batch_size, LANE_SLICE, -(-len(images) // self.lanes))
@@ -85,23 +101,23 @@ class OnnxClassifier:
 
     def logits(self, images: np.ndarray) -> np.ndarray:
         """Raw network logits, in slices of at most ``batch_size`` spread over the lanes."""
+        return self._later(images, None).result()
+
+    def _later(self, images: np.ndarray, temperature: float | None) -> Later:
         if len(images) == 0:
-            return np.zeros((0,), dtype=np.float64)
+            return Later([], np.zeros((0, 3) if self.has_views else (0,), dtype=np.float64), temperature)
         if self.lanes == 1:
-            return np.concatenate([self._run(images[start:start + self.batch_size])
-                                   for start in range(0, len(images), self.batch_size)]).astype(np.float64)
-        return self.start(images, calibrate=False).result()
+            values = np.concatenate([self._run(images[start:start + self.batch_size])
+                                     for start in range(0, len(images), self.batch_size)]).astype(np.float64)
+            return Later([], values, temperature)
+        if self._lanes is None:
+            self._lanes = ThreadPoolExecutor(self.lanes, thread_name_prefix="lane")
+        return Later([self._lanes.submit(self._run, part) for part in self._slices(images)], None, temperature)
 
     def start(self, images: np.ndarray, calibrate: bool = True) -> Later:
         """Queue ``images`` on the lanes and return at once; ``result()`` waits for p_fake (or logits). Work
         queued by several calls runs back to back, so a lane never waits for another between batches."""
-        if len(images) == 0 or self.lanes == 1:
-            values = self.logits(images)
-            return Later([], values, self.temperature if calibrate else None)
-        if self._lanes is None:
-            self._lanes = ThreadPoolExecutor(self.lanes, thread_name_prefix="lane")
-        return Later([self._lanes.submit(self._run, part) for part in self._slices(images)], None,
-                     self.temperature if calibrate else None)
+        return self._later(images, self.temperature if calibrate else None)
 
     def predict(self, images: np.ndarray) -> np.ndarray:
         return calibrated(self.logits(images), self.temperature)

@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session
 
 from fakewatch import diagnostics, evidence, imaging, jpeg
 from fakewatch.actions import VerdictActions
-from fakewatch.classifier import Classifier, Pending, decide, start_prepared
+from fakewatch.classifier import Classifier, Pending, judge_views, start_prepared
 from fakewatch.classifier import load as load_classifier
 from fakewatch.config import Settings
 from fakewatch.db.common import Prepared, listed, utcnow
@@ -152,6 +152,7 @@ class Started:
     warned: dict[int, str] = field(default_factory=dict)  # content id -> the decoder's warnings
     found: dict[int, list[Evidence]] = field(default_factory=dict)  # content id -> fresh evidence
     values: int = 0  # crop values handed to the classifiers (what this chunk holds until inference ran)
+    views: dict[int, np.ndarray] = field(default_factory=dict)  # content id -> a fused classifier's view logits
 
 
 class Runtime:
@@ -317,6 +318,9 @@ class Runtime:
         scores: dict[str, dict[int, float]] = defaultdict(dict)
         for version, members, future in started.inferences:
             scores[version].update(zip(members, future.result()))
+            views = getattr(future, "views", lambda: None)()
+            if views is not None:
+                started.views.update(zip(members, views))
         started.inferences.clear()
         if session is not None:
             self._write(session, started, scores)
@@ -346,11 +350,12 @@ class Runtime:
         for version, members in scores.items():
             classifier = started.chosen[version]
             for cid, probability in members.items():
-                decision = decide(float(probability), classifier.threshold, self.settings.uncertain_margin)
+                decision, detail = judge_views(float(probability), classifier, started.views.get(cid),
+                                               self.settings.uncertain_margin)
                 rows.append({"content_id": cid, "classifier": version, "label": decision.label,
                              "p_fake": decision.p_fake, "confidence": decision.confidence,
                              "threshold": classifier.threshold, "elapsed_ms": elapsed_ms, "host": HOST,
-                             "created_at": now, "reason": "classifier", "reason_detail": None})
+                             "created_at": now, "reason": "classifier", "reason_detail": detail})
         for cid, size in started.uncovered:
             rows.append({"content_id": cid, "classifier": NO_CLASSIFIER, "label": "uncertain", "p_fake": 0.5,
                          "confidence": 0.0, "threshold": 0.5, "elapsed_ms": elapsed_ms, "host": HOST,

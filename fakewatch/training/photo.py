@@ -232,11 +232,13 @@ def train_photo(options: PhotoOptions, registry: Registry, log_progress: Callabl
     card["training"]["loss"] = losses
     if fusion_of is not None and residual is not None:
         card["views"] = {
-            "semantic": {"network": card["network"], "metrics": _totals(reports["semantic"][0])},
+            "semantic": {"network": card["network"], "metrics": _totals(reports["semantic"][0]),
+                         "temperature": reports["semantic"][1], "threshold": reports["semantic"][2]},
             "residual": {"network": "NPR residual -> 4 conv layers -> 1x1 patch logits, averaged (LaDeDa-style), "
                                     "trained from scratch on 64 px patches of the training crops",
                          "width": options.residual_width, "patch": npr.PATCH, "epochs": options.residual_epochs,
-                         "loss": residual_losses, "metrics": _totals(reports["residual"][0])},
+                         "loss": residual_losses, "metrics": _totals(reports["residual"][0]),
+                         "temperature": reports["residual"][1], "threshold": reports["residual"][2]},
             "fusion": {**fusion_of.to_dict(), "fitted_on": "validation images (mean crop logit of each view)"},
         }
         card["network"] = ("two views fused by logistic regression: " + card["network"] + "; and a residual patch "

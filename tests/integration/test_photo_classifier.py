@@ -126,3 +126,29 @@ def test_evaluate_reports_every_group_and_robustness(trained, tmp_path: Path) ->
     assert {"jpeg_q60", "resize_0.5x", "resize_2x", "blur_sigma1"} <= set(metrics["robustness"])
     assert (out / "groups.png").stat().st_size > 0 and (out / "roc.png").is_file()
     assert "real/scans" in result.output
+
+
+def test_the_fused_export_gives_both_views_and_the_runtime_reads_them(trained) -> None:  # type: ignore[no-untyped-def]
+    from fakewatch.classifier import Views, load, start_prepared
+    from fakewatch.imaging import prepare
+
+    root, _, _, _ = trained
+    settings = load_settings({"home": str(root / "home")}, env={})
+    registry = Registry(settings)
+    version = registry.find(registry.active_versions()["photo"])
+    classifier = load(version)
+    assert isinstance(getattr(classifier, "views", None), Views)  # per-view temperature and threshold from the card
+    rng = np.random.default_rng(9)
+    prepared = [prepare(rng.integers(0, 256, (200, 300, 3), dtype=np.uint8), version.spec) for _ in range(3)]
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1) as executor:
+        pending = start_prepared(classifier, prepared, executor)
+        p_fake, views = pending.result(), pending.views()  # type: ignore[attr-defined]
+    assert p_fake.shape == (3,) and views.shape == (3, 2)
+    crops = np.concatenate(prepared)  # each crop's fused logit is the fusion of its two view logits
+    raw = classifier.start(crops, calibrate=False)  # type: ignore[attr-defined]
+    card = version.card["views"]["fusion"]
+    fused = raw.views() @ np.array([card["semantic_weight"], card["residual_weight"]]) + card["bias"]
+    assert np.allclose(raw.result(), fused, atol=1e-3)
+    assert np.allclose(views[0], raw.views()[:len(prepared[0])].mean(axis=0), atol=1e-5)  # mean over its crops
