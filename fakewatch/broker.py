@@ -1,6 +1,7 @@
 """The queue contract between whoever sends work and the Celery workers, and the sending side.
 
-Task names, queue names and the Celery options both sides must agree on live here, once; the watcher,
+The Celery options both sides must agree on live here, once (task and queue names in
+:mod:`fakewatch.queues`); the watcher,
 `enqueue`, `sweep` and `status` send through :class:`QueueDispatcher` and :func:`sender`, and
 :mod:`fakewatch.worker.app` builds the worker from :func:`celery_options`. Importing this module imports
 neither Celery nor TensorFlow (Celery is imported when a sender is built), so `fakewatch settings` and the
@@ -17,6 +18,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from fakewatch.errors import QueueError
+from fakewatch.queues import CLASSIFY_TASK
 from fakewatch.redact import mask_url
 
 if TYPE_CHECKING:
@@ -27,12 +29,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-CLASSIFY_TASK = "fakewatch.classify"
-REFRESH_TASK = "fakewatch.refresh"
-CLASSIFY_QUEUES = ("cpu", "gpu")
-TRAINING_QUEUE = "training"
-QUEUES = (*CLASSIFY_QUEUES, TRAINING_QUEUE)
-# how hard a sender tries before reporting the broker unreachable (the rows stay pending either way)
+
+
 def send_retry_policy(settings: Settings) -> dict[str, float]:
     """How long one send keeps trying a broker that does not answer: a few seconds, not minutes; the rows
     stay pending and the dispatcher backs off before trying again (``retry_max_delay``)."""

@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from fakewatch.broker import CLASSIFY_QUEUES
 from fakewatch.errors import ConfigError
+from fakewatch.queues import CLASSIFY_QUEUES
 
 ENV_PREFIX = "FAKEWATCH_"
 RUNTIMES = ("lite", "keras")

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from fakewatch.broker import QUEUES, sender
+from fakewatch.broker import sender
 from fakewatch.config import Settings
 from fakewatch.db.results import images_by_status, verdicts_per_minute
 from fakewatch.db.session import Database
+from fakewatch.queues import QUEUES
 from fakewatch.redact import mask_url
 
 WINDOWS = {"1m": 1, "5m": 5, "15m": 15}

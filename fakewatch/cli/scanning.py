@@ -11,11 +11,11 @@ from typing import Any
 
 import click
 
-from fakewatch.actions import check_quarantine
 from fakewatch.cli.base import EXIT_NOT_QUEUED, cli, command_settings, format_option, open_mode, require_broker
 from fakewatch.config import Settings
 from fakewatch.errors import FakewatchError
 from fakewatch.names import shown
+from fakewatch.quarantine import check_quarantine
 from fakewatch.redact import mask_url
 
 

@@ -23,8 +23,9 @@ from celery.apps.worker import Worker as CeleryWorker
 from celery.worker.consumer import Consumer as CeleryConsumer
 from kombu import Queue
 
-from fakewatch.broker import QUEUES, REFRESH_TASK, TRAINING_QUEUE, celery_options
+from fakewatch.broker import celery_options
 from fakewatch.config import Settings, cores
+from fakewatch.queues import QUEUES, REFRESH_TASK, TRAINING_QUEUE
 
 app = Celery("fakewatch", include=["fakewatch.worker.tasks"])
 log = logging.getLogger(__name__)

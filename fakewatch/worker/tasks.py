@@ -13,10 +13,10 @@ from typing import Any
 from celery.exceptions import Reject
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from fakewatch.broker import CLASSIFY_TASK, REFRESH_TASK
 from fakewatch.classify.runtime import Runtime
 from fakewatch.config import Settings, load_settings
 from fakewatch.errors import ConfigError
+from fakewatch.queues import CLASSIFY_TASK, REFRESH_TASK
 from fakewatch.worker.app import app
 
 log = logging.getLogger(__name__)

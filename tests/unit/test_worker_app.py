@@ -1,6 +1,6 @@
 import fakewatch.worker.tasks  # noqa: F401  (workers import it through the app's include list)
-from fakewatch.broker import CLASSIFY_TASK, REFRESH_TASK
 from fakewatch.config import load_settings
+from fakewatch.queues import CLASSIFY_TASK, REFRESH_TASK
 from fakewatch.worker.app import configure
 
 

@@ -1,0 +1,11 @@
+"""The names senders and workers agree on: Celery task names and queue names.
+
+A plain module with no imports, so :mod:`fakewatch.config` (which checks the ``queue`` setting against
+:data:`CLASSIFY_QUEUES`) and :mod:`fakewatch.broker` (which sends) both read it without reading each other.
+"""
+
+CLASSIFY_TASK = "fakewatch.classify"
+REFRESH_TASK = "fakewatch.refresh"
+CLASSIFY_QUEUES = ("cpu", "gpu")
+TRAINING_QUEUE = "training"
+QUEUES = (*CLASSIFY_QUEUES, TRAINING_QUEUE)
