@@ -2,7 +2,7 @@
 #   make scan DIR=~/Pictures     classify every image under DIR (embedded mode, no servers)
 #   make watch DIR=~/Incoming    watch DIR and classify new images as they arrive
 #   make serve                   the web console and HTTP API on http://127.0.0.1:8000 (prints the login URL)
-#   make test                    lint, type-check and run the test suite
+#   make test                    build the docs (mkdocs --strict), lint, type-check and run the test suite
 #   make bench                   run the benchmarks in bench/ (prints tables)
 #   make bench-distributed       distributed-mode throughput (needs the local Redis and PostgreSQL)
 #   make bench-web               the console's listings on a million rows and upload-to-verdict
@@ -50,8 +50,9 @@ serve: $(STAMP)
 	$(BIN)/fakewatch serve
 
 test: $(STAMP)
-	$(BIN)/ruff check fakewatch tests bench
+	$(BIN)/ruff check fakewatch tests bench scripts
 	$(BIN)/mypy fakewatch
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
 	$(BIN)/python -m pytest -q -ra $(PYTEST_ARGS)
 
 lint: $(STAMP)
@@ -119,4 +120,4 @@ bench-photo: $(STAMP) data backbone
 	$(BIN)/python bench/photo_robustness.py
 
 clean:
-	rm -rf build .pytest_cache .mypy_cache .ruff_cache
+	rm -rf build site .pytest_cache .mypy_cache .ruff_cache

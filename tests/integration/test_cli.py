@@ -15,7 +15,13 @@ from sqlalchemy.exc import OperationalError
 
 from fakewatch.cli import cli
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _documentation() -> str:
+    """The README and every page of the docs site."""
+    pages = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
+    return "\n".join(page.read_text(encoding="utf-8") for page in pages)
 
 
 def _options(command: click.Command) -> set[str]:
@@ -27,7 +33,7 @@ def _options(command: click.Command) -> set[str]:
 
 
 def _mentions(text: str) -> list[tuple[str, str, str]]:
-    """(command, the text that goes with it, the README line) for every `fakewatch COMMAND ...` mention."""
+    """(command, the text that goes with it, the line) for every `fakewatch COMMAND ...` mention."""
     mentions = []
     for line in text.splitlines():
         row = re.match(r"\| `fakewatch ([a-z]+(?:-[a-z]+)*)", line)
@@ -39,21 +45,21 @@ def _mentions(text: str) -> list[tuple[str, str, str]]:
     return mentions
 
 
-def test_every_option_the_readme_names_exists() -> None:
-    mentions = _mentions(README.read_text(encoding="utf-8"))
+def test_every_option_the_docs_name_exists() -> None:
+    mentions = _mentions(_documentation())
     checked = 0
     for name, text, line in mentions:
         if name not in cli.commands:
             continue  # prose such as "fakewatch finds ..."
         known = _options(cli.commands[name])  # global options go before the command, so they do not count
         for option in re.findall(r"(?<![\w-])--[a-z][a-z0-9-]*", text):
-            assert option in known, f"README names `fakewatch {name} ... {option}`, which does not exist: {line}"
+            assert option in known, f"the docs name `fakewatch {name} ... {option}`, which does not exist: {line}"
             checked += 1
     assert checked > 50  # the parser really found the command table and the examples
 
 
-def test_every_command_is_in_the_readme_table() -> None:
-    documented = {match[0] for match in _mentions(README.read_text(encoding="utf-8"))}
+def test_every_command_is_documented() -> None:
+    documented = {match[0] for match in _mentions(_documentation())}
     assert set(cli.commands) <= documented
 
 

@@ -1,3 +1,4 @@
+import re
 from pathlib import Path
 
 import pytest
@@ -5,7 +6,8 @@ import pytest
 from fakewatch.config import Settings, load_settings, setting_fields
 from fakewatch.errors import ConfigError
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+ROOT = Path(__file__).resolve().parents[2]
+SETTINGS_PAGE = ROOT / "docs" / "settings.md"
 
 
 def test_defaults_need_no_servers(tmp_path: Path) -> None:
@@ -66,11 +68,34 @@ def test_settings_are_frozen() -> None:
         Settings().batch_size = 3  # type: ignore[misc]
 
 
-def test_every_setting_is_documented_in_readme() -> None:
-    text = README.read_text(encoding="utf-8")
-    for field in setting_fields():
-        assert f"FAKEWATCH_{field.name.upper()}" in text, f"FAKEWATCH_{field.name.upper()} missing from README"
-        assert field.metadata.get("help"), f"{field.name} has no help text"
+def test_every_setting_is_documented_and_nothing_else() -> None:
+    documented = {}
+    for line in SETTINGS_PAGE.read_text(encoding="utf-8").splitlines():
+        cells = [cell.strip() for cell in re.split(r"(?<!\\)\|", line)[1:-1]]
+        if len(cells) == 4 and cells[1].startswith("`FAKEWATCH_"):
+            documented[cells[0].strip("`")] = (cells[1].strip("`"), cells[2], cells[3])
+    fields = {field.name: field for field in setting_fields()}
+    assert sorted(documented) == sorted(fields), "docs/settings.md: run python scripts/gen_docs.py settings.md"
+    for name, field in fields.items():
+        variable, default, text = documented[name]
+        assert variable == f"FAKEWATCH_{name.upper()}"
+        assert field.metadata.get("help"), f"{name} has no help text"
+        assert " ".join(field.metadata["help"].split()).split(" (")[0][:40] in text.replace("\\", "")
+
+
+def test_settings_page_is_current() -> None:
+    from tests.unit.test_docs import gen_docs
+
+    assert gen_docs().stale(["settings.md"]) == [], "docs/settings.md: run python scripts/gen_docs.py settings.md"
+
+
+def test_docs_name_no_variable_that_does_not_exist() -> None:
+    known = {f"FAKEWATCH_{field.name.upper()}" for field in setting_fields()} | {"FAKEWATCH_CONFIG"}
+    for page in [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]:
+        for variable in set(re.findall(r"FAKEWATCH_[A-Z][A-Z0-9_]*[A-Z0-9]", page.read_text(encoding="utf-8"))):
+            if variable.startswith(("FAKEWATCH_VERDICT", "FAKEWATCH_TEST_")):
+                continue  # what an action command receives; the test suite's service URLs
+            assert variable in known, f"{page.relative_to(ROOT)} names {variable}, which is no setting"
 
 
 def test_schema_head_constant_matches_the_migrations() -> None:
