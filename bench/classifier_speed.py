@@ -23,8 +23,8 @@ from fakewatch.registry import ClassifierVersion, Registry
 
 BATCHES = (1, 32, 256, 1024)
 STARTUP = {  # a fresh interpreter: import the runtime, load the classifier, classify one image
-    "keras": "from fakewatch.keras_classifier import KerasClassifier as C",
-    "lite (ONNX Runtime)": "from fakewatch.onnx_classifier import OnnxClassifier as C",
+    "keras": "from fakewatch.classifiers.keras_runtime import KerasClassifier as C",
+    "lite (ONNX Runtime)": "from fakewatch.classifiers.onnx_runtime import OnnxClassifier as C",
 }
 
 
@@ -57,7 +57,7 @@ def litert_predictor(version: ClassifierVersion) -> Any:
     import tensorflow as tf
     from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
-    from fakewatch.keras_classifier import fold_batch_norms
+    from fakewatch.classifiers.keras_runtime import fold_batch_norms
 
     network = fold_batch_norms(keras.saving.load_model(version.weights, compile=False))
     logits = keras.Model(network.inputs, network.get_layer("logit").output)
@@ -94,8 +94,8 @@ def main() -> None:
     parser.add_argument("--domain", default="thumbnail", help="whose active classifier to measure")
     args = parser.parse_args()
 
-    from fakewatch.keras_classifier import KerasClassifier
-    from fakewatch.onnx_classifier import OnnxClassifier
+    from fakewatch.classifiers.keras_runtime import KerasClassifier
+    from fakewatch.classifiers.onnx_runtime import OnnxClassifier
 
     version = Registry(load_settings()).resolve(args.domain)
     images = np.random.default_rng(0).integers(0, 255, (args.images, version.spec.size, version.spec.size, 3),

@@ -26,7 +26,7 @@ from common import ROOT, sample_images, table
 from sqlalchemy import func, select
 
 sys.path.insert(0, str(ROOT))
-from fakewatch.classifier import load  # noqa: E402
+from fakewatch.classifiers.loading import load  # noqa: E402
 from fakewatch.config import load_settings  # noqa: E402
 from fakewatch.db.session import Database, make_engine, upgrade  # noqa: E402
 from fakewatch.db.tables import Image  # noqa: E402

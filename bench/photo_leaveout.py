@@ -30,7 +30,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from fakewatch.classifier import calibrated  # noqa: E402
+from fakewatch.classifiers.base import calibrated  # noqa: E402
 from fakewatch.config import Limits  # noqa: E402
 from fakewatch.imaging import InputSpec  # noqa: E402
 from fakewatch.training import photo, photo_data  # noqa: E402

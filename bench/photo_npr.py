@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 from photo_leaveout import FOLDS, carve_fold, random_carve
 
-from fakewatch.classifier import calibrated
+from fakewatch.classifiers.base import calibrated
 from fakewatch.config import Limits
 from fakewatch.imaging import InputSpec
 from fakewatch.training import npr, photo_data

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 from common import ROOT
 
-from fakewatch.classifier import load
+from fakewatch.classifiers.loading import load
 from fakewatch.config import load_settings
 from fakewatch.registry import Registry
 from fakewatch.training import photo_data

@@ -23,7 +23,7 @@ import numpy as np
 from common import ROOT, table
 
 from fakewatch import imaging
-from fakewatch.classifier import load
+from fakewatch.classifiers.loading import load
 from fakewatch.classify.scan import scan
 from fakewatch.config import load_settings
 from fakewatch.mode import open_mode

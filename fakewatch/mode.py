@@ -55,7 +55,7 @@ class Mode:
         """Load the classifiers now (embedded), so the first file does not wait for them."""
         if self.runtime is not None:
             for _, classifier in self.runtime.router.routes:
-                _ = classifier.loaded  # type: ignore[attr-defined]
+                _ = classifier.loaded
 
     def close(self) -> None:
         self.dispatcher.close()

@@ -33,7 +33,7 @@ from fakewatch.imaging import InputSpec
 CARD_FORMAT = 1
 CARD_FILE = "card.json"
 WEIGHTS_FILE = "classifier.keras"
-ENGINES = ("keras", "pixel-hash")  # what runs a version; see fakewatch.classifier.load
+ENGINES = ("keras", "pixel-hash")  # what runs a version; see fakewatch.classifiers.loading
 CATCH_ALL = "any"
 T = TypeVar("T")
 ACTIVE_FILE = "ACTIVE"

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from fakewatch.classifier import write_pixel_hash_version
+from fakewatch.classifiers.pixel_hash import write_pixel_hash_version
 from fakewatch.config import Limits, Settings, load_settings
 from fakewatch.registry import ClassifierVersion
 

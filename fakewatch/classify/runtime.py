@@ -3,17 +3,16 @@
 Rows are re-read from the database (the truth), contents that already have a verdict from a classifier in
 use are skipped (so redelivered work writes nothing twice), and each distinct content is decoded once
 through :mod:`fakewatch.imaging`. The decoded size routes each image to the active classifier whose domain
-covers it (:class:`Router`); the images of one classifier run in one call, so a call never mixes two.
-An image that no active classifier covers gets an ``uncertain`` verdict with the reason ``out_of_domain``
-and the classifier ``none``. A file that cannot be read is recorded on its row with its error kind; it
-never fails the batch.
+covers it (:mod:`fakewatch.classify.router`); the images of one classifier run in one call, so a call never
+mixes two. What each verdict says is :func:`fakewatch.verdicts.judge`'s business; an image that no active
+classifier covers is judged too, under the classifier ``none``. A file that cannot be read is recorded on
+its row with its error kind; it never fails the batch.
 """
 
 from __future__ import annotations
 
 import logging
 import socket
-import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -29,8 +28,10 @@ from sqlalchemy.orm import Session
 
 from fakewatch import diagnostics, evidence, imaging, jpeg
 from fakewatch.actions import VerdictActions
-from fakewatch.classifier import Classifier, Pending, judge_views, start_prepared
-from fakewatch.classifier import load as load_classifier
+from fakewatch.classifiers.base import Classifier, Pending, start_prepared
+from fakewatch.classifiers.lazy import LazyClassifier
+from fakewatch.classifiers.loading import load as load_classifier
+from fakewatch.classify.router import NO_CLASSIFIER, Router, Uncovered
 from fakewatch.config import Settings
 from fakewatch.db.common import Prepared, listed, utcnow
 from fakewatch.db.evidence import proofs, unanalyzed
@@ -42,81 +43,17 @@ from fakewatch.errors import ImageError
 from fakewatch.evidence import Evidence
 from fakewatch.evidence.c2pa import C2paOptions
 from fakewatch.names import to_fs
-from fakewatch.registry import ClassifierVersion, Domain, Registry, narrowest
+from fakewatch.registry import ClassifierVersion, Domain, Registry
+from fakewatch.verdicts import Score, judge
 
 log = logging.getLogger(__name__)
 HOST = socket.gethostname()
 PARALLEL_DECODE_BYTES = 64 * 1024
 PREDICT_SLICE_PIXELS = 96 * 224 * 224  # crops' pixels per classifier call while the pool goes on decoding
-NO_CLASSIFIER = "none"  # the classifier named on verdicts for images no active classifier covers
-
-
-@dataclass(frozen=True)
-class Uncovered:
-    """A decoded image that no active classifier's domain covers."""
-
-    height: int
-    width: int
 
 
 _CHUNK_IMAGES = Prepared(lambda dialect: select(Image.id, Image.content_id, Image.path, Image.size).where(
     listed(Image.id, "ids", dialect), listed(Image.status, "statuses", dialect), Image.deleted_at.is_(None)))
-
-
-class LazyClassifier:
-    """A classifier that loads on first use: a scan that meets only thumbnails never loads the photo
-    classifier, and start-up pays for none of them."""
-
-    def __init__(self, version: ClassifierVersion, load: Callable[[], Classifier]) -> None:
-        self.version = version.version
-        self._load = load
-        self._loaded: Classifier | None = None
-        self._lock = threading.Lock()
-
-    @property
-    def loaded(self) -> Classifier:
-        if self._loaded is not None:
-            return self._loaded
-        with self._lock:  # decoding threads may ask for the spec at once
-            if self._loaded is None:
-                self._loaded = self._load()
-                log.info("classifier %s loaded", self.version)
-            return self._loaded
-
-    @property
-    def spec(self) -> imaging.InputSpec:
-        return self.loaded.spec
-
-    @property
-    def threshold(self) -> float:
-        return self.loaded.threshold
-
-    def predict(self, images: np.ndarray) -> np.ndarray:
-        return self.loaded.predict(images)
-
-
-class Router:
-    """The classifiers in use and their domains: each image goes to the narrowest domain that covers it."""
-
-    def __init__(self, routes: list[tuple[Domain, Classifier]]) -> None:
-        self.routes = sorted(routes, key=lambda route: route[0].span())  # narrowest first
-        self._chosen: dict[tuple[int, int], Classifier | None] = {}  # a folder's images share a few sizes
-
-    def route(self, height: int, width: int) -> Classifier | None:
-        size = (height, width)
-        if size not in self._chosen:
-            if len(self._chosen) > 4096:
-                self._chosen.clear()
-            self._chosen[size] = narrowest(self.routes, height, width)
-        return self._chosen[size]
-
-    @property
-    def versions(self) -> list[str]:
-        return [classifier.version for _, classifier in self.routes]
-
-    def explain(self, height: int, width: int) -> str:
-        domains = "; ".join(domain.describe() for domain, _ in self.routes)
-        return f"{width}x{height} px: no active classifier covers images this size ({domains})"
 
 
 @dataclass
@@ -145,7 +82,7 @@ class Started:
     outcome: BatchOutcome = field(default_factory=BatchOutcome)
     by_content: dict[int, list[Any]] = field(default_factory=lambda: defaultdict(list))
     already: list[int] = field(default_factory=list)  # image ids whose content already had a verdict
-    chosen: dict[str, Classifier] = field(default_factory=dict)  # version -> classifier
+    chosen: dict[str, LazyClassifier] = field(default_factory=dict)  # version -> classifier
     inferences: list[tuple[str, list[int], Pending]] = field(default_factory=list)
     uncovered: list[tuple[int, Uncovered]] = field(default_factory=list)
     failed: list[tuple[int, ImageError]] = field(default_factory=list)
@@ -169,7 +106,7 @@ class Runtime:
         self.database = database
         self.registry = registry
         self._loader = loader or partial(load_classifier, threads=settings.runtime_threads)
-        self._loaded: dict[str, tuple[Domain, Classifier]] = {}
+        self._loaded: dict[str, tuple[Domain, LazyClassifier]] = {}
         self._router: Router | None = None
         self._references: list[str] = []
         self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="decode")
@@ -188,7 +125,7 @@ class Runtime:
                     loaded[reference] = self._loaded[reference]
                     continue
                 version = self.registry.find(reference)
-                loaded[reference] = (version.domain, LazyClassifier(version, partial(  # type: ignore[assignment]
+                loaded[reference] = (version.domain, LazyClassifier(version, partial(
                     self._loader, version, self.settings.batch_size, self.settings.runtime)))
             if self._references:
                 log.info("switched classifiers %s -> %s", ", ".join(self._references), ", ".join(references))
@@ -199,11 +136,11 @@ class Runtime:
     @property
     def classifier(self) -> Classifier:
         """The first classifier in use (the only one when the ``classifier`` setting names a version)."""
-        return self.router.routes[0][1].loaded  # type: ignore[attr-defined, no-any-return]
+        return self.router.routes[0][1].loaded
 
     def _load(self, stored_path: str, router: Router, analyze: bool, preloaded: Mapping[str, bytes],
               capture: bool = True,
-              ) -> tuple[np.ndarray | ImageError | Uncovered, Classifier | None, str | None, list[Evidence] | None]:
+              ) -> tuple[np.ndarray | ImageError | Uncovered, LazyClassifier | None, str | None, list[Evidence] | None]:
         """The crops for one recorded file and the classifier they go to (or why there are none), the
         decoder's warnings, and (when ``analyze``) what the file's metadata says: all from one read.
         ``capture`` False: the caller captures the decoder's messages (:func:`_captured_once`)."""
@@ -284,7 +221,7 @@ class Runtime:
             members, waiting[version], waiting_pixels[version] = waiting[version], [], 0
             classifier = started.chosen[version]
             started.inferences.append((version, [cid for cid, _ in members], start_prepared(
-                classifier.loaded, [crops for _, crops in members], self._infer)))  # type: ignore[attr-defined]
+                classifier, [crops for _, crops in members], self._infer)))
 
         # Inference runs on its own thread while this one goes on decoding: large images are handed over
         # in slices of about PREDICT_SLICE_PIXELS, so the classifier starts before the chunk is decoded.
@@ -318,7 +255,7 @@ class Runtime:
         scores: dict[str, dict[int, float]] = defaultdict(dict)
         for version, members, future in started.inferences:
             scores[version].update(zip(members, future.result()))
-            views = getattr(future, "views", lambda: None)()
+            views = future.views()
             if views is not None:
                 started.views.update(zip(members, views))
         started.inferences.clear()
@@ -346,28 +283,21 @@ class Runtime:
             return
         elapsed_ms = (time.perf_counter() - started.started) * 1000 / judged_count
         now = utcnow()
+        margin = self.settings.uncertain_margin
         rows: list[dict[str, Any]] = []
+
+        def row(cid: int, classifier: str, score: Score | None, uncovered: str | None = None) -> dict[str, Any]:
+            judged = judge(score, margin, proven.get(cid), uncovered)
+            return {"content_id": cid, "classifier": classifier, **judged.fields(), "elapsed_ms": elapsed_ms,
+                    "host": HOST, "created_at": now}
+
         for version, members in scores.items():
             classifier = started.chosen[version]
             for cid, probability in members.items():
-                decision, detail = judge_views(float(probability), classifier, started.views.get(cid),
-                                               self.settings.uncertain_margin)
-                rows.append({"content_id": cid, "classifier": version, "label": decision.label,
-                             "p_fake": decision.p_fake, "confidence": decision.confidence,
-                             "threshold": classifier.threshold, "elapsed_ms": elapsed_ms, "host": HOST,
-                             "created_at": now, "reason": "classifier", "reason_detail": detail})
+                rows.append(row(cid, version, Score(float(probability), classifier.threshold, classifier.views,
+                                                    started.views.get(cid))))
         for cid, size in started.uncovered:
-            rows.append({"content_id": cid, "classifier": NO_CLASSIFIER, "label": "uncertain", "p_fake": 0.5,
-                         "confidence": 0.0, "threshold": 0.5, "elapsed_ms": elapsed_ms, "host": HOST,
-                         "created_at": now, "reason": "out_of_domain",
-                         "reason_detail": router.explain(size.height, size.width)})
-        for row in rows:  # provenance outranks the classifier, whatever it says
-            if (proof := proven.get(row["content_id"])) is not None:
-                judged_by = row["reason"] == "classifier"
-                row.update(label="fake", reason="provenance", reason_detail=evidence.provenance(
-                    proof, row["p_fake"] if judged_by else None, row["threshold"])[:1000])
-                if evidence.signed(proof):  # unsigned metadata keeps the classifier's max(p, 1 - p)
-                    row["confidence"] = 1.0
+            rows.append(row(cid, NO_CLASSIFIER, None, router.explain(size.height, size.width)))
         write_verdicts(session, rows, replace=started.force)
         judged: list[int] = [int(row["content_id"]) for row in rows]
         warned = started.warned

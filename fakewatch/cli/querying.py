@@ -251,7 +251,7 @@ def explain_command(ctx: click.Context, reference: str, out: str | None) -> None
     classifier version that gave its latest verdict."""
     from pathlib import Path
 
-    from fakewatch.explain import heatmap_for
+    from fakewatch.classify.heatmap import heatmap_for
 
     settings = command_settings(ctx)
     with open_database(settings).session() as session:

@@ -220,7 +220,7 @@ def evaluate(ctx: click.Context, data_dir: str, out: str, runtime: str | None, d
     false-positive rate are reported per group (generator or source) beside the totals. A whole-frame
     classifier also gets the classic report on the folder's test/ split when it has one.
     """
-    from fakewatch.classifier import load as load_classifier
+    from fakewatch.classifiers.loading import load as load_classifier
     from fakewatch.training import evaluate as evaluation
     from fakewatch.training import plots
 
@@ -355,7 +355,7 @@ def classifiers_export(ctx: click.Context, reference: str | None) -> None:
     """
     registry = _registry(command_settings(ctx))
     version = registry.find(reference) if reference else registry.resolve()
-    from fakewatch.export import export_version
+    from fakewatch.classifiers.export import export_version
 
     record = export_version(version.path)
     click.echo(f"exported {version.version} to {version.path / record['file']}: largest |delta p_fake| "

@@ -14,19 +14,11 @@ from pathlib import Path
 import keras
 from keras import layers
 
+from fakewatch.classifiers.layers import CaffePreprocess
 from fakewatch.imaging import InputSpec
 from fakewatch.training.options import ARCHITECTURES, LARGE_INPUT, STEMS, parse_blocks
 
 log = logging.getLogger(__name__)
-
-
-@keras.saving.register_keras_serializable(package="fakewatch")
-class CaffePreprocess(layers.Layer):
-    """RGB 0..255 -> BGR minus ImageNet means: what keras.applications.ResNet50 weights expect."""
-
-    def call(self, inputs):  # type: ignore[no-untyped-def]
-        bgr = keras.ops.flip(inputs, axis=-1)
-        return bgr - keras.ops.convert_to_tensor([103.939, 116.779, 123.68], dtype=inputs.dtype)
 
 
 def _head(features, name: str) -> keras.Model:  # type: ignore[no-untyped-def]

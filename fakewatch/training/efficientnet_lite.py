@@ -2,10 +2,10 @@
 
 EfficientNet-Lite is EfficientNet without squeeze-and-excitation, with ReLU6 and a fixed stem and head.
 It was trained in TensorFlow, so it expects TensorFlow's asymmetric SAME padding (Keras ``padding="same"``
-is exactly that) and inputs scaled as ``(x - 127) / 128`` (:class:`LiteScale`). The layer names follow the
-state dict (``blocks_3_depthwise`` for ``_blocks.3._depthwise_conv``), so :func:`load_state_dict` is a
-plain name lookup. ``scripts/convert_backbone.py`` runs it once, with PyTorch, and checks the mapping;
-nothing here imports PyTorch.
+is exactly that) and inputs scaled as ``(x - 127) / 128`` (:class:`~fakewatch.classifiers.layers.LiteScale`).
+The layer names follow the state dict (``blocks_3_depthwise`` for ``_blocks.3._depthwise_conv``), so
+:func:`load_state_dict` is a plain name lookup. ``scripts/convert_backbone.py`` runs it once, with PyTorch,
+and checks the mapping; nothing here imports PyTorch.
 """
 
 from __future__ import annotations
@@ -16,6 +16,8 @@ from pathlib import Path
 import keras
 import numpy as np
 from keras import layers
+
+from fakewatch.classifiers.layers import LiteScale
 
 # (expansion, kernel, stride, output channels, repeats) per stage, for width and depth multiplier 1.0
 _STAGES = ((1, 3, 1, 16, 1), (6, 3, 2, 24, 2), (6, 5, 2, 40, 2), (6, 3, 2, 80, 3), (6, 5, 1, 112, 3),
@@ -48,14 +50,6 @@ def block_plan(variant: str) -> list[tuple[int, int, int, int, int]]:
             plan.append((expansion, kernel, stride if repeat == 0 else 1, channels, out))
             channels = out
     return plan
-
-
-@keras.saving.register_keras_serializable(package="fakewatch")
-class LiteScale(layers.Layer):
-    """RGB 0..255 -> (x - 127) / 128: the input scaling EfficientNet-Lite was trained with."""
-
-    def call(self, inputs):  # type: ignore[no-untyped-def]
-        return (inputs - 127.0) / 128.0
 
 
 def _bn(x, name: str):  # type: ignore[no-untyped-def]

@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 
 from fakewatch import imaging
-from fakewatch.classifier import Classifier
+from fakewatch.classifiers.base import Classifier
 from fakewatch.config import Limits
 from fakewatch.training import plots
 from fakewatch.training.dataset import Split, load_dataset
@@ -138,7 +138,7 @@ def evaluate_groups(classifier: Classifier, samples: list[Any], uncertain_margin
                     robustness: bool = True) -> dict[str, Any]:
     """Per-group and total figures for ``samples`` through the scanner's own path (decode, crops, classifier,
     mean crop logit), clean and after each degradation in :data:`ROBUSTNESS`."""
-    from fakewatch.classifier import predict_prepared
+    from fakewatch.classifiers.base import predict_prepared
     from fakewatch.training.group_metrics import group_report
 
     def decoded(sample: Any) -> np.ndarray | None:

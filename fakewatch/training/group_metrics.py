@@ -27,7 +27,7 @@ class Grouped(Protocol):
 
 
 def _labels(p_fake: np.ndarray, threshold: float, margin: float) -> np.ndarray:
-    """1 fake, 0 real, -1 uncertain: the decision :func:`fakewatch.classifier.decide` makes."""
+    """1 fake, 0 real, -1 uncertain: the decision :func:`fakewatch.verdicts.decide` makes."""
     decided = np.where(p_fake >= threshold, 1, 0)
     return np.where(np.abs(p_fake - threshold) < margin, -1, decided)
 

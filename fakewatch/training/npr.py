@@ -15,19 +15,10 @@ import keras
 import numpy as np
 from keras import layers
 
+from fakewatch.classifiers.layers import NeighbourResidual
+
 PATCH = 64
 PREFIX = "residual_"
-
-
-@keras.saving.register_keras_serializable(package="fakewatch")
-class NeighbourResidual(layers.Layer):
-    """x - nearest-neighbour up(down(x, 2)), on 0..255 input scaled to -1..1; sides must be even."""
-
-    def call(self, inputs):  # type: ignore[no-untyped-def]
-        x = inputs / 127.5 - 1.0
-        anchors = x[:, ::2, ::2, :]
-        upsampled = keras.ops.repeat(keras.ops.repeat(anchors, 2, axis=1), 2, axis=2)
-        return x - upsampled
 
 
 def branch(inputs, width: int = 16, prefix: str = PREFIX):  # type: ignore[no-untyped-def]

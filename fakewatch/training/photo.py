@@ -29,10 +29,10 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 from fakewatch import registry as registry_module  # noqa: E402
-from fakewatch.classifier import calibrated  # noqa: E402
+from fakewatch.classifiers.base import calibrated  # noqa: E402
+from fakewatch.classifiers.export import export_version, save_check_batch  # noqa: E402
 from fakewatch.config import Limits  # noqa: E402
 from fakewatch.errors import DatasetError  # noqa: E402
-from fakewatch.export import export_version, save_check_batch  # noqa: E402
 from fakewatch.imaging import InputSpec  # noqa: E402
 from fakewatch.registry import ClassifierVersion, Registry  # noqa: E402
 from fakewatch.training import efficientnet_lite, fusion, npr, photo_data  # noqa: E402

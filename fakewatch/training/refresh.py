@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from fakewatch import imaging
-from fakewatch.classifier import load as load_classifier
+from fakewatch.classifiers.loading import load as load_classifier
 from fakewatch.config import Limits, Settings
 from fakewatch.db.session import Database
 from fakewatch.errors import ConfigError, ImageError

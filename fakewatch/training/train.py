@@ -21,10 +21,10 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from fakewatch import registry as registry_module  # noqa: E402
-from fakewatch.classifier import calibrated  # noqa: E402
-from fakewatch.export import export_version, save_check_batch  # noqa: E402
+from fakewatch.classifiers.base import calibrated  # noqa: E402
+from fakewatch.classifiers.export import export_version, save_check_batch  # noqa: E402
+from fakewatch.classifiers.keras_runtime import KerasClassifier, batched_logits, logits_function  # noqa: E402
 from fakewatch.imaging import InputSpec  # noqa: E402
-from fakewatch.keras_classifier import KerasClassifier, batched_logits, logits_function  # noqa: E402
 from fakewatch.registry import ClassifierVersion, Registry  # noqa: E402
 from fakewatch.training import architectures, evaluate  # noqa: E402
 from fakewatch.training.augment import augment  # noqa: E402

@@ -216,7 +216,7 @@ class Console:
     def heatmap(self, image_id: int) -> bytes:
         """Where the classifier looked: the occlusion heatmap PNG of `fakewatch explain`, drawn on request
         (the browser keeps it for an hour); the classifiers it needs stay loaded."""
-        from fakewatch.explain import heatmap_for
+        from fakewatch.classify.heatmap import heatmap_for
 
         try:
             return heatmap_for(self.settings, self.database, image_id, self.explainers)[0]

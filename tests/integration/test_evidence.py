@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from fakewatch import imaging
-from fakewatch.classifier import load
+from fakewatch.classifiers.loading import load
 from tests.provenance import (
     A1111,
     COMFY_PROMPT,

@@ -8,9 +8,9 @@ import cv2
 import numpy as np
 import pytest
 
-from fakewatch.classifier import load
+from fakewatch.classifiers.explain import LEGEND_HEIGHT, MIN_SIDE, explain, occluded
+from fakewatch.classifiers.loading import load
 from fakewatch.config import load_settings
-from fakewatch.explain import LEGEND_HEIGHT, MIN_SIDE, explain, occluded
 from fakewatch.registry import Registry
 from tests.conftest import noisy_image, smooth_image, write_image
 

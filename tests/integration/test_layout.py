@@ -18,7 +18,8 @@ from tests.integration.conftest import write_photos
 from tests.integration.services import flush_redis, redis_or_skip
 
 ROOT = Path(__file__).resolve().parents[2]
-HEAVY = ("tensorflow", "keras", "fakewatch.classifier", "fakewatch.keras_classifier", "fakewatch.classify.runtime")
+HEAVY = ("tensorflow", "keras", "fakewatch.classifiers.base", "fakewatch.classifiers.loading",
+         "fakewatch.classifiers.keras_runtime", "fakewatch.classify.runtime")
 
 
 def test_unit_tests_pass_with_tensorflow_and_keras_unimportable(tmp_path: Path) -> None:

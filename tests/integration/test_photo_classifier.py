@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from sqlalchemy import select
 
-from fakewatch.classifier import write_pixel_hash_version
+from fakewatch.classifiers.pixel_hash import write_pixel_hash_version
 from fakewatch.config import load_settings
 from fakewatch.db.session import Database
 from fakewatch.db.tables import Image, Verdict
@@ -129,7 +129,8 @@ def test_evaluate_reports_every_group_and_robustness(trained, tmp_path: Path) ->
 
 
 def test_the_fused_export_gives_both_views_and_the_runtime_reads_them(trained) -> None:  # type: ignore[no-untyped-def]
-    from fakewatch.classifier import Views, load, start_prepared
+    from fakewatch.classifiers.base import Views, start_prepared
+    from fakewatch.classifiers.loading import load
     from fakewatch.imaging import prepare
 
     root, _, _, _ = trained

@@ -8,7 +8,9 @@ import numpy as np
 import pytest
 from sqlalchemy import select
 
-from fakewatch.classifier import load, write_pixel_hash_version
+from fakewatch.classifiers.base import submit
+from fakewatch.classifiers.loading import load
+from fakewatch.classifiers.pixel_hash import write_pixel_hash_version
 from fakewatch.classify.runtime import Runtime
 from fakewatch.config import load_settings
 from fakewatch.db.session import Database
@@ -79,12 +81,17 @@ def test_a_call_never_mixes_classifiers_and_crops_stay_inside(routed, tmp_path: 
         inner = load(version, batch_size, runtime)
 
         class Recorder:
+            views = None
+
             def __init__(self) -> None:
                 self.version, self.spec, self.threshold = inner.version, inner.spec, inner.threshold
 
             def predict(self, images):  # type: ignore[no-untyped-def]
                 calls.append((self.version, images.shape))
                 return inner.predict(images)
+
+            def start(self, images, executor):  # type: ignore[no-untyped-def]
+                return submit(executor, self.predict, images)
         return Recorder()
 
     registry = Registry(routed, builtin_dir=tmp_path / "none")

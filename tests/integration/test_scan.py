@@ -5,9 +5,10 @@ from pathlib import Path
 from sqlalchemy import func, select
 
 from fakewatch import imaging
-from fakewatch.classifier import PixelHashClassifier, decide
+from fakewatch.classifiers.pixel_hash import PixelHashClassifier
 from fakewatch.db.session import Database
 from fakewatch.db.tables import Content, Image, Verdict
+from fakewatch.verdicts import decide
 from tests.integration.conftest import write_photos
 from tests.integration.corpus import write_bad_corpus
 

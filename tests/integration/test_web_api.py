@@ -369,8 +369,8 @@ def test_uploads_are_listed_by_the_name_they_were_uploaded_with(shipped_client: 
 def test_heatmaps_are_drawn_readable_with_a_legend_in_bounded_batches(shipped_client: TestClient) -> None:
     import cv2
 
-    from fakewatch.classifier import load
-    from fakewatch.explain import BATCH, LEGEND_HEIGHT, MIN_SIDE, explain
+    from fakewatch.classifiers.explain import BATCH, LEGEND_HEIGHT, MIN_SIDE, explain
+    from fakewatch.classifiers.loading import load
     from fakewatch.registry import Registry
 
     rng = np.random.default_rng(14)

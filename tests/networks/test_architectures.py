@@ -51,7 +51,7 @@ def test_unknown_stem() -> None:
 def test_folding_batch_norms_keeps_the_outputs() -> None:
     import keras
 
-    from fakewatch.keras_classifier import fold_batch_norms
+    from fakewatch.classifiers.keras_runtime import fold_batch_norms
 
     model = architectures.build("resnet", InputSpec(size=32), width=8, blocks="2,1,1")
     rng = np.random.default_rng(3)

@@ -13,9 +13,9 @@ import pytest
 from click.testing import CliRunner
 
 from fakewatch import imaging
+from fakewatch.classifiers.keras_runtime import KerasClassifier
 from fakewatch.cli import cli
 from fakewatch.errors import IncompatibleClassifier
-from fakewatch.keras_classifier import KerasClassifier
 from fakewatch.registry import CARD_FILE, read_version
 from fakewatch.training.dataset import load_dataset
 from fakewatch.training.train import input_pipeline
@@ -119,7 +119,7 @@ def test_train_command_end_to_end(labelled_folder: Path, tmp_path: Path) -> None
 
 
 def test_published_versions_carry_a_checked_onnx_export(tiny_classifier) -> None:  # type: ignore[no-untyped-def]
-    from fakewatch.onnx_classifier import OnnxClassifier
+    from fakewatch.classifiers.onnx_runtime import OnnxClassifier
 
     export = tiny_classifier.export
     assert export["format"] == "onnx" and export["max_abs_delta_p_fake"] <= 1e-4
@@ -133,7 +133,7 @@ def test_a_version_without_export_runs_through_keras_until_exported(tiny_classif
                                                                    caplog: pytest.LogCaptureFixture) -> None:
     import shutil
 
-    from fakewatch.classifier import load
+    from fakewatch.classifiers.loading import load
     from fakewatch.registry import write_card
 
     old = tmp_path / "old-version"

@@ -8,11 +8,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fakewatch.classifier import PixelHashClassifier, calibrated, decide, load, write_pixel_hash_version
+from fakewatch.classifiers.base import calibrated
+from fakewatch.classifiers.loading import load
+from fakewatch.classifiers.pixel_hash import PixelHashClassifier, write_pixel_hash_version
 from fakewatch.errors import IncompatibleClassifier
 from fakewatch.registry import CARD_FILE, read_version
 from fakewatch.training.dataset import Split
 from fakewatch.training.refresh import gate, score
+from fakewatch.verdicts import decide
 
 
 def test_decide_labels_and_uncertain_band() -> None:

@@ -52,19 +52,16 @@ def test_the_operating_threshold_flags_at_most_the_target_share_of_real_photos()
 
 
 def test_disagreeing_views_widen_the_uncertain_band() -> None:
-    from types import SimpleNamespace
-
-    from fakewatch.classifier import Views, judge_views
+    from fakewatch.classifiers.base import Views
+    from fakewatch.verdicts import Score, judge
 
     views = Views((1.0, 1.0), (0.5, 0.5))
-    classifier = SimpleNamespace(threshold=0.5, views=views)
     agree = np.array([3.0, 2.0])  # both views: fake
     disagree = np.array([3.0, -3.0])  # backbone fake, residual real
-    decision, detail = judge_views(0.65, classifier, agree, 0.1)  # type: ignore[arg-type]
-    assert decision.label == "fake" and detail is None
-    decision, detail = judge_views(0.65, classifier, disagree, 0.1)  # type: ignore[arg-type]
-    assert decision.label == "uncertain" and detail is not None and "disagree" in detail
-    decision, _ = judge_views(0.9, classifier, disagree, 0.1)  # type: ignore[arg-type]
-    assert decision.label == "fake"  # far from the threshold the fused verdict stands
-    plain = SimpleNamespace(threshold=0.5)  # a classifier without views decides as before
-    assert judge_views(0.65, plain, disagree, 0.1)[0].label == "fake"  # type: ignore[arg-type]
+    judged = judge(Score(0.65, 0.5, views, agree), 0.1)
+    assert judged.label == "fake" and judged.reason_detail is None
+    judged = judge(Score(0.65, 0.5, views, disagree), 0.1)
+    assert judged.label == "uncertain" and judged.reason_detail is not None and "disagree" in judged.reason_detail
+    assert judge(Score(0.9, 0.5, views, disagree), 0.1).label == "fake"  # far from the threshold: the fused verdict
+    plain = Score(0.65, 0.5, None, disagree)  # a classifier without views decides as before
+    assert judge(plain, 0.1).label == "fake"

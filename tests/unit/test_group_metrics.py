@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from fakewatch.classifier import aggregate, sigmoid
+from fakewatch.classifiers.base import aggregate, sigmoid
 from fakewatch.training.group_metrics import balanced_threshold, group_report
 from fakewatch.training.photo_data import Sample, matches
 

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from fakewatch.classifier import sigmoid
+from fakewatch.classifiers.base import sigmoid
 from fakewatch.training.calibration import choose_threshold, fit_temperature
 from fakewatch.training.metrics import classification_report, expected_calibration_error, roc_auc
 

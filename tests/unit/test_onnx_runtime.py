@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fakewatch.classifier import load
+from fakewatch.classifiers.loading import load
+from fakewatch.classifiers.onnx_runtime import OnnxClassifier
 from fakewatch.errors import IncompatibleClassifier
-from fakewatch.onnx_classifier import OnnxClassifier
 from fakewatch.registry import BUILTIN_DIR, CARD_FILE, read_version, write_card
 
 SHIPPED = sorted(BUILTIN_DIR.iterdir())[-1]

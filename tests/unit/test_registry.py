@@ -73,7 +73,7 @@ def test_an_older_plain_active_file_still_names_the_active_version(tmp_path: Pat
 
 
 def test_one_version_is_active_per_domain_and_any_replaces_them_all(tmp_path: Path, settings) -> None:  # type: ignore[no-untyped-def]
-    from fakewatch.classifier import write_pixel_hash_version
+    from fakewatch.classifiers.pixel_hash import write_pixel_hash_version
 
     def version(name: str, domain: dict | None) -> None:
         made = write_pixel_hash_version(settings.registry_path / name, name)

@@ -1,6 +1,6 @@
 """A trained network run from its ONNX export by ONNX Runtime: no TensorFlow, a fraction of a second to load.
 
-This is the ``lite`` runtime. The export (written by :mod:`fakewatch.export` when a version is published,
+This is the ``lite`` runtime. The export (written by :mod:`fakewatch.classifiers.export` when a version is published,
 or by `fakewatch classifiers export`) maps a uint8 RGB batch to the network's raw logits; the card's
 temperature turns them into ``p_fake`` exactly as the Keras runtime does. At publish time the two were
 checked to agree within 1e-4. ONNX Runtime uses a CUDA GPU when its GPU build is installed.
@@ -8,12 +8,12 @@ checked to agree within 1e-4. ONNX Runtime uses a CUDA GPU when its GPU build is
 
 from __future__ import annotations
 
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
 
-from fakewatch.classifier import Views, calibrated
+from fakewatch.classifiers.base import Views, calibrated
 from fakewatch.config import cores
 from fakewatch.errors import IncompatibleClassifier
 from fakewatch.registry import ClassifierVersion
@@ -114,9 +114,10 @@ class OnnxClassifier:
             self._lanes = ThreadPoolExecutor(self.lanes, thread_name_prefix="lane")
         return Later([self._lanes.submit(self._run, part) for part in self._slices(images)], None, temperature)
 
-    def start(self, images: np.ndarray, calibrate: bool = True) -> Later:
+    def start(self, images: np.ndarray, executor: Executor | None = None, calibrate: bool = True) -> Later:
         """Queue ``images`` on the lanes and return at once; ``result()`` waits for p_fake (or logits). Work
-        queued by several calls runs back to back, so a lane never waits for another between batches."""
+        queued by several calls runs back to back, so a lane never waits for another between batches. The
+        lanes are this classifier's own: ``executor`` is not used."""
         return self._later(images, self.temperature if calibrate else None)
 
     def predict(self, images: np.ndarray) -> np.ndarray:

@@ -28,9 +28,9 @@ import tensorflow as tf  # noqa: E402
 import tf2onnx  # noqa: E402
 
 from fakewatch import registry  # noqa: E402
+from fakewatch.classifiers.keras_runtime import KerasClassifier, fold_batch_norms  # noqa: E402
+from fakewatch.classifiers.onnx_runtime import OnnxClassifier  # noqa: E402
 from fakewatch.errors import ClassifierError  # noqa: E402
-from fakewatch.keras_classifier import KerasClassifier, fold_batch_norms  # noqa: E402
-from fakewatch.onnx_classifier import OnnxClassifier  # noqa: E402
 
 log = logging.getLogger(__name__)
 

@@ -1,13 +1,15 @@
 """The trained network at inference time: one compiled TensorFlow function per classifier (never
 ``model.predict`` per image), with batch normalisation folded into the convolutions at load time.
 
-Importing this module imports TensorFlow; :func:`fakewatch.classifier.load` imports it only when a Keras
-classifier is loaded.
+This is the ``keras`` runtime. Importing this module imports TensorFlow, and registers the custom layers
+(:mod:`fakewatch.classifiers.layers`) saved networks need; :func:`fakewatch.classifiers.loading.load`
+imports it only when a Keras classifier is loaded.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import Executor
 from typing import Any
 
 import numpy as np
@@ -19,14 +21,10 @@ quiet_tensorflow()
 import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from fakewatch.classifier import calibrated  # noqa: E402
+from fakewatch.classifiers import layers  # noqa: E402, F401  registers the custom layers
+from fakewatch.classifiers.base import Pending, Views, calibrated, submit  # noqa: E402
 from fakewatch.errors import IncompatibleClassifier  # noqa: E402
 from fakewatch.registry import ClassifierVersion  # noqa: E402
-from fakewatch.training import (  # noqa: E402, F401  registers the custom layers
-    architectures,  # noqa: E402, F401  registers the custom layers
-    efficientnet_lite,
-    npr,
-)
 
 
 def logits_function(model: Any, size: int | None = None) -> Callable[[np.ndarray], np.ndarray]:
@@ -55,7 +53,9 @@ def batched_logits(function: Callable[[np.ndarray], np.ndarray], images: np.ndar
 
 
 class KerasClassifier:
-    """A registry version loaded for inference."""
+    """A registry version loaded for inference. It reads only the fused logit, never the views' logits."""
+
+    views: Views | None = None
 
     def __init__(self, version: ClassifierVersion, batch_size: int = 256) -> None:
         _enable_gpu_memory_growth()
@@ -81,6 +81,9 @@ class KerasClassifier:
 
     def predict(self, images: np.ndarray) -> np.ndarray:
         return calibrated(self.logits(images), self.temperature)
+
+    def start(self, images: np.ndarray, executor: Executor) -> Pending:
+        return submit(executor, self.predict, images)
 
 
 def fold_batch_norms(model: Any) -> Any:

@@ -23,10 +23,7 @@ import cv2
 import numpy as np
 
 from fakewatch import imaging
-from fakewatch.classifier import Classifier
-from fakewatch.config import Settings
-from fakewatch.db.session import Database
-from fakewatch.errors import FakewatchError, ImageError
+from fakewatch.classifiers.base import Classifier
 
 PATCH_FRACTION = 0.25  # patch side, as a share of the input side
 STRIDE_FRACTION = 0.125
@@ -156,44 +153,3 @@ def render(rgb: np.ndarray, explanation: Explanation) -> bytes:
     if not ok:
         raise ValueError("could not encode the heatmap")
     return encoded.tobytes()
-
-
-def heatmap_for(settings: Settings, database: Database, image_id: int,
-                loaded: dict[str, Classifier] | None = None) -> tuple[bytes, Explanation, str, str]:
-    """The heatmap PNG of a recorded image for the classifier version of its latest verdict (the active one
-    when it has none), its explanation, that version, and the file's path. ``loaded`` caches classifiers."""
-    from sqlalchemy import select
-
-    from fakewatch.classifier import load
-    from fakewatch.db.tables import Image, Verdict
-    from fakewatch.names import to_fs
-    from fakewatch.registry import Registry, narrowest
-
-    with database.session() as session:
-        image = session.get(Image, image_id)
-        if image is None:
-            raise FakewatchError(f"no image {image_id}")
-        path = to_fs(image.path)
-        version = session.scalar(select(Verdict.classifier).where(Verdict.content_id == image.content_id)
-                                 .order_by(Verdict.created_at.desc(), Verdict.id.desc()).limit(1))
-    try:
-        rgb = imaging.decode(imaging.read_bytes(path, settings.max_file_bytes), settings.max_pixels)
-    except ImageError as exc:
-        raise FakewatchError(f"cannot explain image {image_id}: {exc}") from exc
-    registry = Registry(settings)
-    known = {item.version for item in registry.versions()}
-    if version in known:
-        chosen = registry.find(version)
-    else:  # no verdict from a known classifier: the one in use whose domain covers the picture
-        candidates = [registry.find(reference) for reference in registry.references_in_use()]
-        found = narrowest([(item.domain, item) for item in candidates], *rgb.shape[:2])
-        if found is None:
-            raise FakewatchError(f"cannot explain image {image_id}: no active classifier covers "
-                                 f"{rgb.shape[1]}x{rgb.shape[0]} px images")
-        chosen = found
-    version = chosen.version
-    cache = loaded if loaded is not None else {}
-    if version not in cache:
-        cache[version] = load(chosen, settings.batch_size, settings.runtime)
-    explanation = explain(cache[version], rgb)
-    return render(rgb, explanation), explanation, version, path
