@@ -16,8 +16,8 @@ from common import ROOT, sample_images, table
 
 sys.path.insert(0, str(ROOT))
 import fakewatch.classify.runtime as runtime  # noqa: E402
-from fakewatch.classify.scan import scan  # noqa: E402
 from fakewatch.config import load_settings  # noqa: E402
+from fakewatch.intake.scan import scan  # noqa: E402
 from fakewatch.mode import open_mode  # noqa: E402
 
 

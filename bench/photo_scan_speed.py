@@ -24,8 +24,8 @@ from common import ROOT, table
 
 from fakewatch import imaging
 from fakewatch.classifiers.loading import load
-from fakewatch.classify.scan import scan
 from fakewatch.config import load_settings
+from fakewatch.intake.scan import scan
 from fakewatch.mode import open_mode
 from fakewatch.registry import Registry
 

@@ -25,8 +25,8 @@ from typing import Any
 import numpy as np
 from common import sample_images, table
 
-from fakewatch.classify.scan import scan
 from fakewatch.config import load_settings
+from fakewatch.intake.scan import scan
 from fakewatch.mode import open_mode
 
 

@@ -17,14 +17,15 @@ from typing import TYPE_CHECKING
 from fakewatch.actions import VerdictActions, configured
 from fakewatch.config import Settings
 from fakewatch.db.session import Database
+from fakewatch.intake.dispatch import Dispatcher
+from fakewatch.intake.filters import FileFilter
+from fakewatch.intake.record import Intake
 from fakewatch.redact import mask_url
 from fakewatch.registry import Registry
-from fakewatch.watcher.decisions import FileFilter
-from fakewatch.watcher.intake import Dispatcher, Intake
 
 if TYPE_CHECKING:
-    from fakewatch.broker import QueueDispatcher
     from fakewatch.classify.runtime import Runtime
+    from fakewatch.intake.distributed import QueueDispatcher
 
 
 @dataclass
@@ -75,8 +76,8 @@ def open_mode(settings: Settings, database: Database | None = None) -> Mode:
     registry = Registry(settings)
     file_filter = FileFilter(settings.include, settings.exclude)
     if settings.embedded:
-        from fakewatch.classify.inprocess import InProcess
         from fakewatch.classify.runtime import Runtime
+        from fakewatch.intake.embedded import InProcess
 
         registry.resolve_all()  # fail fast, before any file is touched, when a classifier is missing or invalid
         runtime = Runtime(settings, database, registry)
@@ -86,7 +87,7 @@ def open_mode(settings: Settings, database: Database | None = None) -> Mode:
         dispatcher.preloaded = intake.recent  # each file is read once: classification reuses intake's bytes
         intake.on_done = lambda ids: runtime.actions.after(ids, runtime.router.versions)
         return Mode(settings, database, intake, dispatcher, runtime)
-    from fakewatch.broker import QueueDispatcher
+    from fakewatch.intake.distributed import QueueDispatcher
 
     queue = QueueDispatcher(settings, database)
     registry.resolve_all()  # fail fast on a missing or invalid classifier, as embedded mode does

@@ -50,7 +50,7 @@ def _take_in(ctx: click.Context, settings: Settings, paths: tuple[str, ...], for
              verb: str) -> tuple[Any, int]:
     """Record every file under ``paths`` and classify or queue it, with a progress bar on stderr.
     Returns the scan summary and how many ids were sent to the queue."""
-    from fakewatch.classify.scan import scan as run_scan
+    from fakewatch.intake.scan import scan as run_scan
 
     check_quarantine(settings, paths)
     with open_mode(settings) as mode:

@@ -1,1 +1,2 @@
-"""Finding files: filters and stability decisions, intake into the database, the folder observer."""
+"""Watching folders: the watchdog observer (events, catch-up, rescans) and its stability decision; what it
+finds goes through :mod:`fakewatch.intake` like a scan's files."""

@@ -29,8 +29,9 @@ from watchdog.observers.polling import PollingObserver
 
 from fakewatch.db import recording
 from fakewatch.errors import QueueError
+from fakewatch.intake.record import Intake
+from fakewatch.intake.walk import chunks, real_roots
 from fakewatch.watcher.decisions import Observation, StabilityTracker
-from fakewatch.watcher.intake import Intake, chunks, real_roots
 
 log = logging.getLogger(__name__)
 TICK_SECONDS = 0.1

@@ -15,7 +15,7 @@ from fakewatch.db.common import as_utc, upsert
 from fakewatch.db.session import Database
 from fakewatch.db.tables import Image, Verdict
 from fakewatch.db.verdicts import classified_contents, set_status, verdict_times
-from fakewatch.watcher.intake import FileRecord
+from fakewatch.intake.files import FileRecord
 from tests.integration.services import throwaway_postgres
 
 NAMES = ["plain.jpg", "café ünïcode.jpg", "quote\"and'apostrophe.jpg", "emoji 🦊.png", "back\\slash.jpg",

@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from fakewatch.config import load_settings
 from fakewatch.db.session import Database, make_engine, upgrade
 from fakewatch.db.tables import Content, Image
-from fakewatch.watcher.intake import Intake
+from fakewatch.intake.record import Intake
 from tests.integration.conftest import write_photos
 from tests.integration.services import throwaway_postgres
 

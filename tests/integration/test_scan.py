@@ -110,7 +110,7 @@ def test_a_scan_in_many_chunks_settles_each_one(tmp_path: Path, env_settings) ->
     read back once, copies split across chunks get one verdict, and a broken file its error."""
     import dataclasses
 
-    from fakewatch.classify.scan import scan
+    from fakewatch.intake.scan import scan
     from fakewatch.mode import open_mode
 
     folder = tmp_path / "in"
@@ -141,7 +141,7 @@ def test_a_summary_counted_by_the_database_matches_one_read_from_every_row(  # t
     files with errors are read: the same summary as reading every row back."""
     import dataclasses
 
-    from fakewatch.classify.scan import scan
+    from fakewatch.intake.scan import scan
     from fakewatch.mode import open_mode
 
     folder = tmp_path / "in"
@@ -168,8 +168,8 @@ def test_a_scan_keeps_two_chunks_with_the_classifier_within_its_memory_bound(  #
     never wait for the writer); a chunk whose crops would pass the queued-memory bound waits alone."""
     import dataclasses
 
-    from fakewatch.classify import inprocess
-    from fakewatch.classify.scan import scan
+    from fakewatch.intake import embedded as inprocess
+    from fakewatch.intake.scan import scan
     from fakewatch.mode import open_mode
 
     folder = tmp_path / "in"

@@ -1,6 +1,7 @@
 import pytest
 
-from fakewatch.watcher.decisions import FileFilter, Observation, StabilityTracker
+from fakewatch.intake.filters import FileFilter
+from fakewatch.watcher.decisions import Observation, StabilityTracker
 
 
 class Clock:
@@ -77,7 +78,7 @@ def test_user_globs() -> None:
 
 
 def test_scan_chunks_start_short_and_double_up_to_the_batch_size() -> None:
-    from fakewatch.watcher.intake import chunks
+    from fakewatch.intake.walk import chunks
 
     sizes = [len(chunk) for chunk in chunks(range(1000), 256, first=32)]
     assert sizes == [32, 64, 128, 256, 256, 256, 8]

@@ -17,10 +17,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from fakewatch.db.results import outcome_counts, rows_for_ids
-from fakewatch.watcher.intake import real_roots
+from fakewatch.intake.walk import real_roots
 
 if TYPE_CHECKING:
-    from fakewatch.watcher.intake import Intake
+    from fakewatch.intake.record import Intake
 
 
 @dataclass

@@ -1,4 +1,5 @@
-"""The embedded-mode dispatcher: ids submitted by intake are classified here, in this process."""
+"""The embedded-mode dispatcher: ids submitted by intake are classified here, in this process, by the
+classification runtime (:mod:`fakewatch.classify.runtime`)."""
 
 from __future__ import annotations
 
