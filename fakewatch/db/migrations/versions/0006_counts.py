@@ -105,8 +105,9 @@ NEWEST_LABEL = ("(SELECT v.label FROM verdicts v WHERE v.content_id = images.con
 
 
 def _postgres_refresh(rows: str) -> str:
-    return (f"UPDATE images SET verdict_label = {NEWEST_LABEL} WHERE content_id IN "
-            f"(SELECT content_id FROM {rows}) AND verdict_label IS DISTINCT FROM {NEWEST_LABEL};")
+    # = ANY(ARRAY(...)): the planner knows nothing of a transition table's size and would scan all images
+    return (f"UPDATE images SET verdict_label = {NEWEST_LABEL} WHERE content_id = ANY(ARRAY("
+            f"SELECT DISTINCT content_id FROM {rows})) AND verdict_label IS DISTINCT FROM {NEWEST_LABEL};")
 
 
 POSTGRES = f"""
