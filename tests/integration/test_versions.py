@@ -66,7 +66,7 @@ def test_rescan_keeps_old_verdicts_and_results_show_changes(tmp_path: Path, stan
     assert "40 images classified" in run("rescan")
     after = {row["path"]: row for row in map(json.loads, run("results", "--format", "json").splitlines())}
     assert {row["classifier"] for row in after.values()} == {other_stand_in.version}
-    record = json.loads(run("show", next(iter(after))))
+    record = json.loads(run("show", next(iter(after)), "--json"))
     assert [entry["classifier"] for entry in record["history"]] == [stand_in_classifier.version,
                                                                     other_stand_in.version]
     old = run("results", "--classifier", stand_in_classifier.version, "--format", "json").splitlines()
@@ -93,7 +93,7 @@ def test_analyst_labels_and_disagreements(tmp_path: Path, stand_in_classifier) -
     listed = [json.loads(line)["path"] for line in runner.invoke(
         cli, ["results", "--disagreements", "--format", "json"], env=env, obj={}).stdout.splitlines()]
     assert listed == [disagree]
-    shown = json.loads(runner.invoke(cli, ["show", disagree], env=env, obj={}).stdout)
+    shown = json.loads(runner.invoke(cli, ["show", disagree, "--json"], env=env, obj={}).stdout)
     assert shown["labels"][0]["author"] == "ana" and shown["labels"][0]["note"] == "checked the source"
     assert runner.invoke(cli, ["label", disagree], env=env, obj={}).exit_code != 0  # needs --fake or --real
 
