@@ -25,7 +25,7 @@ MIRRORS ?= /work/.mirror
 CONVERT_VENV ?= build/convert-venv
 FACES_VENV ?= build/faces-venv
 BACKBONE := build/backbones/efficientnet-lite0.weights.h5
-PHOTO_DESCRIPTION := photos-train (vladmandic/sd-samples: 1,426 fakes from 62 text-to-image models; real photos from EliSchwartz/imagenet-sample-images, BSD100 and Sun-Hays80 via jbhuang0604/SelfExSR), the faces set (650 StyleGAN2 faces, 539 Unsplash portraits), google/dreambooth (phone and camera photos of objects and pets), Stability-AI/stablediffusion (SD 2.x 768 px txt2img samples), serengil/deepface, ageitgey/face_recognition, davisking/dlib and cmusatyalab/openface (web photos of people), justadudewhohacks/face-api.js (TV frames, stock portraits), Linzaer/Ultra-Light-Fast-Generic-Face-Detector-1MB (group photos), microsoft/Bringing-Old-Photos-Back-to-Life (scanned old photographs), tight face crops of those photos of people, and the example photos of CMU-Perceptual-Computing-Lab/openpose (COCO), pjreddie/darknet, scikit-image/scikit-image and facebookresearch/segment-anything, StyleGAN2 faces from rosinality/stylegan2-pytorch (a fork's projections and interpolations) and Stable Diffusion 1.x outputs from invoke-ai/InvokeAI's 2022 release checks, as listed in data/manifest.csv; held out whole: CompVis/stable-diffusion samples (SD 1.x fakes, inpainting-example photos) and ianare/exif-samples camera photos
+PHOTO_DESCRIPTION := photos-train (vladmandic/sd-samples: 1,426 fakes from 62 text-to-image models; real photos from EliSchwartz/imagenet-sample-images, BSD100 and Sun-Hays80 via jbhuang0604/SelfExSR), the faces set (650 StyleGAN2 faces, 539 Unsplash portraits), google/dreambooth (phone and camera photos of objects and pets), Stability-AI/stablediffusion (SD 2.x 768 px txt2img samples), serengil/deepface, ageitgey/face_recognition, davisking/dlib and cmusatyalab/openface (web photos of people), justadudewhohacks/face-api.js (TV frames, stock portraits), Linzaer/Ultra-Light-Fast-Generic-Face-Detector-1MB (group photos), microsoft/Bringing-Old-Photos-Back-to-Life (scanned old photographs), tight face crops of those photos of people, and the example photos of CMU-Perceptual-Computing-Lab/openpose (COCO), pjreddie/darknet, scikit-image/scikit-image and facebookresearch/segment-anything, StyleGAN2 faces from rosinality/stylegan2-pytorch (a fork's projections and interpolations) and Stable Diffusion 1.x outputs from invoke-ai/InvokeAI's 2022 release checks, as listed in data/manifest.csv; and generator output and real photos from 37 more public repositories (GANs, 2021-2022 diffusion, open models, Midjourney, DALL-E 3, GPT-4o, Nano Banana, Krea 2; BSDS500, Bing thumbnails, web JPEGs, film scans); held out whole: CompVis/stable-diffusion samples (SD 1.x fakes, inpainting-example photos) and ianare/exif-samples camera photos
 
 .PHONY: install scan watch serve test lint bench bench-distributed bench-faults bench-web default-classifier clean \
 	data face-crops backbone photo-classifier bench-photo
@@ -107,8 +107,9 @@ backbone: $(STAMP) $(BACKBONE)
 
 photo-classifier: $(STAMP) data backbone
 	FAKEWATCH_REGISTRY_DIR=fakewatch/builtin_classifiers $(BIN)/fakewatch train-photo data/photo \
-	  --backbone-weights $(BACKBONE) --variant lite0 --crop 224 --max-crops 1 --tune-blocks 1 --copies 3 \
-	  --epochs 8 --learning-rate 0.0003 --holdout-group 'fake/compvis-sd1-samples' \
+	  --backbone-weights $(BACKBONE) --variant lite0 --crop 224 --max-crops 5 --pixels-per-crop 700000 \
+	  --tune-blocks 1 --copies 3 --epochs 8 --learning-rate 0.0003 --residual-width 8 --residual-epochs 6 \
+	  --target-fpr 0.05 --holdout-group 'fake/compvis-sd1-samples' \
 	  --holdout-group 'real/compvis-inpainting-photos' --holdout-group 'real/exif-samples-cameras' \
 	  --test-fraction 0.1 --manifest data/manifest.csv --seed 1337 \
 	  --description "$(PHOTO_DESCRIPTION)" --no-activate
