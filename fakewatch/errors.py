@@ -2,6 +2,7 @@
 
     FakewatchError                 base of everything fakewatch raises on purpose
     ├── ConfigError                a setting or config file is invalid
+    ├── FilterError                a results filter (label, status, since, ...) has a value it does not allow
     ├── DatasetError               a training/evaluation folder has no usable layout or images
     ├── ImageError                 one file cannot become classifier input (recorded on its row)
     │   ├── UnsupportedImage       kind "unsupported": not an image, or a format we do not decode
@@ -31,6 +32,11 @@ class FakewatchError(Exception):
 
 class ConfigError(FakewatchError):
     """A setting, flag or config file is invalid."""
+
+
+class FilterError(FakewatchError, ValueError):
+    """A results filter (command line option, API query parameter, console form) has a value it does not
+    allow; the message names the filter and what it takes."""
 
 
 class DatasetError(FakewatchError):

@@ -22,8 +22,8 @@ from typing import Any
 import numpy as np
 
 from fakewatch.classifiers.base import Views
-from fakewatch.db.reasons import CLASSIFIER, OUT_OF_DOMAIN, PROVENANCE
 from fakewatch.evidence import Evidence, provenance, signed
+from fakewatch.values import Reason
 
 DISAGREEMENT_WIDENING = 2.0  # where the views disagree, ``uncertain`` reaches this many margins from the threshold
 UNJUDGED_P_FAKE = 0.5  # p_fake and threshold recorded for an image no classifier covers
@@ -80,7 +80,7 @@ def judge(score: Score | None, uncertain_margin: float, proof: Evidence | None =
     """The verdict for one image from its ``score`` (None: no active classifier covers it, and ``uncovered``
     says why) and the ``proof`` its file carries, if any."""
     if score is None:
-        judged = Judgement("uncertain", UNJUDGED_P_FAKE, 0.0, UNJUDGED_P_FAKE, OUT_OF_DOMAIN, uncovered)
+        judged = Judgement("uncertain", UNJUDGED_P_FAKE, 0.0, UNJUDGED_P_FAKE, Reason.OUT_OF_DOMAIN, uncovered)
     else:
         judged = _scored(score, uncertain_margin)
     return judged if proof is None else _proven(judged, proof)
@@ -91,18 +91,18 @@ def _scored(score: Score, margin: float) -> Judgement:
     views, logits = score.views, score.view_logits
     if views is None or logits is None or not views.disagree(logits, margin):
         decision = decide(score.p_fake, score.threshold, margin)
-        return Judgement(decision.label, decision.p_fake, decision.confidence, score.threshold, CLASSIFIER)
+        return Judgement(decision.label, decision.p_fake, decision.confidence, score.threshold, Reason.CLASSIFIER)
     first, second = views.probabilities(logits)
     widened = margin * DISAGREEMENT_WIDENING
     decision = decide(score.p_fake, score.threshold, widened)
-    return Judgement(decision.label, decision.p_fake, decision.confidence, score.threshold, CLASSIFIER,
+    return Judgement(decision.label, decision.p_fake, decision.confidence, score.threshold, Reason.CLASSIFIER,
                      f"the backbone view and the residual view disagree (p_fake {first:.2f} and {second:.2f}): "
                      f"uncertain within {widened:.2f} of the threshold")
 
 
 def _proven(judged: Judgement, proof: Evidence) -> Judgement:
     """Provenance outranks the classifier, whatever it says; unsigned metadata keeps its confidence."""
-    by_classifier = judged.reason == CLASSIFIER
+    by_classifier = judged.reason == Reason.CLASSIFIER
     detail = provenance(proof, judged.p_fake if by_classifier else None, judged.threshold)[:DETAIL_LENGTH]
     return Judgement("fake", judged.p_fake, 1.0 if signed(proof) else judged.confidence, judged.threshold,
-                     PROVENANCE, detail)
+                     Reason.PROVENANCE, detail)

@@ -14,49 +14,36 @@ import click
 
 from fakewatch.cli.base import cli, command_settings, find_image, format_option, open_database, open_mode
 from fakewatch.cli.summaries import record_lines
-from fakewatch.db.reasons import OUT_OF_DOMAIN, VERDICT_REASONS
+from fakewatch.errors import FilterError
+from fakewatch.filters import ResultFilter
 from fakewatch.names import csv_cell, shown
+from fakewatch.values import RESULT_COLUMNS, AnalystLabel, EvidenceKind, Reason, Status, VerdictLabel, choices
 
 # --- querying ---------------------------------------------------------------------------------------
-
-
-def _parse_since(value: str | None) -> Any:
-    from fakewatch.db.results import parse_since
-
-    try:
-        return parse_since(value)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc)) from exc
-
-
-RESULT_COLUMNS = ("id", "path", "sha256", "size", "status", "label", "p_fake", "confidence", "threshold",
-                  "classifier", "classified_at", "reason", "reason_detail", "error_kind", "error", "deleted",
-                  "warnings", "original_path", "evidence")
 
 
 def _result_filters(command: Callable[..., Any]) -> Callable[..., Any]:
     """The filter options shared by `results` and `rescan`; they arrive as one ``filters`` argument."""
     options = [
-        click.option("--label", type=click.Choice(["fake", "real", "uncertain"]), help="Only this verdict label."),
+        click.option("--label", type=click.Choice(choices(VerdictLabel)), help="Only this verdict label."),
         click.option("--min-confidence", type=click.FloatRange(0.5, 1.0),
                      help="Only verdicts at least this confident (0.5-1)."),
         click.option("--since", help="Only verdicts since an ISO time or an age (30m, 2h, 7d)."),
         click.option("--path", "path_glob", help="Only paths matching this glob (* matches across folders)."),
         click.option("--classifier", "classifier_version", help="Verdicts of this classifier version "
                                                                 "(default: each image's latest)."),
-        click.option("--status", type=click.Choice(["pending", "done", "error", "skipped"]),
+        click.option("--status", type=click.Choice(choices(Status)),
                      help="Only images in this state."),
         click.option("--disagreements", is_flag=True, help="Only images whose verdict contradicts an analyst label."),
         click.option("--changed", is_flag=True, help="Only images whose latest verdict changed label from the "
                                                      "one before (e.g. after a re-scan)."),
-        click.option("--reason", type=click.Choice(VERDICT_REASONS),
+        click.option("--reason", type=click.Choice(choices(Reason)),
                      help="Only verdicts decided by proof in the file (provenance), by the classifier, or given "
                           "because no classifier covers the image (out_of_domain)."),
-        click.option("--evidence", "evidence_kind", metavar="KIND",
-                     help="Only images with evidence of this kind (c2pa_ai_source, generator_parameters, "
-                          "xmp_digital_source_type, exif_generator_tag, camera_exif, ...)."),
+        click.option("--evidence", "evidence_kind", type=click.Choice(choices(EvidenceKind)), metavar="KIND",
+                     help=f"Only images with evidence of this kind ({', '.join(choices(EvidenceKind))})."),
         click.option("--include-deleted", is_flag=True, help="Include files that have since been deleted."),
-        click.option("--limit", type=int, help="At most this many rows."),
+        click.option("--limit", type=int, help="At most this many rows (1 or more)."),
         click.option("--after", type=int, metavar="ID", help="Only rows listed after image ID (the next page: "
                                                            "pass the last ID of the previous page)."),
     ]
@@ -66,12 +53,13 @@ def _result_filters(command: Callable[..., Any]) -> Callable[..., Any]:
                 path_glob: str | None, classifier_version: str | None, status: str | None, disagreements: bool,
                 changed: bool, reason: str | None, evidence_kind: str | None, include_deleted: bool,
                 limit: int | None, after: int | None, **kwargs: Any) -> Any:
-        from fakewatch.db.results import ResultFilter
-
-        filters = ResultFilter(label=label, min_confidence=min_confidence, since=_parse_since(since),
-                               path_glob=path_glob, classifier=classifier_version, status=status,
-                               disagreements=disagreements, changed=changed, include_deleted=include_deleted,
-                               limit=limit, after=after, reason=reason, evidence=evidence_kind)
+        try:
+            filters = ResultFilter.parse(label=label, min_confidence=min_confidence, since=since, path=path_glob,
+                                         classifier=classifier_version, status=status, disagreements=disagreements,
+                                         changed=changed, include_deleted=include_deleted, limit=limit,
+                                         after=after, reason=reason, evidence=evidence_kind)
+        except FilterError as exc:
+            raise click.UsageError(str(exc)) from exc
         return command(*args, filters=filters, **kwargs)
 
     for option in reversed(options):
@@ -83,7 +71,7 @@ def _result_filters(command: Callable[..., Any]) -> Callable[..., Any]:
 @_result_filters
 @format_option(("table", "csv", "json", "paths"), "table")
 @click.pass_context
-def results(ctx: click.Context, filters: Any, output_format: str) -> None:
+def results(ctx: click.Context, filters: ResultFilter, output_format: str) -> None:
     """List images and their latest verdicts, newest first.
 
     \b
@@ -104,7 +92,7 @@ def results(ctx: click.Context, filters: Any, output_format: str) -> None:
 @_result_filters
 @click.option("--domain", help="Only images judged by a classifier of this domain (thumbnail, photo, ...).")
 @click.pass_context
-def rescan(ctx: click.Context, filters: Any, domain: str | None) -> None:
+def rescan(ctx: click.Context, filters: ResultFilter, domain: str | None) -> None:
     """Classify existing images again with the active classifiers (all, or filtered like `results`).
 
     Each image goes to the active classifier whose domain covers it. Earlier verdicts are kept as history;
@@ -150,7 +138,7 @@ def label_command(ctx: click.Context, reference: str, fake: bool, real: bool, no
     if fake == real:
         raise click.UsageError("say --fake or --real (one of them)" if not fake else
                                "--fake and --real cannot go together: say one")
-    verdict = "fake" if fake else "real"
+    verdict = AnalystLabel.FAKE if fake else AnalystLabel.REAL
     settings = command_settings(ctx)
     with open_database(settings).session() as session, session.begin():
         image = find_image(session, reference)
@@ -192,10 +180,10 @@ def _print_table(rows: Any) -> None:
     for row in itertools.chain(sample, rows):
         p_fake = f"{row['p_fake']:.3f}" if row["p_fake"] is not None else "-"
         confidence = f"{row['confidence']:.2f}" if row["confidence"] is not None else "-"
-        detail = f"  [{row['error_kind']}: {shown(row['error'])}]" if row["status"] == "error" else ""
-        if row["reason"] == "provenance":
+        detail = f"  [{row['error_kind']}: {shown(row['error'])}]" if row["status"] == Status.ERROR else ""
+        if row["reason"] == Reason.PROVENANCE:
             detail = f"  [provenance: {shown(row['reason_detail'])}]"
-        elif row["reason"] == OUT_OF_DOMAIN:
+        elif row["reason"] == Reason.OUT_OF_DOMAIN:
             detail = f"  [out_of_domain: {shown(row['reason_detail'])}]"
         click.echo(f"{row['id']:>{id_width}}  {row['label'] or '-':<9} {p_fake:>6} {confidence:>5}  "
                    f"{row['status']:<7} {shown(row['classifier'] or '-'):<{classifier_width}} "

@@ -17,6 +17,7 @@ from fakewatch.errors import FakewatchError
 from fakewatch.names import shown
 from fakewatch.quarantine import check_quarantine
 from fakewatch.redact import mask_url
+from fakewatch.values import VerdictLabel, choices
 
 
 def _emit_rows(rows: list[dict[str, Any]], output_format: str) -> None:
@@ -111,7 +112,7 @@ def enqueue(ctx: click.Context, paths: tuple[str, ...], force: bool, include: tu
 
 def _print_scan_summary(summary: Any, settings: Settings) -> None:
     click.echo(f"{summary.files:,} files in {summary.seconds:.1f} s ({summary.rate:,.0f} files/s)")
-    labels = ", ".join(f"{summary.by_label[name]:,} {name}" for name in ("fake", "real", "uncertain"))
+    labels = ", ".join(f"{summary.by_label[name]:,} {name}" for name in choices(VerdictLabel))
     click.echo(f"  verdicts: {labels}")
     if summary.by_status.get("pending"):
         click.echo(f"  queued for workers: {summary.by_status['pending']:,}")

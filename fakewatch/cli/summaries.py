@@ -5,13 +5,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from fakewatch.db.reasons import OUT_OF_DOMAIN
 from fakewatch.names import shown
+from fakewatch.values import Reason
 
 
 def _scores(item: dict[str, Any]) -> str:
     """p_fake, confidence and threshold, or why there are none."""
-    if item.get("reason") == OUT_OF_DOMAIN:
+    if item.get("reason") == Reason.OUT_OF_DOMAIN:
         return "not judged: no classifier covers this image"
     if item.get("p_fake") is None:
         return "-"

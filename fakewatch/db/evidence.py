@@ -20,6 +20,7 @@ from fakewatch.db.common import Prepared, among, as_utc, listed, upsert, utcnow
 from fakewatch.db.tables import Content
 from fakewatch.db.tables import Evidence as EvidenceRow
 from fakewatch.evidence import VERSION, Evidence, proof
+from fakewatch.values import EvidenceStrength, choices
 
 MAX_DETAILS = 20_000  # characters of JSON details kept per finding
 _SHORTER = ((2000, 100), (500, 20), (100, 5), (20, 2))  # (characters per string, items per list or object)
@@ -30,7 +31,8 @@ _ANALYZED = Prepared(lambda dialect: update(CONTENTS).where(listed(CONTENTS.c.id
     evidence_version=bindparam("version", type_=CONTENTS.c.evidence_version.type)))
 _PROOFS = Prepared(lambda dialect: select(EvidenceRow.content_id, EvidenceRow.analyzer, EvidenceRow.analyzer_version,
                                           EvidenceRow.kind, EvidenceRow.summary).where(
-    listed(EvidenceRow.content_id, "ids", dialect), EvidenceRow.strength == "proves_ai").order_by(EvidenceRow.id))
+    listed(EvidenceRow.content_id, "ids", dialect), EvidenceRow.strength == EvidenceStrength.PROVES_AI.value
+).order_by(EvidenceRow.id))
 
 
 def unanalyzed(session: Session, content_ids: Iterable[int]) -> set[int]:
@@ -122,7 +124,7 @@ def evidence_of(session: Session, content_ids: Iterable[int], details: bool = Fa
     found: dict[int, list[dict[str, Any]]] = defaultdict(list)
     if not content_ids:
         return found
-    order = {"proves_ai": 0, "suggests_ai": 1, "suggests_camera": 2, "none": 3}
+    order = {strength: rank for rank, strength in enumerate(choices(EvidenceStrength))}  # strongest first
     for row in session.scalars(select(EvidenceRow).where(among(session, EvidenceRow.content_id, content_ids))
                                .order_by(EvidenceRow.id)):
         item: dict[str, Any] = {"kind": row.kind, "strength": row.strength, "summary": row.summary,

@@ -12,8 +12,9 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from fakewatch.db.common import utcnow
 from fakewatch.db.tables import Image, Label
+from fakewatch.values import AnalystLabel, choices
 
-ANALYST_LABELS = ("fake", "real")
+ANALYST_LABELS = choices(AnalystLabel)
 
 
 def add_label(session: Session, image: Image, label: str, author: str, note: str | None) -> None:
@@ -22,6 +23,15 @@ def add_label(session: Session, image: Image, label: str, author: str, note: str
         raise ValueError("an analyst label is 'fake' or 'real'")
     session.add(Label(image_id=image.id, content_id=image.content_id, label=label, author=author, note=note,
                       created_at=utcnow()))
+
+
+def label_image(session: Session, image_id: int, label: str, author: str, note: str | None) -> bool:
+    """Record an analyst's judgement on the image with id ``image_id``; False if there is none."""
+    image = session.get(Image, image_id)
+    if image is None:
+        return False
+    add_label(session, image, label, author, note)
+    return True
 
 
 def labels_of(image: Image) -> ColumnElement[bool]:

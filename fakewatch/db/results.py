@@ -6,8 +6,7 @@ import dataclasses
 import fnmatch
 import re
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Select, and_, bindparam, func, literal_column, or_, select, tuple_
@@ -18,48 +17,12 @@ from fakewatch.db.actions import actions_of
 from fakewatch.db.common import Prepared, among, as_utc, listed, utcnow
 from fakewatch.db.evidence import evidence_of
 from fakewatch.db.labels import labels_of
-from fakewatch.db.reasons import OUT_OF_DOMAIN
 from fakewatch.db.tables import Content, Image, Label, Verdict
 from fakewatch.db.tables import Evidence as EvidenceRow
+from fakewatch.errors import FilterError
+from fakewatch.filters import ResultFilter
 from fakewatch.names import to_stored
-
-
-@dataclass(frozen=True)
-class ResultFilter:
-    label: str | None = None
-    min_confidence: float | None = None
-    since: datetime | None = None
-    path_glob: str | None = None
-    classifier: str | None = None
-    status: str | None = None
-    include_deleted: bool = False
-    disagreements: bool = False  # the latest verdict contradicts the latest analyst label
-    changed: bool = False  # the latest verdict's label differs from the verdict before it
-    limit: int | None = None
-    after: int | None = None  # keyset pagination: the rows that come after this image id in the listing
-    reason: str | None = None  # provenance (evidence decided the label) or classifier
-    evidence: str | None = None  # only images with evidence of this kind (c2pa_ai_source, camera_exif, ...)
-    order: str = "newest"  # newest (keyset pages with `after`), p_fake (classified images, most likely fake first)
-    # or path
-    offset: int | None = None  # rows to skip, for the orders other than newest
-
-
-ORDERS = ("newest", "p_fake", "path")
-
-
-def parse_since(value: str | None) -> datetime | None:
-    """An ISO date/time (UTC unless it says otherwise) or an age such as 30m, 2h or 7d, as a moment."""
-    if value is None or not value.strip():
-        return None
-    match = re.fullmatch(r"(\d+(?:\.\d+)?)([smhdw])", value.strip())
-    if match:
-        seconds = float(match.group(1)) * {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}[match.group(2)]
-        return utcnow() - timedelta(seconds=seconds)
-    try:
-        moment = datetime.fromisoformat(value.strip())
-    except ValueError as exc:
-        raise ValueError("use an ISO date/time (2026-11-01, 2026-11-01T12:00) or an age like 30m, 2h, 7d") from exc
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+from fakewatch.values import Order, Reason, Status
 
 
 def _latest_verdict() -> Any:
@@ -122,7 +85,7 @@ def results_query(filters: ResultFilter, condition: Any = None) -> Select[*tuple
     narrows it further (a part of :func:`_after`)."""
     verdict_on = [Verdict.content_id == Image.content_id]
     verdict_on.append(Verdict.classifier == filters.classifier if filters.classifier else _latest_verdict())
-    if filters.order == "p_fake":  # classified images only, driven from the (p_fake, id) index of verdicts
+    if filters.order == Order.P_FAKE:  # classified images only, driven from the (p_fake, id) index of verdicts
         query = (select(*_RESULT_COLUMNS).select_from(Verdict).join(Image, and_(*verdict_on))
                  .outerjoin(Content, Content.id == Image.content_id))
     else:
@@ -131,7 +94,7 @@ def results_query(filters: ResultFilter, condition: Any = None) -> Select[*tuple
                  .outerjoin(Verdict, and_(*verdict_on)))
     if not filters.include_deleted:
         query = query.where(Image.deleted_at.is_(None))
-    if filters.label and filters.order == "p_fake":  # keep SQLite on the p_fake index, not the label one
+    if filters.label and filters.order == Order.P_FAKE:  # keep SQLite on the p_fake index, not the label one
         query = query.where(func.coalesce(Verdict.label, "") == filters.label)
     elif filters.label:
         query = query.where(Verdict.label == filters.label)
@@ -168,9 +131,9 @@ def results_query(filters: ResultFilter, condition: Any = None) -> Select[*tuple
         query = query.where(previous.is_not(None), previous != Verdict.label)
     if condition is not None:
         query = query.where(condition)
-    if filters.order == "p_fake":
+    if filters.order == Order.P_FAKE:
         query = query.order_by(Verdict.p_fake.desc(), Verdict.id.desc(), Image.id.desc())
-    elif filters.order == "path":
+    elif filters.order == Order.PATH:
         query = query.order_by(Image.path, Image.id)
     else:
         key = _sort_key(filters)
@@ -192,7 +155,7 @@ def label_counts(session: Session, filters: ResultFilter = ResultFilter()) -> di
     image once, by its content's newest verdict. Filters on status and deletion alone are read from the
     counts the database keeps (:mod:`fakewatch.db.counts`); a path on the image's own copy of its label
     (``images.verdict_label``); any other filter finds each image's verdict."""
-    every = dataclasses.replace(filters, label=None, limit=None, after=None, offset=None, order="newest")
+    every = dataclasses.replace(filters, label=None, limit=None, after=None, offset=None, order=Order.NEWEST)
     if _image_side(every) and not every.path_glob:
         return counts.labels(counts.image_groups(session, every.include_deleted, every.status or None))
     if _image_side(every) and every.path_glob:
@@ -219,7 +182,7 @@ def result_row(row: Any) -> dict[str, Any]:
     """The public record of one image (a row of :func:`results_query`): the fields of `results --format json`
     and `scan --format json`."""
     classified = row.classifier is not None
-    scored = classified and row.reason != OUT_OF_DOMAIN  # no classifier covered it: its numbers mean nothing
+    scored = classified and row.reason != Reason.OUT_OF_DOMAIN  # no classifier covered it: its numbers mean nothing
     return {
         "id": row.id,
         "path": row.path,
@@ -237,7 +200,7 @@ def result_row(row: Any) -> dict[str, Any]:
         "deleted": row.deleted_at is not None,
         "warnings": row.warnings,
         "original_path": row.original_path,
-        "reason": (row.reason or "classifier") if classified else None,
+        "reason": (row.reason or Reason.CLASSIFIER.value) if classified else None,
         "reason_detail": row.reason_detail if classified else None,
         "evidence": [],
     }
@@ -263,10 +226,8 @@ def _attach(session: Session, batch: list[Any]) -> Iterator[dict[str, Any]]:
 
 
 def results(session: Session, filters: ResultFilter) -> Iterable[dict[str, Any]]:
-    if filters.order not in ORDERS:
-        raise ValueError(f"order must be one of {', '.join(ORDERS)}")
-    if filters.order != "newest" and filters.after is not None:
-        raise ValueError("keyset pages (after) follow the newest-first order; use offset for other orders")
+    if filters.order != Order.NEWEST and filters.after is not None:
+        raise FilterError("after (keyset pages) goes with order=newest; use offset for other orders")
     remaining = filters.limit
     for condition in _after(filters, cursor_for(session, filters)):
         listed = 0
@@ -300,7 +261,7 @@ def outcome_counts(session: Session, ids: Sequence[int]) -> tuple[list[tuple[str
     does not show every row."""
     counts = [(status, error_kind, label, int(count))
               for status, error_kind, label, count in _OUTCOME_COUNTS(session, ids=ids).all()]
-    if not any(status == "error" for status, _, _, _ in counts):
+    if not any(status == Status.ERROR for status, _, _, _ in counts):
         return counts, []
     failed = {image_id for image_id, in _ERROR_IDS(session, ids=ids).all()}
     return counts, [image_id for image_id in ids if image_id in failed]
@@ -315,7 +276,7 @@ def _outcome_counts(dialect: str) -> Any:
 
 _OUTCOME_COUNTS = Prepared(_outcome_counts)
 _ERROR_IDS = Prepared(lambda dialect: select(Image.id).where(listed(Image.id, "ids", dialect),
-                                                              Image.status == "error"))
+                                                              Image.status == Status.ERROR.value))
 
 
 def image_ids(session: Session, filters: ResultFilter) -> list[int]:
@@ -333,6 +294,18 @@ def find_image(session: Session, reference: str) -> Image | None:
     if reference.encode("utf-8", "surrogateescape").decode("utf-8", "replace") == reference:
         names.add(reference)  # the stored form itself, as listings show it (it never holds undecodable bytes)
     return session.scalar(select(Image).where(Image.path.in_(names)).limit(1))
+
+
+def image_location(session: Session, image_id: int) -> tuple[str, int | None] | None:
+    """The stored path and content id of the image with id ``image_id``; None if there is none."""
+    row = session.execute(select(Image.path, Image.content_id).where(Image.id == image_id)).first()
+    return None if row is None else (row.path, row.content_id)
+
+
+def record_by_id(session: Session, image_id: int) -> dict[str, Any] | None:
+    """:func:`image_record` of the image with id ``image_id``; None if there is none."""
+    image = session.get(Image, image_id)
+    return None if image is None else image_record(session, image)
 
 
 def image_record(session: Session, image: Image) -> dict[str, Any]:
@@ -361,7 +334,7 @@ def image_record(session: Session, image: Image) -> dict[str, Any]:
 
 def _scores(verdict: Verdict) -> dict[str, float | None]:
     """A verdict's p_fake, confidence and threshold; none for an image no classifier covered."""
-    if verdict.reason == OUT_OF_DOMAIN:
+    if verdict.reason == Reason.OUT_OF_DOMAIN:
         return {"p_fake": None, "confidence": None, "threshold": None}
     return {"p_fake": round(verdict.p_fake, 6), "confidence": round(verdict.confidence, 6),
             "threshold": verdict.threshold}

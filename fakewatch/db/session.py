@@ -145,5 +145,10 @@ class Database:
     def session(self) -> Session:
         return self.sessions()
 
+    def ping(self) -> None:
+        """Run a trivial query; raises if the database cannot be reached."""
+        with self.session() as session:
+            session.execute(text("SELECT 1"))
+
     def dispose(self) -> None:
         self.engine.dispose()

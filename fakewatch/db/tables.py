@@ -30,8 +30,14 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-STATUSES = ("pending", "done", "error", "skipped")
-VERDICT_LABELS = ("fake", "real", "uncertain")
+from fakewatch.values import ActionStatus, EvidenceStrength, Reason, Status, VerdictLabel, choices
+
+# the values the string columns hold (fakewatch.values defines them)
+STATUSES = choices(Status)  # images.status
+VERDICT_LABELS = choices(VerdictLabel)  # verdicts.label, images.verdict_label
+VERDICT_REASONS = choices(Reason)  # verdicts.reason
+ACTION_STATUSES = choices(ActionStatus)  # actions.status
+EVIDENCE_STRENGTHS = choices(EvidenceStrength)  # evidence.strength
 
 
 class Base(DeclarativeBase):
@@ -58,7 +64,7 @@ class Image(Base):
     content_id: Mapped[int | None] = mapped_column(ForeignKey("contents.id"), index=True)
     size: Mapped[int | None] = mapped_column(BigInteger)
     mtime: Mapped[float | None] = mapped_column(Float)
-    status: Mapped[str] = mapped_column(String(16), default="pending")
+    status: Mapped[str] = mapped_column(String(16), default=Status.PENDING.value)
     error_kind: Mapped[str | None] = mapped_column(String(32))
     error_message: Mapped[str | None] = mapped_column(Text)
     first_seen: Mapped[datetime] = mapped_column(DateTime(timezone=True))
@@ -94,7 +100,8 @@ class Verdict(Base):
     elapsed_ms: Mapped[float] = mapped_column(Float)
     host: Mapped[str] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    reason: Mapped[str] = mapped_column(String(16), default="classifier", server_default="classifier")
+    reason: Mapped[str] = mapped_column(String(16), default=Reason.CLASSIFIER.value,
+                                        server_default=Reason.CLASSIFIER.value)
     reason_detail: Mapped[str | None] = mapped_column(Text)  # the proof's summary when reason is provenance
 
     content: Mapped[Content] = relationship(back_populates="verdicts")
@@ -120,8 +127,6 @@ class Label(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
-ACTION_STATUSES = ("done", "failed")
-
 
 class Action(Base):
     __tablename__ = "actions"
@@ -138,8 +143,6 @@ class Action(Base):
 
     __table_args__ = (UniqueConstraint("image_id", "verdict_id", "action", name="uq_actions_image_verdict_action"),)
 
-
-EVIDENCE_STRENGTHS = ("proves_ai", "suggests_ai", "suggests_camera", "none")
 
 
 class Evidence(Base):

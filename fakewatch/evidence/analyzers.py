@@ -15,8 +15,9 @@ from typing import Any
 
 from fakewatch.evidence.containers import Blocks
 from fakewatch.evidence.exif import read_exif, read_iptc, text_of
+from fakewatch.values import EvidenceStrength, choices
 
-STRENGTHS = ("proves_ai", "suggests_ai", "suggests_camera", "none")
+STRENGTHS = choices(EvidenceStrength)  # strongest first
 GENERATORS = re.compile(
     r"\b(stable[ -]?diffusion|sdxl|midjourney|dall[-·\s]?e|openai|novelai|comfyui|invokeai|fooocus|automatic1111|"
     r"forge|swarmui|draw things|adobe firefly|firefly|imagen|gemini|nano banana|leonardo\.?ai|ideogram|flux\.?1?|"

@@ -12,22 +12,18 @@ from fastapi import APIRouter, Body, HTTPException, Request
 from fastapi import Path as PathParameter
 from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 from pydantic import BaseModel, Field
-from sqlalchemy import text
 
-from fakewatch.db.reasons import VERDICT_REASONS
-from fakewatch.db.results import ORDERS, ResultFilter, parse_since
+from fakewatch.errors import FilterError
+from fakewatch.filters import MAX_ID, ResultFilter
 from fakewatch.names import csv_cell
+from fakewatch.values import RESULT_COLUMNS, AnalystLabel, Order
 from fakewatch.web.console import Console, NotFound, Upload
 
 router = APIRouter(prefix="/api/v1")
 MAX_FILES = 64
 PAGE_LIMIT = 1000
-MAX_ID = 2 ** 63 - 1  # the largest id (and row offset) a database column holds
 ImageId = Annotated[int, PathParameter(ge=1, le=MAX_ID, description="an image id, as listings give it")]
 TOO_MANY_FILES = "{count} files in one request; at most {limit} are checked at once: send them in batches"
-CSV_COLUMNS = ("id", "path", "sha256", "size", "status", "label", "p_fake", "confidence", "threshold",
-               "classifier", "classified_at", "reason", "reason_detail", "error_kind", "error", "deleted",
-               "warnings", "original_path", "evidence")
 
 
 def console_of(request: Request) -> Console:
@@ -40,32 +36,14 @@ def result_filter(label: str | None = None, min_confidence: float | None = None,
                   limit: int | None = 50, after: int | None = None, order: str = "newest",
                   offset: int | None = None, reason: str | None = None, evidence: str | None = None) -> ResultFilter:
     """The `fakewatch results` filters from query parameters; a bad value is a 422 that says why."""
-    if label not in (None, "", "fake", "real", "uncertain"):
-        raise HTTPException(422, "label must be fake, real or uncertain")
-    if status not in (None, "", "pending", "done", "error", "skipped"):
-        raise HTTPException(422, "status must be pending, done, error or skipped")
-    if reason not in (None, "", *VERDICT_REASONS):
-        raise HTTPException(422, f"reason must be one of {', '.join(VERDICT_REASONS)}")
-    if order not in ORDERS:
-        raise HTTPException(422, f"order must be one of {', '.join(ORDERS)}")
-    if order != "newest" and after is not None:
-        raise HTTPException(422, "after (keyset pages) goes with order=newest; use offset for other orders")
-    if limit is not None and not 1 <= limit <= PAGE_LIMIT:
-        raise HTTPException(422, f"limit must be between 1 and {PAGE_LIMIT}")
-    for name, value in (("after", after), ("offset", offset)):
-        if value is not None and not 0 <= value <= MAX_ID:
-            raise HTTPException(422, f"{name} must be between 0 and {MAX_ID}")
-    if min_confidence is not None and not 0 <= min_confidence <= 1:
-        raise HTTPException(422, "min_confidence must be between 0 and 1")
     try:
-        moment = parse_since(since)
-    except ValueError as exc:
+        return ResultFilter.parse(label=label, min_confidence=min_confidence, since=since, path=path,
+                                  classifier=classifier, status=status, disagreements=disagreements,
+                                  changed=changed, include_deleted=include_deleted, limit=limit, after=after,
+                                  order=order, offset=offset, reason=reason, evidence=evidence,
+                                  max_limit=PAGE_LIMIT)
+    except FilterError as exc:
         raise HTTPException(422, str(exc)) from exc
-    return ResultFilter(label=label or None, min_confidence=min_confidence, since=moment, path_glob=path or None,
-                        classifier=classifier or None, status=status or None, disagreements=disagreements,
-                        changed=changed, include_deleted=include_deleted, limit=limit, after=after, order=order,
-                        offset=offset if offset and offset > 0 else None, reason=reason or None,
-                        evidence=evidence or None)
 
 
 def _found(call: Any, *args: Any) -> Any:
@@ -79,8 +57,7 @@ def _found(call: Any, *args: Any) -> Any:
 def healthz(request: Request) -> JSONResponse:
     """Liveness and database reachability; needs no token."""
     try:
-        with console_of(request).database.session() as session:
-            session.execute(text("SELECT 1"))
+        console_of(request).ping()
     except Exception:  # noqa: BLE001 - any failure means: not healthy
         return JSONResponse({"status": "unavailable", "database": "unreachable"}, status_code=503)
     return JSONResponse({"status": "ok", "database": "ok"})
@@ -126,7 +103,7 @@ async def scan(request: Request) -> JSONResponse:
 
 def _csv(rows: Iterator[dict[str, Any]]) -> Iterator[str]:
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS, extrasaction="ignore")
+    writer = csv.DictWriter(buffer, fieldnames=RESULT_COLUMNS, extrasaction="ignore")
     writer.writeheader()
     for row in rows:
         cells = {**row, "evidence": "; ".join(f"{item['strength']}: {item['summary']}" for item in row["evidence"])}
@@ -168,7 +145,7 @@ def list_results(request: Request, label: str | None = None, min_confidence: flo
     rows = console.results(chosen)
     following = None
     if chosen.limit and len(rows) == chosen.limit:
-        following = ({"after": rows[-1]["id"]} if order == "newest"
+        following = ({"after": rows[-1]["id"]} if chosen.order == Order.NEWEST
                      else {"offset": (chosen.offset or 0) + len(rows)})
     return JSONResponse({"results": rows, "next": following})
 
@@ -217,7 +194,7 @@ async def heatmap(request: Request, image_id: ImageId) -> Response:
 
 
 class LabelIn(BaseModel):
-    label: Literal["fake", "real"]
+    label: AnalystLabel
     note: str | None = Field(default=None, max_length=4000)
     author: str | None = Field(default=None, max_length=255)
 

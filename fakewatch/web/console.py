@@ -15,23 +15,21 @@ import threading
 import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import cv2
 import numpy as np
-from sqlalchemy import case, func, select
 
 from fakewatch import imaging
 from fakewatch.config import Settings
-from fakewatch.db.common import as_utc, utcnow
-from fakewatch.db.results import ResultFilter, image_record, label_counts, results, rows_for_ids
+from fakewatch.db.results import image_location, label_counts, record_by_id, results, rows_for_ids
 from fakewatch.db.session import Database
-from fakewatch.db.tables import Image, Verdict
 from fakewatch.errors import FakewatchError, ImageError
+from fakewatch.filters import ResultFilter
 from fakewatch.names import to_fs
 from fakewatch.registry import Registry, summary_metrics
+from fakewatch.values import AnalystLabel, Status, choices, one_of
 
 THUMBNAIL_SIDE = 256
 PREVIEW_SIDE = 1600
@@ -180,17 +178,21 @@ class Console:
 
     def image(self, image_id: int) -> dict[str, Any]:
         with self.database.session() as session:
-            image = session.get(Image, image_id)
-            if image is None:
-                raise NotFound(f"no image {image_id}")
-            return image_record(session, image)
+            record = record_by_id(session, image_id)
+        if record is None:
+            raise NotFound(f"no image {image_id}")
+        return record
+
+    def ping(self) -> None:
+        """Raises if the database cannot be reached."""
+        self.database.ping()
 
     def _image_file(self, image_id: int) -> tuple[str, str]:
         with self.database.session() as session:
-            row = session.execute(select(Image.path, Image.content_id).where(Image.id == image_id)).first()
-        if row is None:
+            found = image_location(session, image_id)
+        if found is None:
             raise NotFound(f"no image {image_id}")
-        return row.path, str(row.content_id)
+        return found[0], str(found[1])
 
     def picture(self, image_id: int, side: int) -> bytes:
         """The image as a JPEG no larger than ``side`` pixels a side, built once and cached by content."""
@@ -224,15 +226,13 @@ class Console:
             raise NotFound(str(exc)) from exc
 
     def add_label(self, image_id: int, label: str, note: str | None, author: str | None) -> dict[str, Any]:
-        from fakewatch.db.labels import add_label
+        from fakewatch.db.labels import label_image
 
-        if label not in ("fake", "real"):
-            raise FakewatchError("label must be fake or real")
+        if label not in choices(AnalystLabel):
+            raise FakewatchError(f"label must be {one_of(AnalystLabel)}")
         with self.database.session() as session, session.begin():
-            image = session.get(Image, image_id)
-            if image is None:
+            if not label_image(session, image_id, label, (author or self.author)[:255], note or None):
                 raise NotFound(f"no image {image_id}")
-            add_label(session, image, label, (author or self.author)[:255], note or None)
         return self.image(image_id)
 
     # --- classifiers --------------------------------------------------------------------------------------
@@ -279,19 +279,15 @@ class Console:
 
     def per_minute(self, minutes: int = 60) -> list[int]:
         """Verdicts written in each of the last ``minutes`` minutes, oldest first."""
-        now = utcnow()
-        since = now - timedelta(minutes=minutes)
-        counts = [0] * minutes
+        from fakewatch.db.throughput import verdicts_each_minute
+
         with self.database.session() as session:
-            for (moment,) in session.execute(select(Verdict.created_at).where(Verdict.created_at >= since)):
-                index = int((as_utc(moment) - since).total_seconds() // 60)  # type: ignore[operator]
-                if 0 <= index < minutes:
-                    counts[index] += 1
-        return counts
+            return verdicts_each_minute(session, minutes)
 
     def metrics(self) -> str:
         """Prometheus text exposition of the database's counts and the classify latency histogram."""
         from fakewatch.db.results import images_by_status, stats
+        from fakewatch.db.throughput import latency
 
         lines: list[str] = []
 
@@ -301,11 +297,9 @@ class Console:
         with self.database.session() as session:
             by_status = images_by_status(session)
             numbers = stats(session)
-            buckets = session.execute(select(
-                *[func.sum(case((Verdict.elapsed_ms <= bound, 1), else_=0)) for bound in LATENCY_BUCKETS_MS],
-                func.count(), func.coalesce(func.sum(Verdict.elapsed_ms), 0.0))).one()
+            timing = latency(session, LATENCY_BUCKETS_MS)
         family("fakewatch_images", "gauge", "Images in the database by status (deleted files excluded).")
-        for status_name in ("pending", "done", "error", "skipped"):
+        for status_name in choices(Status):
             lines.append(f'fakewatch_images{{status="{status_name}"}} {by_status.get(status_name, 0)}')
         family("fakewatch_images_by_label", "gauge", "Images by their latest verdict's label.")
         for label, count in sorted(numbers["by_label"].items(), key=str):
@@ -321,11 +315,10 @@ class Console:
                 if isinstance(depth, int):
                     lines.append(f'fakewatch_queue_depth{{queue="{queue}"}} {depth}')
         family("fakewatch_classify_latency_seconds", "histogram", "Classifier time per image, from the verdicts.")
-        *cumulative, total, elapsed_sum = buckets
-        for bound, count in zip(LATENCY_BUCKETS_MS, cumulative, strict=True):
-            lines.append(f'fakewatch_classify_latency_seconds_bucket{{le="{bound / 1000:g}"}} {int(count or 0)}')
-        lines.append(f'fakewatch_classify_latency_seconds_bucket{{le="+Inf"}} {int(total)}')
-        lines.append(f"fakewatch_classify_latency_seconds_sum {float(elapsed_sum) / 1000:.6f}")
-        lines.append(f"fakewatch_classify_latency_seconds_count {int(total)}")
+        for bound, count in zip(LATENCY_BUCKETS_MS, timing.at_most, strict=True):
+            lines.append(f'fakewatch_classify_latency_seconds_bucket{{le="{bound / 1000:g}"}} {count}')
+        lines.append(f'fakewatch_classify_latency_seconds_bucket{{le="+Inf"}} {timing.count}')
+        lines.append(f"fakewatch_classify_latency_seconds_sum {timing.sum_ms / 1000:.6f}")
+        lines.append(f"fakewatch_classify_latency_seconds_count {timing.count}")
         return "\n".join(lines) + "\n"
 

@@ -14,9 +14,12 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from starlette.concurrency import run_in_threadpool
 
+from fakewatch.errors import FilterError
+from fakewatch.filters import ResultFilter
 from fakewatch.names import shown
+from fakewatch.values import AnalystLabel, EvidenceKind, Order, Reason, Status, VerdictLabel, choices, one_of
 from fakewatch.web import reference
-from fakewatch.web.api import MAX_FILES, ImageId, console_of, read_uploads, result_filter
+from fakewatch.web.api import MAX_FILES, ImageId, console_of, read_uploads
 from fakewatch.web.console import NotFound
 from fakewatch.web.security import COOKIE, client_of, require_csrf, throttled
 
@@ -27,6 +30,16 @@ templates.env.filters["when"] = lambda value: f"{str(value)[:10]} {str(value)[11
 FILTER_KEYS = ("label", "min_confidence", "since", "path", "classifier", "status", "disagreements", "changed",
                "include_deleted", "order", "view", "reason", "evidence")
 PAGE = 60
+# the console's filter menus: every value the filters take, with the words the menus show
+MENUS = {
+    "label": [(value, value) for value in choices(VerdictLabel)],
+    "status": [(value, value) for value in choices(Status)],
+    "reason": [(Reason.PROVENANCE.value, "proof in the file"), (Reason.CLASSIFIER.value, "classifier"),
+               (Reason.OUT_OF_DOMAIN.value, "no classifier covers it")],
+    "evidence": [(value, value) for value in choices(EvidenceKind)],
+    "order": [(Order.NEWEST.value, "newest verdict"), (Order.P_FAKE.value, "most likely fake"),
+              (Order.PATH.value, "path")],
+}
 
 
 def render(request: Request, name: str, status_code: int = 200, **context: Any) -> HTMLResponse:
@@ -101,18 +114,18 @@ async def check_upload(request: Request) -> HTMLResponse:
     return render(request, "check.html", cards=cards)
 
 
-def _filters_from(request: Request) -> tuple[dict[str, str], Any]:
+def _filters_from(request: Request) -> tuple[dict[str, str], ResultFilter]:
     raw = {key: value for key in FILTER_KEYS if (value := request.query_params.get(key, "").strip())}
     flags = {key: raw.get(key) in ("1", "on", "true") for key in ("disagreements", "changed", "include_deleted")}
     try:
-        minimum = float(raw["min_confidence"]) if "min_confidence" in raw else None
-        after = int(request.query_params["after"]) if request.query_params.get("after") else None
-        offset = int(request.query_params["offset"]) if request.query_params.get("offset") else None
-    except ValueError as exc:
-        raise HTTPException(422, "min_confidence, after and offset must be numbers") from exc
-    filters = result_filter(raw.get("label"), minimum, raw.get("since"), raw.get("path"), raw.get("classifier"),
-                            raw.get("status"), flags["disagreements"], flags["changed"], flags["include_deleted"],
-                            PAGE, after, raw.get("order", "newest"), offset, raw.get("reason"), raw.get("evidence"))
+        filters = ResultFilter.parse(
+            label=raw.get("label"), min_confidence=raw.get("min_confidence"), since=raw.get("since"),
+            path=raw.get("path"), classifier=raw.get("classifier"), status=raw.get("status"),
+            disagreements=flags["disagreements"], changed=flags["changed"], include_deleted=flags["include_deleted"],
+            limit=PAGE, after=request.query_params.get("after"), order=raw.get("order"),
+            offset=request.query_params.get("offset"), reason=raw.get("reason"), evidence=raw.get("evidence"))
+    except FilterError as exc:
+        raise HTTPException(422, str(exc)) from exc
     return raw, filters
 
 
@@ -123,11 +136,11 @@ def results_page(request: Request) -> HTMLResponse:
     query = {key: value for key, value in raw.items() if key != "view"}
     following = None
     if len(rows) == PAGE:
-        step = {"after": rows[-1]["id"]} if filters.order == "newest" else {"offset": (filters.offset or 0) + PAGE}
+        step = {"after": rows[-1]["id"]} if filters.order == Order.NEWEST else {"offset": (filters.offset or 0) + PAGE}
         following = "?" + urlencode({**raw, **step})
     first = "?" + urlencode(raw) if filters.after or filters.offset else None
     return render(request, "results.html", rows=rows, raw=raw, view=raw.get("view", "grid"), following=following,
-                  first=first, query=urlencode(query), counts_query=urlencode(
+                  first=first, query=urlencode(query), menus=MENUS, counts_query=urlencode(
                       {key: value for key, value in query.items() if key not in ("order", "label")}),
                   classifiers=[item["version"] for item in console_of(request).classifiers()])
 
@@ -145,8 +158,8 @@ def image_page(request: Request, image_id: ImageId) -> HTMLResponse:
 async def label_form(request: Request, image_id: ImageId) -> Response:
     form = await request.form()
     label, note, author = (str(form.get(key) or "") for key in ("label", "note", "author"))
-    if label not in ("fake", "real"):
-        raise HTTPException(422, "label must be fake or real")
+    if label not in choices(AnalystLabel):
+        raise HTTPException(422, f"label must be {one_of(AnalystLabel)}")
     try:
         await run_in_threadpool(console_of(request).add_label, image_id, label, note[:4000] or None,
                                 author[:255] or None)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import ast
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -142,6 +143,27 @@ def test_no_import_cycles_between_modules_or_between_subpackages() -> None:
     for module, names in graph.items():
         between.setdefault(unit[module], set()).update(unit[name] for name in names if unit[name] != unit[module])
     assert _cycles(between) == [], "subpackages and top-level modules that import each other"
+
+
+def test_the_web_package_runs_no_sql_of_its_own() -> None:
+    """The console and the API call fakewatch.db functions: no SQLAlchemy import (function-level ones
+    included) and no statement built or written in fakewatch/web."""
+    offences = []
+    for module, path in MODULES.items():
+        if not module.startswith("fakewatch.web"):
+            continue
+        if "sqlalchemy" in _imports(module, everywhere=True):
+            offences.append(f"{module} imports sqlalchemy")
+        source = path.read_text(encoding="utf-8")
+        offences += [f"{module} calls {call}" for call in ("select(", "text(", "insert(", "update(", "delete(")
+                     if re.search(r"(?<![\w.])" + re.escape(call), source)]
+    assert offences == [], "SQL in fakewatch/web: move it into fakewatch/db"
+
+
+def test_the_layout_check_finds_sql_where_it_is() -> None:
+    assert "sqlalchemy" in _imports("fakewatch.db.results", everywhere=True)
+    assert re.search(r"(?<![\w.])" + re.escape("select("), "query = select(Image.id)")
+    assert not re.search(r"(?<![\w.])" + re.escape("select("), "<select name=label>; form.select(x)")
 
 
 def test_only_training_and_its_commands_import_training() -> None:
