@@ -2,9 +2,14 @@
 
 They are off until configured (``quarantine_dir``, ``action_command``, ``webhook_url``) and fire for the
 verdict labels in ``action_labels`` (default: fake), in both modes, at most once per image and verdict
-(claimed in the ``actions`` table). Order per image: the quarantine move first (so the command and the
-webhook see the file's new path), then the command and the webhook on a small background pool, so a slow
-hook never holds up classification. Every outcome, failures included, is recorded on the action's row.
+(claimed in the ``actions`` table once the verdict has committed). Order per image: the quarantine move
+first (so the command and the webhook see the file's new path), then the command and the webhook. Every
+outcome, failures included, is recorded on the action's row. Where they run:
+
+    embedded     the move in the classifying thread, the hooks on a pool of HOOK_THREADS threads, so a
+                 slow hook never holds up classification
+    distributed  a ``fakewatch.act`` task per image (action ids and the claim's token) on the ``actions``
+                 queue, which every worker consumes; the worker that takes it runs them in order
 
 - Quarantine moves the judged file into ``quarantine_dir`` (:mod:`fakewatch.quarantine`); the image row
   takes the new path and keeps the old one as ``original_path``.
@@ -14,8 +19,9 @@ hook never holds up classification. Every outcome, failures included, is recorde
   failures ``webhook_retries`` times with the usual backoff.
 
 Shutdown waits at most ``SHUTDOWN_GRACE`` seconds for the hooks; the ones cut short are recorded
-``pending`` and, like the ones a killed process left ``running``, retried once when the next process that
-runs actions starts (:meth:`VerdictActions.resume`).
+``pending`` and, like the ones a killed process (or worker) left ``running`` past their time, retried once
+by :meth:`VerdictActions.sweep`: when a scan, watch or worker starts, with each sweep of a distributed
+watcher or `fakewatch sweep`, and every ``sweep_interval`` seconds in each worker.
 """
 
 from __future__ import annotations
@@ -31,8 +37,9 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Callable
-from typing import Any
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
@@ -42,7 +49,11 @@ from fakewatch.db.results import rows_for_ids
 from fakewatch.db.session import Database
 from fakewatch.names import shown, to_fs, to_stored
 from fakewatch.quarantine import ActionFailed, ActionSkipped, quarantine, quarantine_folder
+from fakewatch.queues import ACT_TASK, ACTIONS_QUEUE
 from fakewatch.redact import mask_url
+
+if TYPE_CHECKING:
+    from celery import Celery
 
 log = logging.getLogger(__name__)
 ACTIONS = ("quarantine", "command", "webhook")
@@ -127,58 +138,29 @@ def post(url: str, row: dict[str, Any], timeout: float) -> str:
         raise ActionFailed(f"cannot reach {mask_url(url)}: {getattr(exc, 'reason', exc)}") from exc
 
 
-class VerdictActions:
-    """Runs the configured actions for freshly classified images; :meth:`close` waits a bounded time for
-    the hooks. Built when a process that runs actions starts, it first retries what a stopped one left."""
+class ActionRunner:
+    """Runs claimed actions in this process and records their outcomes. ``abandoned``, once set, cuts a
+    running hook short (its row is then left to the caller)."""
 
-    def __init__(self, settings: Settings, database: Database) -> None:
+    def __init__(self, settings: Settings, database: Database, folder: str,
+                 abandoned: threading.Event | None = None) -> None:
         self.settings = settings
         self.database = database
-        self.enabled = configured(settings)
-        self.folder = quarantine_folder(settings)  # resolved once: a symlink swapped in later is not followed
-        self._waiting: queue.Queue[recorded.Claim] = queue.Queue()
-        self._busy: dict[int, recorded.Claim] = {}  # action id -> a hook being run
+        self.folder = folder
+        self.abandoned = abandoned or threading.Event()
         self._children: set[subprocess.Popen[bytes]] = set()
         self._lock = threading.Lock()
-        self._idle = threading.Condition(self._lock)
-        self._threads: list[threading.Thread] = []
-        self._abandoned = threading.Event()  # set when close() stops waiting
-        if self.enabled:
-            self.resume()
 
-    def resume(self) -> None:
-        """Retry, once, the actions a stopped process left pending or running past their time."""
-        longest = {name: longest_run(self.settings, name) + STALE_MARGIN for name in self.enabled}
-        try:
-            with self.database.session() as session, session.begin():
-                claims, given_up = recorded.reclaim(session, longest)
-        except DBAPIError as exc:  # the database is down: the next start tries again
-            log.warning("cannot look for interrupted verdict actions: %s", exc)
-            return
-        if claims or given_up:
-            log.info("retrying %d interrupted verdict actions; %d interrupted twice were failed",
-                     len(claims), given_up)
-        self._run(claims)
+    def run(self, claim: recorded.Claim) -> None:
+        if claim.action == "quarantine":
+            self.quarantine(claim)
+        else:
+            self.hook(claim)
 
-    def after(self, image_ids: list[int], classifier: str | list[str]) -> None:
-        """Claim and run the actions owed for ``image_ids``' verdicts from ``classifier`` (one or several)."""
-        if not self.enabled or not image_ids:
-            return
-        with self.database.session() as session, session.begin():
-            claims = recorded.claim(session, image_ids, classifier, self.settings.action_labels, self.enabled)
-        self._run(claims)
-
-    def _run(self, claims: list[recorded.Claim]) -> None:
-        for claim in claims:
-            if claim.action == "quarantine":
-                self._quarantine(claim)
-            else:
-                self._submit(claim)
-
-    def _quarantine(self, claim: recorded.Claim) -> None:
+    def quarantine(self, claim: recorded.Claim) -> None:
         path = to_fs(claim.stored_path)
         if os.path.realpath(os.path.dirname(path)) == self.folder:  # moved by a run that stopped before the end
-            self._finish(claim, "done", f"already in quarantine at {claim.stored_path}", 1)
+            self.finish(claim, "done", f"already in quarantine at {claim.stored_path}", 1)
             return
         try:
             os.makedirs(self.folder, mode=0o700, exist_ok=True)
@@ -187,12 +169,12 @@ class VerdictActions:
             new_path = quarantine(path, self.folder, claim.sha256, lambda candidate: self._record_move(
                 claim, candidate))
         except ActionSkipped as exc:
-            self._finish(claim, "skipped", str(exc), 1)
+            self.finish(claim, "skipped", str(exc), 1)
         except (ActionFailed, OSError, DBAPIError) as exc:
-            self._finish(claim, "failed", f"{exc.__class__.__name__}: {exc}" if isinstance(exc, DBAPIError)
-                         else str(exc), 1)
+            self.finish(claim, "failed", f"{exc.__class__.__name__}: {exc}" if isinstance(exc, DBAPIError)
+                        else str(exc), 1)
         else:
-            self._finish(claim, "done", f"moved to {to_stored(new_path)}", 1)
+            self.finish(claim, "done", f"moved to {to_stored(new_path)}", 1)
 
     def _record_move(self, claim: recorded.Claim, new_path: str) -> bool:
         try:
@@ -200,6 +182,144 @@ class VerdictActions:
                 return recorded.moved(session, claim.image_id, to_stored(new_path), claim.stored_path)
         except IntegrityError:  # another row took the name between the check and the write
             return False
+
+    def hook(self, claim: recorded.Claim) -> None:
+        """Run the command or the webhook (with its retries) for ``claim``."""
+        with self.database.session() as session:
+            rows = rows_for_ids(session, [claim.image_id])
+        if not rows:
+            self.finish(claim, "failed", f"image {claim.image_id} is no longer recorded", 0)
+            return
+        row = rows[0]
+        attempts, limit = 0, (1 + self.settings.webhook_retries) if claim.action == "webhook" else 1
+        while True:
+            attempts += 1
+            try:
+                if claim.action == "command":
+                    detail = run_command(self.settings.action_command, to_fs(row["path"]), row,
+                                         self.settings.action_timeout, self._started)
+                else:
+                    detail = post(self.settings.webhook_url, row, self.settings.action_timeout)
+            except ActionFailed as exc:
+                if self.abandoned.is_set():
+                    return  # cut short by a shutdown: the caller records it
+                if attempts < limit:
+                    if self.abandoned.wait(self.settings.retry_delay(attempts)):
+                        return
+                    continue
+                self.finish(claim, "failed", str(exc), attempts)
+                return
+            self.finish(claim, "done", detail, attempts)
+            return
+
+    def _started(self, child: subprocess.Popen[bytes]) -> None:
+        with self._lock:
+            self._children = {each for each in self._children if each.poll() is None} | {child}
+        if self.abandoned.is_set():
+            child.kill()
+
+    def kill_children(self) -> None:
+        with self._lock:
+            children = [child for child in self._children if child.poll() is None]
+        for child in children:
+            child.kill()
+
+    def finish(self, claim: recorded.Claim, status: str, detail: str, attempts: int) -> None:
+        if status != "done":
+            log.warning("%s action for image %d %s: %s", claim.action, claim.image_id, status, detail)
+        with self.database.session() as session, session.begin():
+            recorded.finish(session, claim.action_id, status, detail, attempts)
+
+
+class VerdictActions:
+    """Claims the configured actions for freshly judged images and has them run: here (embedded) or by a
+    worker (distributed). Built when a process that runs or sends actions starts, it first sweeps up what
+    a stopped one left; :meth:`close` waits a bounded time for this process's hooks."""
+
+    def __init__(self, settings: Settings, database: Database) -> None:
+        self.settings = settings
+        self.database = database
+        self.enabled = configured(settings)
+        self.folder = quarantine_folder(settings)  # resolved once: a symlink swapped in later is not followed
+        self._abandoned = threading.Event()  # set when close() stops waiting
+        self.runner = ActionRunner(settings, database, self.folder, self._abandoned)
+        self._waiting: queue.Queue[recorded.Claim] = queue.Queue()
+        self._busy: dict[int, recorded.Claim] = {}  # action id -> a hook being run
+        self._lock = threading.Lock()
+        self._idle = threading.Condition(self._lock)
+        self._threads: list[threading.Thread] = []
+        self._sender: Celery | None = None
+        if self.enabled:
+            self.sweep()
+
+    def sweep(self) -> int:
+        """Retry, once, the actions a stopped process left pending or running past their time (safe to run
+        in several processes at once: each claim is reclaimed by one). Returns how many were retried."""
+        if not self.enabled:
+            return 0
+        longest = {name: longest_run(self.settings, name) + STALE_MARGIN for name in self.enabled}
+        try:
+            with self.database.session() as session, session.begin():
+                claims, given_up = recorded.reclaim(session, longest)
+        except DBAPIError as exc:  # the database is down: the next sweep tries again
+            log.warning("cannot look for interrupted verdict actions: %s", exc)
+            return 0
+        if claims or given_up:
+            log.info("retrying %d interrupted verdict actions; %d interrupted twice were failed",
+                     len(claims), given_up)
+        self._dispatch(claims)
+        return len(claims)
+
+    def after(self, image_ids: list[int], classifier: str | list[str]) -> None:
+        """Claim and run the actions owed for ``image_ids``' verdicts from ``classifier`` (one or several)."""
+        if not self.enabled or not image_ids:
+            return
+        with self.database.session() as session, session.begin():
+            claims = recorded.claim(session, image_ids, classifier, self.settings.action_labels, self.enabled)
+        self._dispatch(claims)
+
+    def run_claimed(self, action_ids: Sequence[int], token: str) -> int:
+        """Run now, in order, the claims among ``action_ids`` that ``token`` still holds (a worker's
+        ``fakewatch.act``); returns how many ran."""
+        with self.database.session() as session, session.begin():
+            claims = recorded.take(session, action_ids, token, ACTIONS)
+        for claim in claims:
+            self.runner.run(claim)
+        return len(claims)
+
+    def _dispatch(self, claims: list[recorded.Claim]) -> None:
+        if not claims:
+            return
+        if not self.settings.embedded:
+            self._send(claims)
+            return
+        for claim in claims:
+            if claim.action == "quarantine":
+                self.runner.quarantine(claim)  # before the hooks, which see the new path
+            else:
+                self._submit(claim)
+
+    def _send(self, claims: list[recorded.Claim]) -> None:
+        """Queue one ``fakewatch.act`` per image and claim token; claims not sent wait for the next sweep."""
+        from kombu.exceptions import OperationalError as BrokerError
+
+        from fakewatch.broker import send_retry_policy, sender
+
+        groups: dict[tuple[int, str], list[recorded.Claim]] = defaultdict(list)
+        for claim in claims:
+            groups[(claim.image_id, claim.token)].append(claim)
+        if self._sender is None:
+            self._sender = sender(self.settings)
+        for (_, token), group in groups.items():
+            try:
+                self._sender.send_task(ACT_TASK, args=[[claim.action_id for claim in group], token],
+                                       queue=ACTIONS_QUEUE, retry=True,
+                                       retry_policy=send_retry_policy(self.settings))
+            except BrokerError as exc:
+                log.warning("cannot queue %d verdict actions (%s); the next sweep sends them", len(group), exc)
+                with self.database.session() as session, session.begin():
+                    recorded.unsent(session, group, f"the broker at {mask_url(self.settings.broker_url)} was "
+                                                    f"unreachable; the next sweep sends it")
 
     def _submit(self, claim: recorded.Claim) -> None:
         with self._lock:
@@ -222,55 +342,18 @@ class VerdictActions:
                     return
                 self._busy[claim.action_id] = claim
             try:
-                self._hook(claim)
+                self.runner.hook(claim)
             finally:
                 with self._lock:
                     self._busy.pop(claim.action_id, None)
                     self._idle.notify_all()
 
-    def _hook(self, claim: recorded.Claim) -> None:
-        with self.database.session() as session:
-            rows = rows_for_ids(session, [claim.image_id])
-        if not rows:
-            self._finish(claim, "failed", f"image {claim.image_id} is no longer recorded", 0)
-            return
-        row = rows[0]
-        attempts, limit = 0, (1 + self.settings.webhook_retries) if claim.action == "webhook" else 1
-        while True:
-            attempts += 1
-            try:
-                if claim.action == "command":
-                    detail = run_command(self.settings.action_command, to_fs(row["path"]), row,
-                                         self.settings.action_timeout, self._started)
-                else:
-                    detail = post(self.settings.webhook_url, row, self.settings.action_timeout)
-            except ActionFailed as exc:
-                if self._abandoned.is_set():
-                    return  # cut short by close(): the row says so and the next start retries it
-                if attempts < limit:
-                    if self._abandoned.wait(self.settings.retry_delay(attempts)):
-                        return
-                    continue
-                self._finish(claim, "failed", str(exc), attempts)
-                return
-            self._finish(claim, "done", detail, attempts)
-            return
-
-    def _started(self, child: subprocess.Popen[bytes]) -> None:
-        with self._lock:
-            self._children = {each for each in self._children if each.poll() is None} | {child}
-        if self._abandoned.is_set():
-            child.kill()
-
-    def _finish(self, claim: recorded.Claim, status: str, detail: str, attempts: int) -> None:
-        if status != "done":
-            log.warning("%s action for image %d %s: %s", claim.action, claim.image_id, status, detail)
-        with self.database.session() as session, session.begin():
-            recorded.finish(session, claim.action_id, status, detail, attempts)
-
     def close(self, timeout: float = SHUTDOWN_GRACE) -> None:
-        """Wait up to ``timeout`` seconds for the hooks; then stop the ones still running or waiting and
-        record them as interrupted (``pending``: retried at the next start)."""
+        """Wait up to ``timeout`` seconds for this process's hooks; then stop the ones still running or
+        waiting and record them as interrupted (``pending``: retried by the next sweep)."""
+        if self._sender is not None:
+            self._sender.close()
+            self._sender = None
         deadline = time.monotonic() + timeout
         with self._lock:
             while (self._busy or not self._waiting.empty()) and (left := deadline - time.monotonic()) > 0:
@@ -281,10 +364,8 @@ class VerdictActions:
             cut = list(self._busy.values())
             while not self._waiting.empty():
                 cut.append(self._waiting.get_nowait())
-            children = [child for child in self._children if child.poll() is None]
-        for child in children:
-            child.kill()
-        log.warning("stopping with %d verdict actions unfinished; they are retried at the next start", len(cut))
+        self.runner.kill_children()
+        log.warning("stopping with %d verdict actions unfinished; they are retried by the next sweep", len(cut))
         with self.database.session() as session, session.begin():
             for claim in cut:
                 recorded.interrupted(session, claim)

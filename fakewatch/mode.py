@@ -1,7 +1,9 @@
 """The one place that decides between the two modes and builds what a command needs for it.
 
-    embedded     (no ``broker_url``) intake records files; InProcess classifies them in this process
-    distributed  intake records files; QueueDispatcher sends their ids to Celery workers
+    embedded     (no ``broker_url``) intake records files; InProcess classifies them in this process, and
+                 verdict actions run here (the hooks on a bounded pool)
+    distributed  intake records files; QueueDispatcher sends their ids to Celery workers, which queue the
+                 verdict actions as ``fakewatch.act`` tasks
 
 Every command that takes in or re-classifies images (`scan`, `enqueue`, `watch`, `rescan`, `sweep`) opens a
 :class:`Mode` with :func:`open_mode` and closes it when done. The distributed mode imports neither the
@@ -93,7 +95,10 @@ def open_mode(settings: Settings, database: Database | None = None) -> Mode:
     registry.resolve_all()  # fail fast on a missing or invalid classifier, as embedded mode does
     intake = Intake(settings, database, registry.in_use, queue, file_filter)
     if configured(settings):
-        actions = VerdictActions(settings, database)  # for copies of content the workers already judged
+        # for copies of content the workers already judged; its first sweep queues again the actions a
+        # killed worker left unfinished, and so does every later sweep of the watcher or `fakewatch sweep`
+        actions = VerdictActions(settings, database)
         intake.on_done = lambda ids: actions.after(ids, registry.in_use())
+        queue.sweeping.append(actions.sweep)
         queue.closing.append(actions.close)
     return Mode(settings, database, intake, queue, queue=queue)

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import io
 import os
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import cv2
@@ -26,6 +28,18 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     return load_settings({"home": str(tmp_path / "home")}, env={})
+
+
+def wait_until(predicate: Callable[[], object], timeout: float, interval: float = 0.05) -> bool:
+    """Poll ``predicate`` until it is true or ``timeout`` seconds have passed; returns whether it came true.
+    Tests wait on a condition, never for a fixed time."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if predicate():
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(interval)
 
 
 def smooth_image(rng: np.random.Generator, size: int = 32) -> np.ndarray:

@@ -4,8 +4,13 @@ A claim inserts one row per (image, verdict, action) carrying a fresh token; the
 that token are this caller's to run. A second worker, a redelivered task or a re-scan finds the rows
 already there and runs nothing, so an action runs at most once per image and verdict.
 
-An action whose process stopped before it finished is taken up again once, by :func:`reclaim` at the next
-start: rows left ``pending`` by a shutdown, and rows still ``running`` long after their time ran out (a
+In distributed mode the claim's ids and token travel in a ``fakewatch.act`` task; the worker that runs it
+first takes them (:func:`take`), which restarts their clock, and a redelivered or superseded message whose token
+no longer matches runs nothing.
+
+An action whose process stopped before it finished is taken up again once, by :func:`reclaim` (when a
+process that runs actions starts, and periodically in workers and distributed watchers): rows left
+``pending`` by a shutdown or an unsent task, and rows still ``running`` long after their time ran out (a
 killed process). A retried claim carries a ``retry`` token; one that is interrupted again is failed.
 """
 
@@ -100,6 +105,27 @@ def reclaim(session: Session, longest: Mapping[str, float]) -> tuple[list[Claim]
         status="running", detail=token, created_at=now, finished_at=None).execution_options(
         synchronize_session=False))
     return _claims_with(session, token, list(longest)), int(cast(CursorResult[Any], given_up).rowcount)
+
+
+def take(session: Session, action_ids: Sequence[int], token: str, actions: Sequence[str]) -> list[Claim]:
+    """Start running the claims among ``action_ids`` still held by ``token``: their clock restarts now (a
+    claim that waited in the queue is not taken for abandoned while it runs). Claims reclaimed or finished
+    meanwhile are not returned."""
+    if not action_ids:
+        return []
+    session.execute(update(Action).where(Action.id.in_(list(action_ids)), Action.status == "running",
+                                         Action.detail == token).values(created_at=utcnow())
+                    .execution_options(synchronize_session=False))
+    return [claim for claim in _claims_with(session, token, actions) if claim.action_id in set(action_ids)]
+
+
+def unsent(session: Session, claims: Sequence[Claim], reason: str) -> None:
+    """Record claims whose task could not be queued as ``pending``: the next sweep sends them again (nothing
+    ran, so this does not use up their one retry)."""
+    for claim in claims:
+        session.execute(update(Action).where(Action.id == claim.action_id, Action.status == "running",
+                                             Action.detail == claim.token)
+                        .values(status="pending", detail=f"not queued: {reason}"[:2000]))
 
 
 def finish(session: Session, action_id: int, status: str, detail: str, attempts: int) -> None:

@@ -31,6 +31,7 @@ class QueueDispatcher:
         self.app = sender(settings)
         self.sent = 0
         self.closing: list[Callable[[], None]] = []  # run by close()
+        self.sweeping: list[Callable[[], object]] = []  # run by sweep() after the images (verdict actions)
         self.failures = 0  # sends refused in a row
         self.retry_at = 0.0  # monotonic time before which a down broker is not tried again
 
@@ -91,7 +92,8 @@ class QueueDispatcher:
             log.warning("could not clear the queued stamp of %d unsent images: %s", len(ids), exc)
 
     def sweep(self) -> int:
-        """Re-send images pending for longer than ``sweep_after`` seconds since they were queued."""
+        """Re-send images pending for longer than ``sweep_after`` seconds since they were queued; then the
+        ``sweeping`` steps (verdict actions left unfinished are queued again once)."""
         from fakewatch.db import recording
         from fakewatch.db.common import utcnow
 
@@ -101,6 +103,8 @@ class QueueDispatcher:
         if ids:
             log.info("sweeper: re-queueing %d images pending since before %s", len(ids), cutoff.isoformat())
             self.submit(ids)
+        for step in self.sweeping:
+            step()
         return len(ids)
 
     def close(self) -> None:

@@ -66,10 +66,12 @@ class InProcess:
             self.outcome.add(self.runtime.finish(self._in_flight.pop(0)))
 
     def sweep(self) -> int:
+        """Classify images left pending; then retry, once, verdict actions an earlier run left unfinished."""
         with self.runtime.database.session() as session:
             ids = recording.pending_ids(session)
         if ids:
             self.submit(ids)
+        self.runtime.actions.sweep()
         return len(ids)
 
     def close(self) -> None:

@@ -2,8 +2,10 @@
 
 On top of :func:`fakewatch.broker.celery_options`: late acknowledgement with redelivery when a worker dies,
 a prefetch of one task per process (each task already carries a batch of ids), hard and soft time limits,
-the ``cpu``, ``gpu`` and ``training`` queues, and refreshes on the ``training`` queue (scheduled by Celery
-beat every ``refresh_interval`` seconds when that is set; off by default).
+the ``cpu``, ``gpu``, ``training`` and ``actions`` queues (every worker consumes ``actions`` beside the queues
+it is given), refreshes on the ``training`` queue (scheduled by Celery beat every ``refresh_interval`` seconds
+when that is set; off by default), and the verdict actions sweep (:mod:`fakewatch.worker.sweeper`) in the
+consumer process while it runs.
 Importing this module does not import TensorFlow.
 """
 
@@ -18,14 +20,15 @@ import sys
 import threading
 from typing import Any
 
-from celery import Celery
+from celery import Celery, signals
 from celery.apps.worker import Worker as CeleryWorker
 from celery.worker.consumer import Consumer as CeleryConsumer
 from kombu import Queue
 
 from fakewatch.broker import celery_options
 from fakewatch.config import Settings, cores
-from fakewatch.queues import QUEUES, REFRESH_TASK, TRAINING_QUEUE
+from fakewatch.queues import ACTIONS_QUEUE, QUEUES, REFRESH_TASK, TRAINING_QUEUE
+from fakewatch.worker.sweeper import ActionSweeper
 
 app = Celery("fakewatch", include=["fakewatch.worker.tasks"])
 log = logging.getLogger(__name__)
@@ -52,6 +55,13 @@ class Worker(CeleryWorker):
     stop gets ``FAILED_STOP_GRACE`` seconds; then the pool's processes are killed and the consumer exits
     with the error's code, and the supervisor starts a fresh one. A stop that was asked for (SIGTERM,
     Ctrl-C) keeps Celery's patience for the batches in hand."""
+
+    def setup_queues(self, include: Any, exclude: Any = None) -> None:
+        # verdict actions are short and owed promptly: every worker takes them, whatever it classifies
+        if include:
+            named = include.split(",") if isinstance(include, str) else list(include)
+            include = [*named, *([ACTIONS_QUEUE] if ACTIONS_QUEUE not in named else [])]
+        super().setup_queues(include, exclude)
 
     def stop(self, in_sighandler: bool = False, exitcode: int | None = None) -> None:
         # Celery stops from inside its handler of the error; a stop that was asked for comes from a
@@ -82,6 +92,24 @@ def exit_later(code: int, grace: float) -> None:
     timer = threading.Timer(grace, give_up)
     timer.daemon = True
     timer.start()
+
+
+_sweepers: list[ActionSweeper] = []
+
+
+@signals.worker_ready.connect
+def _start_sweeper(sender: Any = None, **_: Any) -> None:
+    settings: Settings | None = app.conf.get("fakewatch_settings")
+    if settings is not None and ActionSweeper.wanted(settings):
+        sweeper = ActionSweeper(settings, settings.sweep_interval)
+        _sweepers.append(sweeper)
+        sweeper.start()
+
+
+@signals.worker_shutdown.connect
+def _stop_sweeper(sender: Any = None, **_: Any) -> None:
+    while _sweepers:
+        _sweepers.pop().stop()
 
 
 def worker_settings(settings: Settings, concurrency: int, pool: str) -> Settings:

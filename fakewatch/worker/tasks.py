@@ -1,5 +1,9 @@
 """Celery tasks: thin wrappers over :class:`fakewatch.classify.runtime.Runtime`.
 
+    fakewatch.classify   a batch of image ids (``cpu`` or ``gpu`` queue)
+    fakewatch.act        one image's claimed verdict actions: action ids and the claim's token (``actions``)
+    fakewatch.refresh    retrain when enough new labels arrived (``training``)
+
 The runtime (database engine and classifier) is created lazily in each worker process on its first task,
 never in the parent before forking: TensorFlow and CUDA do not survive a fork.
 """
@@ -16,7 +20,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from fakewatch.classify.runtime import Runtime
 from fakewatch.config import Settings, load_settings
 from fakewatch.errors import ConfigError
-from fakewatch.queues import CLASSIFY_TASK, REFRESH_TASK
+from fakewatch.queues import ACT_TASK, CLASSIFY_TASK, REFRESH_TASK
 from fakewatch.worker.app import app
 
 log = logging.getLogger(__name__)
@@ -72,6 +76,23 @@ def classify(self: Any, image_ids: Any) -> dict[str, int]:
     log.info("batch of %d: %d classified, %d already done, %d errors, %d skipped", len(ids), outcome.classified,
              outcome.already_done, outcome.errors, outcome.skipped)
     return {"classified": outcome.classified, "already_done": outcome.already_done, "errors": outcome.errors}
+
+
+# Acknowledged on receipt, not after: a hook has side effects, so a message redelivered after a worker died
+# mid-hook must not run it again by itself. The claim row is the record: a claim left running past its time
+# is retried once by the actions sweep (fakewatch.worker.sweeper), and a stale message finds its token gone.
+@app.task(name=ACT_TASK, acks_late=False)
+def act(action_ids: Any, token: Any) -> dict[str, int]:
+    """Run one image's claimed verdict actions, in order (the quarantine move before the hooks)."""
+    if not isinstance(action_ids, list) or not all(type(item) is int for item in action_ids) or \
+            not isinstance(token, str):
+        raise Reject(f"{ACT_TASK} takes a list of integer action ids and a claim token, got "
+                     f"{action_ids!r:.100}, {token!r:.100}", requeue=False)
+    ran = runtime().actions.run_claimed(action_ids, token)
+    if ran < len(action_ids):
+        log.info("%d of %d verdict actions were no longer held by this claim; not run", len(action_ids) - ran,
+                 len(action_ids))
+    return {"ran": ran}
 
 
 @app.task(name=REFRESH_TASK, acks_late=False)  # hours long: not redelivered halfway, the next run catches up

@@ -2,10 +2,16 @@
 
 Service addresses come from FAKEWATCH_TEST_POSTGRES_URL and FAKEWATCH_TEST_REDIS_URL (localhost defaults);
 a test whose service is absent is skipped with a message naming it.
+
+Test runs share these servers without meeting: each PostgreSQL test gets a database created for it under a
+unique name and dropped afterwards, and each test run (each pytest process) claims a Redis database of its
+own (:func:`claim_redis_db`), so two `make test` runs from two checkouts never flush or consume each other's
+queues.
 """
 
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
 import signal
@@ -24,23 +30,111 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 POSTGRES_URL = os.environ.get("FAKEWATCH_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
-REDIS_URL = os.environ.get("FAKEWATCH_TEST_REDIS_URL", "redis://127.0.0.1:6379/13")
+REDIS_URL = os.environ.get("FAKEWATCH_TEST_REDIS_URL", "redis://127.0.0.1:6379/13")  # its db: the first tried
+CLAIM_KEY = "fakewatch-test:claimed-by"  # in each Redis database a test run uses: "host:pid:nonce" of that run
+CLAIM_SECONDS = 6 * 3600  # a claim a run on another machine left behind expires after this
+_TAKE_OVER = ("if redis.call('get', KEYS[1]) == ARGV[1] then "
+              "return redis.call('set', KEYS[1], ARGV[2], 'EX', ARGV[3]) end")
+_RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end"
+_FLUSH = ("for _, key in ipairs(redis.call('keys', '*')) do if key ~= KEYS[1] then redis.call('del', key) end end"
+          " return 1")
+_claimed: dict[str, str] = {}  # server URL -> the URL of the database this run claimed on it
+
+
+def _gone(owner: str) -> bool:
+    """Whether ``owner`` (a claim's value) is a test run on this machine that has ended."""
+    host, _, rest = owner.partition(":")
+    pid = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+def candidate_databases(url: str) -> list[int]:
+    """The Redis database numbers a test run may claim: the URL's own, those above it, then those below it
+    but 0 (where a real fakewatch keeps its queues by default) unless the URL names 0."""
+    from redis.connection import parse_url
+
+    first = int(parse_url(url).get("db", 0))
+    return [first, *range(first + 1, 16), *range(1, first)]
+
+
+def with_database(url: str, number: int) -> str:
+    base, _, _ = url.rpartition("/") if url.count("/") > 2 else (url, "", "")
+    return f"{base}/{number}"
+
+
+def claim_redis_db(url: str = REDIS_URL, owner: str | None = None) -> str:
+    """The URL of a Redis database this test run has to itself on ``url``'s server.
+
+    The first candidate database whose claim key this run sets (``SET NX``) is taken, skipping databases
+    that hold keys but no claim (someone's data); a claim whose run on this machine has ended is taken over.
+    The claim is released, and its database emptied, when the run exits."""
+    import redis
+
+    owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+    for number in candidate_databases(url):
+        client = redis.Redis.from_url(with_database(url, number), socket_connect_timeout=1)
+        try:
+            if client.set(CLAIM_KEY, owner, nx=True, ex=CLAIM_SECONDS):
+                if client.dbsize() > 1:  # keys without a claim: not a test database, leave it alone
+                    client.eval(_RELEASE, 1, CLAIM_KEY, owner)
+                    continue
+                return with_database(url, number)
+            held = client.get(CLAIM_KEY)
+            if held is not None and _gone(held.decode()) and client.eval(
+                    _TAKE_OVER, 1, CLAIM_KEY, held, owner, CLAIM_SECONDS):
+                client.eval(_FLUSH, 1, CLAIM_KEY)
+                return with_database(url, number)
+        except redis.ResponseError:  # "DB index is out of range": the server has fewer databases
+            break
+        finally:
+            client.close()
+    raise RuntimeError(f"every Redis database on {url} is claimed by another test run")
+
+
+def release_redis_db(url: str) -> None:
+    """Empty a claimed database and give its claim up (only if this run still holds it)."""
+    import redis
+
+    client = redis.Redis.from_url(url)
+    try:
+        owner = client.get(CLAIM_KEY)
+        if owner is not None and owner.decode().split(":")[:2] == [socket.gethostname(), str(os.getpid())]:
+            client.eval(_FLUSH, 1, CLAIM_KEY)
+            client.eval(_RELEASE, 1, CLAIM_KEY, owner)
+    except redis.RedisError:
+        pass
+    finally:
+        client.close()
 
 
 def redis_or_skip(url: str = REDIS_URL) -> str:
+    """This run's own Redis database on ``url``'s server (claimed on first use), or a skip."""
     import redis
 
     try:
         redis.Redis.from_url(url, socket_connect_timeout=1).ping()
     except redis.RedisError as exc:
         pytest.skip(f"Redis not reachable at {url} ({exc}); start redis-server or set FAKEWATCH_TEST_REDIS_URL")
-    return url
+    if url not in _claimed:
+        _claimed[url] = claim_redis_db(url)
+        atexit.register(release_redis_db, _claimed[url])
+    redis.Redis.from_url(_claimed[url]).expire(CLAIM_KEY, CLAIM_SECONDS)
+    return _claimed[url]
 
 
 def flush_redis(url: str) -> None:
+    """Empty a Redis database, keeping the run's claim on it."""
     import redis
 
-    redis.Redis.from_url(url).flushdb()
+    redis.Redis.from_url(url).eval(_FLUSH, 1, CLAIM_KEY)
 
 
 @contextmanager
@@ -53,7 +147,7 @@ def throwaway_postgres() -> Iterator[str]:
             connection.execute(text("select 1"))
     except Exception as exc:
         pytest.skip(f"PostgreSQL not reachable at {POSTGRES_URL} ({exc}); start it or set FAKEWATCH_TEST_POSTGRES_URL")
-    name = f"fakewatch_test_{uuid.uuid4().hex[:10]}"
+    name = f"fakewatch_test_{os.getpid()}_{uuid.uuid4().hex[:10]}"  # unique per test, whatever else runs
     with admin.connect() as connection:
         connection.execute(text(f'CREATE DATABASE "{name}"'))
     try:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -19,15 +21,18 @@ from sqlalchemy.engine import make_url
 
 from fakewatch.config import Settings, load_settings
 from fakewatch.db.session import Database, make_engine, upgrade
-from fakewatch.db.tables import Content, Image, Verdict
+from fakewatch.db.tables import Action, Content, Image, Verdict
 from fakewatch.mode import Mode, open_mode
 from fakewatch.watcher.observer import Watcher
-from tests.conftest import noisy_image, smooth_image, write_image
+from tests.conftest import noisy_image, smooth_image, wait_until, write_image
 from tests.integration.services import (
+    CLAIM_KEY,
+    REDIS_URL,
     RedisServer,
     TcpProxy,
     WorkerProcess,
     child_pids,
+    claim_redis_db,
     flush_redis,
     redis_or_skip,
     throwaway_postgres,
@@ -171,11 +176,11 @@ def test_redis_restart_mid_run_loses_nothing(cluster: Cluster) -> None:
         assert watcher.started.wait(60)
         for path in write_many(cluster.folder / "first", 200, seed=3):
             path.rename(watched / path.name)
-        time.sleep(1.0)
+        assert wait_until(lambda: cluster.counts()["images"] == 200, 60)  # recorded and queued
         redis.stop()  # queued messages die with it
         for path in write_many(cluster.folder / "second", 200, seed=4):
             path.rename(watched / path.name)  # arrive while the broker is down
-        time.sleep(2.0)
+        assert wait_until(lambda: cluster.counts()["images"] == 400, 60)  # recorded; their sends fail
         redis.start()
         counts = cluster.wait_all_done(400)
         watcher.stop.set()
@@ -331,15 +336,72 @@ def test_a_stop_that_was_asked_for_is_not_cut_short_by_the_failure_grace(cluster
     pool = child_pids(consumer)
     os.kill(pool[0], signal.SIGSTOP)
     mode.intake.process([str(path) for path in write_many(cluster.folder / "second", 200, seed=16)])
-    time.sleep(2)  # the stopped process has taken a batch
+    assert wait_until(lambda: cluster.counts()["done"] >= 250, 60)  # all but the stopped process's batch
     os.kill(worker.process.pid, signal.SIGINT)  # the supervisor passes it on
-    time.sleep(40)
+    assert not wait_until(lambda: "did not stop within" in worker.output() or not Path(f"/proc/{consumer}").exists(),
+                          40)  # past the 30 s an error's stop gets
     output = worker.output()
     assert "did not stop within" not in output, output[-3000:]
     assert Path(f"/proc/{consumer}").exists() and worker.alive(), output[-3000:]
     os.kill(pool[0], signal.SIGCONT)  # the batch finishes, and the stop with it
     worker.process.wait(60)
     assert not Path(f"/proc/{consumer}").exists()
+
+
+def test_a_hook_whose_worker_was_killed_is_retried_once_by_another_worker(cluster: Cluster) -> None:
+    """A `fakewatch.act` task runs a command hook that hangs; its worker is killed (SIGKILL: the supervisor,
+    consumer, pool and hook). The claim stays running; once its time has passed, another worker's actions
+    sweep retries it, once, and records it done."""
+    calls = cluster.folder / "calls"
+    hook = cluster.folder / "hook.py"
+    hook.write_text("import pathlib, sys, time\n"
+                    f"calls = pathlib.Path({str(calls)!r})\n"
+                    "first = not calls.exists()\n"
+                    "with calls.open('a') as out:\n"
+                    "    out.write(sys.argv[-1] + '\\n')\n"
+                    "if first:\n"
+                    "    time.sleep(60)\n")
+    cluster.env.update({"FAKEWATCH_ACTION_COMMAND": f"{sys.executable} {hook}",
+                        "FAKEWATCH_ACTION_LABELS": "fake,real,uncertain", "FAKEWATCH_ACTION_TIMEOUT": "3",
+                        "FAKEWATCH_SWEEP_INTERVAL": "0.5"})
+
+    def action() -> Action:
+        with cluster.database.session() as session:
+            (row,) = session.scalars(select(Action))
+            return row
+
+    victim = cluster.worker()
+    (photo,) = write_many(cluster.folder / "in", 1, seed=17)
+    cluster.mode().intake.process([str(photo)])
+    assert wait_until(calls.exists, 120), victim.output()[-3000:]
+    victim.kill()  # mid-hook: the act message was acknowledged when taken, so nothing is redelivered
+    assert (action().action, action().status) == ("command", "running")
+    survivor = cluster.worker()
+    assert wait_until(lambda: action().status == "done", 120), survivor.output()[-3000:]
+    assert calls.read_text().splitlines() == [str(photo)] * 2  # the first run, and its one retry
+    assert "exited 0" in (action().detail or "") and "retrying 1 interrupted verdict actions" in survivor.output()
+    assert not wait_until(lambda: len(calls.read_text().splitlines()) > 2, 3 + 5 + 2)  # done is done
+    assert cluster.counts()["done"] == 1 and survivor.alive()
+
+
+def test_each_test_run_claims_a_redis_database_of_its_own(cluster: Cluster) -> None:
+    """Two runs at once (this one, and another process) get different databases; a claim whose run has
+    ended is taken over; flushing one run's database leaves the other's keys alone."""
+    import redis
+
+    ours = cluster.env["FAKEWATCH_BROKER_URL"]
+    other = subprocess.run([sys.executable, "-c", "import sys, time; from tests.integration.services import "
+                            "claim_redis_db; print(claim_redis_db(sys.argv[1])); sys.stdout.flush()",
+                            REDIS_URL], capture_output=True, text=True, check=True, cwd=Path(__file__).parents[2])
+    theirs = other.stdout.strip()
+    assert theirs != ours
+    redis.Redis.from_url(theirs).set("their-queue", "work")
+    flush_redis(ours)
+    assert redis.Redis.from_url(theirs).get("their-queue") == b"work"  # not flushed by us
+    assert redis.Redis.from_url(ours).get(CLAIM_KEY) is not None  # our flush keeps our claim
+    # that process has exited without releasing: its database is free again to the next run
+    assert claim_redis_db(REDIS_URL) == theirs
+    redis.Redis.from_url(theirs).flushdb()
 
 
 def test_pool_process_killed_its_batch_is_redelivered(cluster: Cluster) -> None:
@@ -373,7 +435,7 @@ def test_broker_cut_through_a_proxy_while_tasks_wait_loses_nothing(cluster: Clus
         later = [str(path) for path in write_many(cluster.folder / "second", 500, seed=10)]
         mode.intake.process(later)  # recorded; the broker is unreachable, so they stay pending
         assert mode.intake.unsent
-        time.sleep(4)
+        wait_until(lambda: "Connection to broker lost" in worker.output(), 30)  # the worker saw the outage
         proxy.restore()
         counts = cluster.wait_all_done(1000, also=mode.dispatcher.sweep)
         assert counts["verdicts"] == 1000 and counts["most_verdicts_per_content"] == 1
@@ -405,10 +467,11 @@ def test_broker_cut_while_tasks_wait_to_retry_keeps_the_worker_up(cluster: Clust
             time.sleep(0.1)
         assert "retrying batch" in worker.output(), worker.output()[-3000:]
         for _ in range(3):
+            lost, connected = (worker.output().count(text) for text in ("Connection to broker lost", "Connected to"))
             broker_proxy.cut()
-            time.sleep(2)
+            wait_until(lambda lost=lost: worker.output().count("Connection to broker lost") > lost, 30)
             broker_proxy.restore()
-            time.sleep(3)
+            wait_until(lambda connected=connected: worker.output().count("Connected to") > connected, 60)
         database_proxy.restore()
         counts = cluster.wait_all_done(500, also=mode.dispatcher.sweep)
         assert counts["verdicts"] == 500 and counts["most_verdicts_per_content"] == 1

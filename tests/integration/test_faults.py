@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 
 from fakewatch.db.session import Database
 from fakewatch.db.tables import Image, Verdict
+from tests.conftest import wait_until
 from tests.integration.conftest import write_photos
 from tests.integration.services import FakewatchProcess
 
@@ -43,6 +44,13 @@ def outcome(database_url: str) -> dict[str, int]:
                     "most_verdicts_per_content": session.scalar(select(func.max(per_content.c.n))) or 0}
     finally:
         database.dispose()
+
+
+def done_so_far(database_url: str) -> int:
+    try:
+        return outcome(database_url)["done"]
+    except Exception:  # noqa: BLE001 - the database may not exist yet
+        return 0
 
 
 def wait_done(database_url: str, expected: int, process: WatchProcess, timeout: float = 120) -> dict[str, int]:
@@ -85,8 +93,8 @@ def test_watcher_killed_mid_drop_and_restarted_loses_nothing(tmp_path: Path, wat
     for index, path in enumerate(staged):
         path.rename(watched / path.name)
         time.sleep(0.005)
-        if index == 100:
-            time.sleep(1.0)  # the first hundred are being recorded and classified
+        if index == 100:  # kill it once the first hundred are being recorded and classified
+            assert wait_until(lambda: done_so_far(database_url) > 0, 60), first.output()[-3000:]
             first.kill()
     before = outcome(database_url)
     assert before["done"] < 300  # the kill struck mid-drop
@@ -117,8 +125,7 @@ def test_sqlite_disk_full_is_waited_out_and_nothing_is_lost(tmp_path: Path, watc
         while "database or disk is full" not in watcher.output() and time.monotonic() < deadline:
             time.sleep(0.1)
         assert "database or disk is full" in watcher.output(), watcher.output()[-3000:]
-        time.sleep(3)
-        assert watcher.process.poll() is None  # waits the outage out instead of dying
+        assert not wait_until(lambda: watcher.process.poll() is not None, 3)  # waits the outage out, alive
         assert outcome(database_url)["done"] < 1000
         subprocess.run(["mount", "-o", "remount,size=64m", str(home)], check=True)  # space freed
         counts = wait_done(database_url, 1000, watcher)
