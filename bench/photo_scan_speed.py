@@ -1,18 +1,24 @@
 """Embedded `fakewatch scan` of 1024x1024 JPEGs end to end (read, hash, decode, crops, photo classifier,
 database), the photo classifier's raw crops/s on the same crops, and the share of crops per image, in one run.
 
-    python bench/photo_scan_speed.py [--files 400] [--max-crops 1,3,5]
+    python bench/photo_scan_speed.py [--files 400] [--max-crops card,1,3,5] [--classifier DIR]
 
 The images are 1024x1024 JPEGs (quality 90): 256 px photos from ../shared/data/photos-train.tar.gz scaled
 up 4x when it is there, smooth generated pictures otherwise. Each ``--max-crops`` value is measured with
-the shipped photo classifier copied into a private registry with that crop count.
+the photo classifier (the shipped one, or the version folder ``--classifier``) copied into a private
+registry with that crop count (``card``: its card's own crop policy). A second table gives, in fresh
+processes, the wall time of `fakewatch scan` of one 1024 px JPEG (start-up included) and the time and
+peak memory of a scan of one 100-megapixel JPEG (10,000 x 10,000).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
+import subprocess
+import sys
 import tarfile
 import tempfile
 import time
@@ -54,11 +60,13 @@ def photos(folder: Path, count: int) -> list[Path]:
     return paths
 
 
-def with_crops(registry_dir: Path, version_dir: Path, max_crops: int) -> str:
+def with_crops(registry_dir: Path, version_dir: Path, max_crops: str) -> str:
     target = registry_dir / f"{version_dir.name}-crops{max_crops}"
     shutil.copytree(version_dir, target)
     card = json.loads((target / "card.json").read_text())
-    card["input_spec"]["max_crops"] = max_crops
+    if max_crops != "card":
+        card["input_spec"]["max_crops"] = int(max_crops)
+        card["input_spec"]["pixels_per_crop"] = 0
     card["version"] = target.name
     (target / "card.json").write_text(json.dumps(card))
     return target.name
@@ -67,17 +75,19 @@ def with_crops(registry_dir: Path, version_dir: Path, max_crops: int) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--files", type=int, default=400)
-    parser.add_argument("--max-crops", default="1,3,5")
+    parser.add_argument("--max-crops", default="card,1,3,5")
+    parser.add_argument("--classifier", type=Path, help="a photo classifier's version folder (default: shipped)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as scratch:
         root = Path(scratch)
         paths = photos(root / "images", args.files)
         shipped = Registry(load_settings(env={})).resolve("photo")
+        source = args.classifier or shipped.path
         rows = []
-        for max_crops in (int(value) for value in args.max_crops.split(",")):
+        for max_crops in args.max_crops.split(","):
             home = root / f"home{max_crops}"
             settings = load_settings({"home": str(home)}, env={})
-            name = with_crops(settings.registry_path, shipped.path, max_crops)
+            name = with_crops(settings.registry_path, source, max_crops)
             settings = load_settings({"home": str(home), "classifier": name}, env={})
             with open_mode(settings) as mode:
                 mode.warm_up()
@@ -94,10 +104,48 @@ def main() -> None:
                 done += len(crops)
             raw = done / (time.perf_counter() - started)
             judged = summary.by_status.get("done", 0)
-            rows.append([max_crops, judged, f"{judged / elapsed:.1f}", f"{raw:.0f}", f"{raw / max_crops:.1f}"])
-        table(f"embedded scan of {args.files} 1024x1024 JPEGs with the photo classifier ({shipped.version}), "
-              f"2 CPU cores", ["max crops", "classified", "scan images/s (end to end)", "raw crops/s",
-                               "raw images/s at that crop count"], rows)
+            per_image = len(crops) / 64
+            rows.append([max_crops, judged, f"{judged / elapsed:.1f}", f"{raw:.0f}", f"{per_image:.1f}",
+                         f"{raw / per_image:.1f}"])
+        table(f"embedded scan of {args.files} 1024x1024 JPEGs with the photo classifier ({source.name}), "
+              f"{os.cpu_count()} CPU cores", ["max crops", "classified", "scan images/s (end to end)", "raw crops/s",
+                                             "crops per image", "raw images/s at that crop count"], rows)
+        single_runs(root, paths[0], source)
+
+
+PEAK_OF_SCAN = """import resource, sys
+from fakewatch.cli import cli
+try:
+    cli(["-q", "scan", sys.argv[1]], obj={})
+finally:
+    print(f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f}", file=sys.stderr)
+"""
+
+
+def single_runs(root: Path, photo: Path, source: Path) -> None:
+    """One-image scan (fresh process, start-up included) and a 100-megapixel scan's time and peak RSS."""
+    huge = root / "huge" / "huge.jpg"
+    huge.parent.mkdir()
+    tile = imaging.decode(photo.read_bytes(), 10**8)
+    huge.write_bytes(imaging.encode_jpeg(np.tile(tile, (10, 10, 1))[:10_000, :10_000], 85))
+    one = root / "one"
+    one.mkdir()
+    shutil.copy(photo, one / photo.name)
+    rows = []
+    for name, folder in (("one 1024x1024 JPEG", one), ("one 10,000 x 10,000 JPEG (100 MP)", huge.parent)):
+        env = {**os.environ, "FAKEWATCH_HOME": str(root / f"home-{folder.name}"), "FAKEWATCH_CLASSIFIER": "",
+               "FAKEWATCH_CONFIG": "", "FAKEWATCH_DATABASE_URL": "", "FAKEWATCH_BROKER_URL": ""}
+        registry = load_settings({"home": env["FAKEWATCH_HOME"]}, env={}).registry_path
+        version = with_crops(registry, source, "card")
+        subprocess.run([sys.executable, "-m", "fakewatch.cli", "classifiers", "activate", version], env=env,
+                       check=True, capture_output=True)
+        started = time.perf_counter()
+        done = subprocess.run([sys.executable, "-c", PEAK_OF_SCAN, str(folder)], env=env, capture_output=True,
+                              text=True)
+        elapsed = time.perf_counter() - started
+        peak = done.stderr.strip().splitlines()[-1] if done.stderr.strip() else "?"
+        rows.append([name, done.returncode, f"{elapsed:.2f}", peak])
+    table("fresh `fakewatch scan` processes", ["input", "exit", "wall s", "peak RSS MB"], rows)
 
 
 if __name__ == "__main__":
