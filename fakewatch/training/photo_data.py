@@ -18,7 +18,7 @@ import hashlib
 import logging
 import os
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Sequence, Sized
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
@@ -280,12 +280,16 @@ def training_crops(images: Iterable[np.ndarray], size: int, copies: int, seed: i
     """``copies`` augmented random crops of every image: (N*copies) x size x size x 3 crops and the index
     of the image each came from."""
     rng = np.random.default_rng(seed)
-    crops, owners = [], []
+    known = len(images) if isinstance(images, Sized) else 0  # allocated once when the count is known
+    crops = np.empty((known * copies, size, size, 3), np.uint8)
+    count = 0
     for index, rgb in enumerate(images):
+        if count + copies > len(crops):  # grown by half each time: no list of crops beside the array
+            crops = np.concatenate([crops, np.empty((max(copies, len(crops) // 2), size, size, 3), np.uint8)])
         for _ in range(copies):
-            crops.append(random_crop(augment(rgb, rng), size, rng))
-            owners.append(index)
-    return np.stack(crops), np.array(owners)
+            crops[count] = random_crop(augment(rgb, rng), size, rng)
+            count += 1
+    return crops[:count].copy() if count < len(crops) else crops, np.repeat(np.arange(count // copies), copies)
 
 
 def scoring_crops(images: Iterable[np.ndarray], spec: imaging.InputSpec) -> tuple[np.ndarray, np.ndarray]:
