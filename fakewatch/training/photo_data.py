@@ -283,7 +283,7 @@ def training_crops(images: Iterable[np.ndarray], size: int, copies: int, seed: i
     known = len(images) if isinstance(images, Sized) else 0  # allocated once when the count is known
     crops = np.empty((known * copies, size, size, 3), np.uint8)
     count = 0
-    for index, rgb in enumerate(images):
+    for rgb in images:
         if count + copies > len(crops):  # grown by half each time: no list of crops beside the array
             crops = np.concatenate([crops, np.empty((max(copies, len(crops) // 2), size, size, 3), np.uint8)])
         for _ in range(copies):
