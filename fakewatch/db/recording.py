@@ -20,9 +20,9 @@ from fakewatch.db.verdicts import verdict_times
 from fakewatch.names import to_fs, to_stored
 
 _CONTENT_IDS = Prepared(lambda dialect: select(Content.sha256, Content.id).where(
-    listed(Content.sha256, "digests", dialect)))
+    listed(Content.sha256, "digests", dialect)), driver=True)
 _RECORDED = Prepared(lambda dialect: select(Image.path, Image.id, Image.status).where(
-    listed(Image.path, "paths", dialect)))
+    listed(Image.path, "paths", dialect)), driver=True)
 
 
 class RecordedFile(Protocol):

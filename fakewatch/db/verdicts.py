@@ -26,7 +26,7 @@ _SET_STATUS = Prepared(lambda dialect: update(IMAGES).where(listed(IMAGES.c.id, 
                                                                      "warnings")},
     # no new time given: the row keeps its own
     "classified_at": func.coalesce(bindparam("classified_at", type_=IMAGES.c.classified_at.type),
-                                   IMAGES.c.classified_at)}))
+                                   IMAGES.c.classified_at)}), driver=True)
 
 
 def classified_contents(session: Session, content_ids: Iterable[int], classifiers: str | Sequence[str]) -> set[int]:

@@ -1,5 +1,5 @@
-"""Hot-path statements run through the database driver (``Prepared``): the same answers as SQLAlchemy
-would give, on SQLite and PostgreSQL, for awkward names, times and long id lists."""
+"""Hot-path statements (``Prepared``: plain SQLAlchemy, or on PostgreSQL the driver path where it is kept)
+give the same answers on SQLite and PostgreSQL, for awkward names, times and long id lists."""
 
 from __future__ import annotations
 
