@@ -5,8 +5,8 @@ that token are this caller's to run. A second worker, a redelivered task or a re
 already there and runs nothing, so an action runs at most once per image and verdict.
 
 In distributed mode the claim's ids and token travel in a ``fakewatch.act`` task; the worker that runs it
-first takes them (:func:`take`), which restarts their clock, and a redelivered or superseded message whose token
-no longer matches runs nothing.
+first takes them (:func:`take`), which restarts their clock, and a message whose claim was since retried
+(its token no longer matches) runs nothing.
 
 An action whose process stopped before it finished is taken up again once, by :func:`reclaim` (when a
 process that runs actions starts, and periodically in workers and distributed watchers): rows left
@@ -116,7 +116,8 @@ def take(session: Session, action_ids: Sequence[int], token: str, actions: Seque
     session.execute(update(Action).where(Action.id.in_(list(action_ids)), Action.status == "running",
                                          Action.detail == token).values(created_at=utcnow())
                     .execution_options(synchronize_session=False))
-    return [claim for claim in _claims_with(session, token, actions) if claim.action_id in set(action_ids)]
+    wanted = set(action_ids)
+    return [claim for claim in _claims_with(session, token, actions) if claim.action_id in wanted]
 
 
 def unsent(session: Session, claims: Sequence[Claim], reason: str) -> None:

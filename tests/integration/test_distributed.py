@@ -436,6 +436,7 @@ def test_broker_cut_through_a_proxy_while_tasks_wait_loses_nothing(cluster: Clus
         mode.intake.process(later)  # recorded; the broker is unreachable, so they stay pending
         assert mode.intake.unsent
         wait_until(lambda: "Connection to broker lost" in worker.output(), 30)  # the worker saw the outage
+        assert wait_until(lambda: time.monotonic() >= mode.queue.retry_at, 30)  # the sender's backoff is over
         proxy.restore()
         counts = cluster.wait_all_done(1000, also=mode.dispatcher.sweep)
         assert counts["verdicts"] == 1000 and counts["most_verdicts_per_content"] == 1
