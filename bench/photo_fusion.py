@@ -91,7 +91,7 @@ def carve(samples: list, data: Path, repos: dict[str, str], held: list[str], see
 
 
 def rows_of(owners: np.ndarray, members: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    position = np.full(owners.max() + 1, -1)
+    position = np.full(max(owners.max(initial=0), members.max(initial=0)) + 1, -1)
     position[members] = np.arange(len(members))
     rows = np.flatnonzero(position[owners] >= 0)
     return rows, position[owners[rows]]
@@ -101,7 +101,7 @@ class Cache:
     """Every crop the folds need, decoded and cropped once, and the frozen trunk's features of each."""
 
     def __init__(self, data: Path, weights: Path, copies: int, max_crops: int, pixels_per_crop: int,
-                 seed: int) -> None:
+                 seed: int, tested_paths: set[str] | None = None) -> None:
         started = time.perf_counter()
         decoded = photo_data.decode_all(photo_data.discover(data), Limits(100_000_000, 200 << 20))
         self.samples = decoded.samples
@@ -114,10 +114,14 @@ class Cache:
         self.train_features = photo.trunk_features(self.trunk, self.train_crops)
         spec = InputSpec(size=224, crops="tiles", max_crops=max_crops, pixels_per_crop=pixels_per_crop)
         rng = np.random.default_rng(seed + 1)
-        shared = (photo_data.social_media_pass(rgb, rng) for rgb in decoded.images)  # one pass each, streamed
+        self.social = [i for i, sample in enumerate(self.samples)  # the social pass is for test images only
+                       if tested_paths is None or sample.path in tested_paths]
+        shared = (photo_data.social_media_pass(decoded.images[i], rng) for i in self.social)  # streamed
         self.score: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
         for condition, images in (("clean", iter(decoded.images)), ("social", shared)):
             crops, owners = photo_data.scoring_crops(images, spec)
+            if condition == "social":  # owners back to sample indices
+                owners = np.asarray(self.social)[owners]
             self.score[condition] = (crops, owners, photo.trunk_features(self.trunk, crops))
         print(f"cache: {len(self.samples)} images, {len(self.train_crops)} training crops, "
               f"{sum(len(v[0]) for v in self.score.values())} scoring crops, {time.perf_counter() - started:.0f} s",
@@ -175,9 +179,9 @@ def main() -> None:
     parser.add_argument("data", type=Path)
     parser.add_argument("--manifest", type=Path, default=Path("data/manifest.csv"))
     parser.add_argument("--backbone-weights", type=Path, required=True)
-    parser.add_argument("--folds", default="all", help="comma-separated fold numbers (1..), or all")
+    parser.add_argument("--folds", default="1,2,3,6", help="comma-separated fold numbers (1..), or all")
     parser.add_argument("--seeds", default="1337,2024")
-    parser.add_argument("--copies", type=int, default=2)
+    parser.add_argument("--copies", type=int, default=1)
     parser.add_argument("--max-crops", type=int, default=5)
     parser.add_argument("--pixels-per-crop", type=int, default=700_000)
     parser.add_argument("--epochs", type=int, default=8)
@@ -189,9 +193,14 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     seeds = [int(value) for value in args.seeds.split(",")]
     file_repos, repos = repositories(args.manifest)
-    cache = Cache(args.data, args.backbone_weights, args.copies, args.max_crops, args.pixels_per_crop, seeds[0])
     names = list(FOLDS)
     chosen = range(1, len(names) + 1) if args.folds == "all" else [int(v) for v in args.folds.split(",")]
+    samples = photo_data.discover(args.data)  # the test images of the chosen folds get the social-media pass
+    held = tuple(prefix for number in chosen for prefix in FOLDS[names[number - 1]])
+    tested_paths = {s.path for s in samples
+                    if file_repos.get(Path(s.path).relative_to(args.data).as_posix(), "").startswith(held)}
+    cache = Cache(args.data, args.backbone_weights, args.copies, args.max_crops, args.pixels_per_crop, seeds[0],
+                  tested_paths)
     results: dict[str, dict] = {}
     for number in chosen:
         name = names[number - 1]
@@ -204,10 +213,13 @@ def main() -> None:
             logits = cache.view_logits(parts, seed, args.epochs, args.residual_width, args.residual_epochs)
             results.setdefault(name, {})[str(seed)] = reports(cache, parts, logits, args.target_fpr)
             totals = results[name][str(seed)]["fused"]["clean"]["totals"]
-            print(f"fold {number} seed {seed}: {name}: {totals['count']} images, fused balanced "
-                  f"{totals['balanced_accuracy']:.3f}, flagged {totals['false_positive_rate']:.3f} "
-                  f"({time.perf_counter() - started:.0f} s)", flush=True)
-    (args.out / "fusion.json").write_text(json.dumps(results, indent=1, default=float) + "\n", encoding="utf-8")
+            views = results[name][str(seed)]
+            print(f"fold {number} seed {seed}: {name}: {totals['count']} images; balanced / flagged: " + ", ".join(
+                f"{view} {views[view]['clean']['totals']['balanced_accuracy']:.3f} / "
+                f"{views[view]['clean']['totals']['false_positive_rate']:.3f}" for view in views)
+                  + f" ({time.perf_counter() - started:.0f} s)", flush=True)
+            (args.out / "fusion.json").write_text(json.dumps(results, indent=1, default=float) + "\n",
+                                                  encoding="utf-8")
     print_tables(results, repos)
 
 
