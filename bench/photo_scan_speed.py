@@ -113,12 +113,13 @@ def main() -> None:
         single_runs(root, paths[0], source)
 
 
-PEAK_OF_SCAN = """import resource, sys
+PEAK_OF_SCAN = """import sys
 from fakewatch.cli import cli
 try:
     cli(["-q", "scan", sys.argv[1]], obj={})
-finally:
-    print(f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f}", file=sys.stderr)
+finally:  # VmHWM: this process's own peak (ru_maxrss would carry the parent's across exec)
+    peak = [line for line in open("/proc/self/status") if line.startswith("VmHWM")][0].split()[1]
+    print(f"{int(peak) / 1024:.0f}", file=sys.stderr)
 """
 
 
