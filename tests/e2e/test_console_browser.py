@@ -194,7 +194,10 @@ def test_upload_filter_label_and_activate_in_a_real_browser(console: tuple[str, 
 
     browser.get(f"{base}/classifiers")
     photo = browser.find_element(By.CSS_SELECTOR, 'tr[data-version^="efficientnet-lite0-"]')
-    assert "0.9623" in photo.text
+    from fakewatch.registry import Registry, summary_metrics
+
+    shipped = Registry(settings).find(photo.get_attribute("data-version"))
+    assert f"{summary_metrics(shipped.card)['accuracy']:.4f}" in photo.text  # what `classifiers list` shows
     row = browser.find_element(By.CSS_SELECTOR, 'tr[data-version="hash-b"]')
     row.find_element(By.CSS_SELECTOR, "button").click()
     alert = WebDriverWait(browser, 5).until(lambda driver: driver.switch_to.alert)
