@@ -14,6 +14,7 @@ backbone's own logit layer is called ``semantic_logit`` there, the residual view
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -76,18 +77,23 @@ def operating_threshold(p_real: np.ndarray, false_positive_rate: float, floor: f
     return float(candidates[-1])
 
 
-def _semantic_graph(variant: str, crop: int, logit_name: str):  # type: ignore[no-untyped-def]
-    """The backbone with random weights, dropout and a dense logit named ``logit_name``: (input, logit)."""
+def _semantic_graph(variant: str, crop: int, logit_name: str,  # type: ignore[no-untyped-def]
+                    backbone_weights: str | Path | None = None):
+    """The backbone (ImageNet weights when given, else random), dropout and a dense logit named
+    ``logit_name``: (input, logit)."""
     from fakewatch.training import efficientnet_lite
 
-    backbone = efficientnet_lite.build_backbone(variant, crop)
+    if backbone_weights is not None:
+        backbone = efficientnet_lite.load_backbone(backbone_weights, variant, crop)
+    else:
+        backbone = efficientnet_lite.build_backbone(variant, crop)
     x = layers.Dropout(0.2, name="dropout")(backbone.output)
     return backbone.input, layers.Dense(1, name=logit_name)(x)
 
 
-def semantic_network(variant: str, crop: int) -> keras.Model:
-    """The backbone network alone, as :func:`fakewatch.training.photo.build_network` lays it out."""
-    image, logit = _semantic_graph(variant, crop, "logit")
+def semantic_network(variant: str, crop: int, backbone_weights: str | Path | None = None) -> keras.Model:
+    """The backbone view alone: backbone -> dropout -> ``logit`` -> ``p_fake``; float 0..255 RGB in."""
+    image, logit = _semantic_graph(variant, crop, "logit", backbone_weights)
     p_fake = layers.Activation("sigmoid", name="p_fake", dtype="float32")(logit)
     return keras.Model(image, p_fake, name=f"photo_efficientnet_{variant}")
 

@@ -35,7 +35,7 @@ from fakewatch.config import Limits  # noqa: E402
 from fakewatch.errors import DatasetError  # noqa: E402
 from fakewatch.imaging import InputSpec  # noqa: E402
 from fakewatch.registry import ClassifierVersion, Registry  # noqa: E402
-from fakewatch.training import efficientnet_lite, fusion, npr, photo_data  # noqa: E402
+from fakewatch.training import fusion, npr, photo_data  # noqa: E402
 from fakewatch.training.calibration import fit_temperature  # noqa: E402
 from fakewatch.training.group_metrics import balanced_threshold, group_report  # noqa: E402
 from fakewatch.training.metrics import classification_report  # noqa: E402
@@ -95,14 +95,7 @@ def refresh_options(parent: ClassifierVersion, **changes: Any) -> PhotoOptions:
 
 def build_network(variant: str, crop: int, backbone_weights: str | Path | None) -> keras.Model:
     """Backbone (ImageNet weights when given) -> dropout -> ``logit`` -> ``p_fake``; float 0..255 RGB in."""
-    if backbone_weights is not None:
-        backbone = efficientnet_lite.load_backbone(backbone_weights, variant, crop)
-    else:
-        backbone = efficientnet_lite.build_backbone(variant, crop)
-    x = keras.layers.Dropout(0.2, name="dropout")(backbone.output)
-    logit = keras.layers.Dense(1, name="logit")(x)
-    p_fake = keras.layers.Activation("sigmoid", name="p_fake", dtype="float32")(logit)
-    return keras.Model(backbone.input, p_fake, name=f"photo_efficientnet_{variant}")
+    return fusion.semantic_network(variant, crop, backbone_weights)
 
 
 @dataclass

@@ -39,3 +39,17 @@ def write_photos(folder: Path, count: int, seed: int = 0, start: int = 0) -> lis
         maker = noisy_image if index % 2 else smooth_image
         paths.append(write_image(folder / f"img_{index:04d}.jpg", maker(rng), quality=95))
     return paths
+
+
+def write_sleeping_hook(folder: Path) -> tuple[Path, Path]:
+    """A hook script that appends its last argument to ``calls`` and, the first time only, sleeps 60 s (long
+    enough to be killed mid-hook): (hook, calls)."""
+    calls, hook = folder / "calls", folder / "hook.py"
+    hook.write_text("import pathlib, sys, time\n"
+                    f"calls = pathlib.Path({str(calls)!r})\n"
+                    "first = not calls.exists()\n"
+                    "with calls.open('a') as out:\n"
+                    "    out.write(sys.argv[-1] + '\\n')\n"
+                    "if first:\n"
+                    "    time.sleep(60)\n")
+    return hook, calls

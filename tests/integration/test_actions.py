@@ -22,7 +22,7 @@ from fakewatch.imaging import encode_jpeg
 from fakewatch.names import to_fs
 from tests.conftest import wait_until
 from tests.hostile import ESCAPES
-from tests.integration.conftest import write_photos
+from tests.integration.conftest import write_photos, write_sleeping_hook
 from tests.integration.services import FakewatchProcess, free_port
 
 EVERY_LABEL = "fake,real,uncertain"  # the stand-in classifier's labels are arbitrary: act on all of them
@@ -339,15 +339,7 @@ def test_a_slow_webhook_holds_up_a_scan_briefly_and_undelivered_ones_are_retried
 
 def test_a_hook_killed_with_its_process_is_retried_once_at_the_next_start(tmp_path: Path, env, run_cli) -> None:  # type: ignore[no-untyped-def]
     write_photos(tmp_path / "in", 1, seed=43)
-    calls = tmp_path / "calls"
-    hook = tmp_path / "hook.py"
-    hook.write_text("import pathlib, sys, time\n"
-                    f"calls = pathlib.Path({str(calls)!r})\n"
-                    "first = not calls.exists()\n"
-                    "with calls.open('a') as out:\n"
-                    "    out.write(sys.argv[-1] + '\\n')\n"
-                    "if first:\n"
-                    "    time.sleep(60)\n")
+    hook, calls = write_sleeping_hook(tmp_path)
     env.update({"FAKEWATCH_ACTION_COMMAND": f"{sys.executable} {hook}", "FAKEWATCH_ACTION_LABELS": EVERY_LABEL,
                 "FAKEWATCH_ACTION_TIMEOUT": "1"})
     scan = FakewatchProcess(["scan", str(tmp_path / "in")], env, tmp_path / "scan.log")

@@ -25,6 +25,7 @@ from fakewatch.db.tables import Action, Content, Image, Verdict
 from fakewatch.mode import Mode, open_mode
 from fakewatch.watcher.observer import Watcher
 from tests.conftest import noisy_image, smooth_image, wait_until, write_image
+from tests.integration.conftest import write_sleeping_hook
 from tests.integration.services import (
     CLAIM_KEY,
     REDIS_URL,
@@ -352,15 +353,7 @@ def test_a_hook_whose_worker_was_killed_is_retried_once_by_another_worker(cluste
     """A `fakewatch.act` task runs a command hook that hangs; its worker is killed (SIGKILL: the supervisor,
     consumer, pool and hook). The claim stays running; once its time has passed, another worker's actions
     sweep retries it, once, and records it done."""
-    calls = cluster.folder / "calls"
-    hook = cluster.folder / "hook.py"
-    hook.write_text("import pathlib, sys, time\n"
-                    f"calls = pathlib.Path({str(calls)!r})\n"
-                    "first = not calls.exists()\n"
-                    "with calls.open('a') as out:\n"
-                    "    out.write(sys.argv[-1] + '\\n')\n"
-                    "if first:\n"
-                    "    time.sleep(60)\n")
+    hook, calls = write_sleeping_hook(cluster.folder)
     cluster.env.update({"FAKEWATCH_ACTION_COMMAND": f"{sys.executable} {hook}",
                         "FAKEWATCH_ACTION_LABELS": "fake,real,uncertain", "FAKEWATCH_ACTION_TIMEOUT": "3",
                         "FAKEWATCH_SWEEP_INTERVAL": "0.5"})
