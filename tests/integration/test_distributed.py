@@ -366,7 +366,8 @@ def test_a_hook_whose_worker_was_killed_is_retried_once_by_another_worker(cluste
     victim = cluster.worker()
     (photo,) = write_many(cluster.folder / "in", 1, seed=17)
     cluster.mode().intake.process([str(photo)])
-    assert wait_until(calls.exists, 120), victim.output()[-3000:]
+    # the hook's line written, not only its file created: a kill between the two would lose the first call
+    assert wait_until(lambda: calls.exists() and calls.read_text().endswith("\n"), 120), victim.output()[-3000:]
     victim.kill()  # mid-hook: the act message was acknowledged when taken, so nothing is redelivered
     assert (action().action, action().status) == ("command", "running")
     survivor = cluster.worker()
