@@ -343,9 +343,8 @@ def test_a_hook_killed_with_its_process_is_retried_once_at_the_next_start(tmp_pa
     env.update({"FAKEWATCH_ACTION_COMMAND": f"{sys.executable} {hook}", "FAKEWATCH_ACTION_LABELS": EVERY_LABEL,
                 "FAKEWATCH_ACTION_TIMEOUT": "1"})
     scan = FakewatchProcess(["scan", str(tmp_path / "in")], env, tmp_path / "scan.log")
-    deadline = time.monotonic() + 60
-    while not calls.exists() and time.monotonic() < deadline:
-        time.sleep(0.05)
+    # the hook's line written, not only its file created: a kill between the two would lose the first call
+    wait_until(lambda: calls.exists() and calls.read_text().endswith("\n"), 60)
     scan.kill()  # SIGKILL the scan and its hook mid-run
     assert _statuses(env)[0][1] == "running"
     run_cli("scan", str(tmp_path / "in"))  # too soon: the claim may still be alive
